@@ -1,0 +1,49 @@
+package v1alpha1
+
+// Condition types. They follow kstatus: Ready is always present once an object has been
+// reconciled; Reconciling and Stalled are present only while they are true.
+const (
+	// ConditionReady says whether the object's result is current and usable.
+	ConditionReady = "Ready"
+	// ConditionReconciling is true while work is pending, for example while an index syncs.
+	ConditionReconciling = "Reconciling"
+	// ConditionStalled is true when progress needs a change by the user.
+	ConditionStalled = "Stalled"
+)
+
+// Reasons shared by the kinds.
+const (
+	// ReasonProgressing is the reason of Reconciling while work is pending.
+	ReasonProgressing = "Progressing"
+)
+
+// ResourceIndex reasons.
+const (
+	// ReasonSynced means the initial list of the target is in the index and events are applied.
+	ReasonSynced = "Synced"
+	// ReasonSyncing means the initial list of the target is still being loaded.
+	ReasonSyncing = "Syncing"
+	// ReasonResourceNotFound means the API server does not serve the target kind (its CRD is missing).
+	ReasonResourceNotFound = "ResourceNotFound"
+	// ReasonForbidden means the manager is not allowed to list or watch the target.
+	ReasonForbidden = "Forbidden"
+	// ReasonDuplicate means an older ResourceIndex already mirrors the same kind.
+	ReasonDuplicate = "Duplicate"
+	// ReasonInvalidSpec means the spec cannot be used, for example a field path is malformed.
+	ReasonInvalidSpec = "InvalidSpec"
+)
+
+// SearchQuery and ClusterSearchQuery reasons.
+const (
+	// ReasonSucceeded means the query ran and status holds its current results.
+	ReasonSucceeded = "Succeeded"
+	// ReasonInvalidQuery means the spec or the continue token cannot be evaluated.
+	ReasonInvalidQuery = "InvalidQuery"
+	// ReasonResourceNotIndexed means no ResourceIndex mirrors the target kind.
+	ReasonResourceNotIndexed = "ResourceNotIndexed"
+	// ReasonIndexNotReady means the ResourceIndex for the target is still loading.
+	ReasonIndexNotReady = "IndexNotReady"
+)
+
+// FinalizerIndexCleanup is set on a ResourceIndex so that its rows leave the index when it is deleted.
+const FinalizerIndexCleanup = "search.kubesift.io/index-cleanup"

@@ -1,0 +1,203 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// FieldOperator compares the value at a field path with the predicate's values.
+// +kubebuilder:validation:Enum=Equals;NotEquals;In;NotIn;Exists;DoesNotExist;GreaterThan;GreaterThanOrEqual;LessThan;LessThanOrEqual;Contains;StartsWith
+type FieldOperator string
+
+// Field operators. See docs/query-reference.md for their exact semantics.
+const (
+	FieldOpEquals             FieldOperator = "Equals"
+	FieldOpNotEquals          FieldOperator = "NotEquals"
+	FieldOpIn                 FieldOperator = "In"
+	FieldOpNotIn              FieldOperator = "NotIn"
+	FieldOpExists             FieldOperator = "Exists"
+	FieldOpDoesNotExist       FieldOperator = "DoesNotExist"
+	FieldOpGreaterThan        FieldOperator = "GreaterThan"
+	FieldOpGreaterThanOrEqual FieldOperator = "GreaterThanOrEqual"
+	FieldOpLessThan           FieldOperator = "LessThan"
+	FieldOpLessThanOrEqual    FieldOperator = "LessThanOrEqual"
+	FieldOpContains           FieldOperator = "Contains"
+	FieldOpStartsWith         FieldOperator = "StartsWith"
+)
+
+// FieldPredicate filters objects by the value at a path.
+// +kubebuilder:validation:XValidation:rule="self.operator in ['Exists', 'DoesNotExist'] ? (!has(self.values) || size(self.values) == 0) : (has(self.values) && size(self.values) > 0)",message="values must be empty for Exists and DoesNotExist and must be set for every other operator"
+// +kubebuilder:validation:XValidation:rule="!has(self.values) || self.operator in ['In', 'NotIn'] || size(self.values) <= 1",message="only In and NotIn take more than one value"
+type FieldPredicate struct {
+	// path selects a value in the object: dot notation ("spec.replicas"), quoted keys
+	// ("metadata.annotations['example.com/team']"), a list wildcard ("spec.containers[*].image",
+	// true when any element matches) or a keyed list element ("status.conditions[type=Ready].status").
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+
+	// operator compares the value at path with values.
+	// +required
+	Operator FieldOperator `json:"operator"`
+
+	// values are compared with the value at path. Numbers compare numerically when the stored
+	// value is a number, "true" and "false" compare as booleans, anything else as strings.
+	// Exactly one value for Equals, NotEquals, Contains, StartsWith and the comparisons; one or
+	// more for In and NotIn; none for Exists and DoesNotExist.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MaxLength=1024
+	Values []string `json:"values,omitempty"`
+}
+
+// SortOrder is the direction of a sort key.
+// +kubebuilder:validation:Enum=Ascending;Descending
+type SortOrder string
+
+// Sort orders.
+const (
+	SortAscending  SortOrder = "Ascending"
+	SortDescending SortOrder = "Descending"
+)
+
+// SortKey orders results by the value at a path.
+type SortKey struct {
+	// path is the value to sort by: metadata.name, metadata.namespace,
+	// metadata.creationTimestamp or any field path.
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+
+	// order is Ascending (the default) or Descending.
+	// +optional
+	// +kubebuilder:default=Ascending
+	Order SortOrder `json:"order,omitempty"`
+}
+
+// QuerySpec is the filter, sort and page that SearchQuery and ClusterSearchQuery share. Every
+// filter that is set must match (they are ANDed).
+type QuerySpec struct {
+	// target is the kind to search. A ResourceIndex must mirror it.
+	// +required
+	Target TargetRef `json:"target"`
+
+	// names keeps only objects with one of these exact names.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	Names []string `json:"names,omitempty"`
+
+	// nameContains keeps only objects whose name contains this text, ignoring case.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	NameContains string `json:"nameContains,omitempty"`
+
+	// labelSelector keeps only objects whose labels match, with the semantics of Kubernetes label
+	// selectors.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+
+	// fields keeps only objects for which every predicate holds.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Fields []FieldPredicate `json:"fields,omitempty"`
+
+	// ownerUID keeps only objects that list this UID among their direct owner references.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	OwnerUID string `json:"ownerUID,omitempty"`
+
+	// createdAfter keeps only objects created strictly after this time (RFC 3339).
+	// +optional
+	CreatedAfter *metav1.Time `json:"createdAfter,omitempty"`
+
+	// createdBefore keeps only objects created strictly before this time (RFC 3339).
+	// +optional
+	CreatedBefore *metav1.Time `json:"createdBefore,omitempty"`
+
+	// sort orders the results by up to three keys; the object's UID breaks remaining ties. The
+	// default order is metadata.namespace, then metadata.name.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=3
+	Sort []SortKey `json:"sort,omitempty"`
+
+	// limit is the page size.
+	// +optional
+	// +kubebuilder:default=50
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=500
+	Limit int32 `json:"limit,omitempty"`
+
+	// continue asks for the page after the one whose status.continue it copies. Empty asks for
+	// the first page. A token only works for the query that produced it.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Continue string `json:"continue,omitempty"`
+}
+
+// ResultRef points at one object in the results. It never holds the object's content.
+type ResultRef struct {
+	// namespace of the object; empty for cluster-scoped kinds.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Namespace string `json:"namespace,omitempty"`
+
+	// name of the object.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name"`
+
+	// uid of the object.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	UID string `json:"uid,omitempty"`
+
+	// resourceVersion of the object when the results were computed.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	ResourceVersion string `json:"resourceVersion,omitempty"`
+}
+
+// QueryStatus is the observed state of a SearchQuery or ClusterSearchQuery.
+type QueryStatus struct {
+	// observedGeneration is the generation of the spec that the results belong to.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// total is the number of matches over all pages.
+	// +optional
+	Total int64 `json:"total"`
+
+	// count is the number of results in this page.
+	// +optional
+	Count int32 `json:"count"`
+
+	// remaining is the number of matches after this page.
+	// +optional
+	Remaining int64 `json:"remaining"`
+
+	// continue asks for the next page when copied into spec.continue of a query with the same
+	// filter and sort. Empty on the last page.
+	// +optional
+	// +kubebuilder:validation:MaxLength=4096
+	Continue string `json:"continue,omitempty"`
+
+	// results is the current page, in order.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=500
+	Results []ResultRef `json:"results,omitempty"`
+
+	// conditions describe the state of the query: Ready, and Reconciling or Stalled while true.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}

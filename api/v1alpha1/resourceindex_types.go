@@ -1,0 +1,80 @@
+package v1alpha1
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+)
+
+// ResourceIndexSpec says which resource to mirror and which fields to make fast.
+type ResourceIndexSpec struct {
+	// target is the kind to mirror into the index. Only one ResourceIndex may mirror a kind;
+	// a second one for the same kind reports Ready=False with reason Duplicate.
+	// +required
+	Target TargetRef `json:"target"`
+
+	// fields are paths to index so that filters and sorts on them are fast, for example
+	// "spec.replicas" or "status.conditions[type=Ready].status". Other paths still work, by scan.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=16
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=256
+	Fields []string `json:"fields,omitempty"`
+}
+
+// ResourceIndexStatus is the observed state of a ResourceIndex.
+type ResourceIndexStatus struct {
+	// observedGeneration is the generation of the spec the index reflects.
+	// +optional
+	ObservedGeneration int64 `json:"observedGeneration,omitempty"`
+
+	// objectCount is the number of objects currently mirrored. It is refreshed every few seconds,
+	// not on every change.
+	// +optional
+	ObjectCount int64 `json:"objectCount"`
+
+	// conditions describe the state of the index: Ready=True once the initial list is in the
+	// index, and Reconciling or Stalled while true.
+	// +optional
+	// +listType=map
+	// +listMapKey=type
+	// +kubebuilder:validation:MaxItems=8
+	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// ResourceIndex mirrors one kind of resource into kubesift's index, through the manager's
+// informer cache, so that SearchQuery and ClusterSearchQuery objects can search it.
+//
+// +kubebuilder:object:root=true
+// +kubebuilder:subresource:status
+// +kubebuilder:resource:scope=Cluster,shortName=ri,categories=kubesift
+// +kubebuilder:printcolumn:name="Kind",type=string,JSONPath=`.spec.target.kind`
+// +kubebuilder:printcolumn:name="API Version",type=string,JSONPath=`.spec.target.apiVersion`,priority=1
+// +kubebuilder:printcolumn:name="Objects",type=integer,JSONPath=`.status.objectCount`
+// +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`
+// +kubebuilder:printcolumn:name="Reason",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].reason`,priority=1
+// +kubebuilder:printcolumn:name="Age",type=date,JSONPath=`.metadata.creationTimestamp`
+type ResourceIndex struct {
+	metav1.TypeMeta   `json:",inline"`
+	metav1.ObjectMeta `json:"metadata,omitempty"`
+
+	// spec says what to mirror.
+	// +required
+	Spec ResourceIndexSpec `json:"spec"`
+
+	// status reports the mirror's progress.
+	// +optional
+	Status ResourceIndexStatus `json:"status,omitempty"`
+}
+
+// ResourceIndexList contains a list of ResourceIndex.
+//
+// +kubebuilder:object:root=true
+type ResourceIndexList struct {
+	metav1.TypeMeta `json:",inline"`
+	metav1.ListMeta `json:"metadata,omitempty"`
+	Items           []ResourceIndex `json:"items"`
+}
+
+func init() {
+	SchemeBuilder.Register(&ResourceIndex{}, &ResourceIndexList{})
+}

@@ -1,0 +1,122 @@
+// Command manager runs kubesift: it mirrors the kinds named by ResourceIndex objects into an
+// embedded SQLite index and answers SearchQuery and ClusterSearchQuery objects from it.
+package main
+
+import (
+	"crypto/tls"
+	"flag"
+	"os"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime"
+	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	_ "k8s.io/client-go/plugin/pkg/client/auth"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/healthz"
+	"sigs.k8s.io/controller-runtime/pkg/log/zap"
+	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/controller"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+var scheme = runtime.NewScheme()
+
+func init() {
+	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
+	utilruntime.Must(searchv1alpha1.AddToScheme(scheme))
+}
+
+func main() {
+	var (
+		metricsAddr     string
+		probeAddr       string
+		leaderElect     bool
+		secureMetrics   bool
+		enableHTTP2     bool
+		indexPath       string
+		requeryInterval time.Duration
+	)
+	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
+		"The address the Prometheus metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
+	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
+	flag.BoolVar(&leaderElect, "leader-elect", false,
+		"Enable leader election, so that only one of several manager replicas reconciles at a time.")
+	flag.BoolVar(&secureMetrics, "metrics-secure", false,
+		"Serve metrics over HTTPS with authentication and authorization (needs a metrics address such as :8443).")
+	flag.BoolVar(&enableHTTP2, "enable-http2", false,
+		"Enable HTTP/2 for the metrics server. Off by default because of HTTP/2 stream cancellation and rapid reset CVEs.")
+	flag.StringVar(&indexPath, "index-path", "",
+		"File for the SQLite index. Empty keeps the index in memory. Either way it is rebuilt from list and watch at start.")
+	flag.DurationVar(&requeryInterval, "requery-interval", time.Second,
+		"The shortest time between two evaluations of one query caused by changes of its target objects.")
+	opts := zap.Options{Development: false}
+	opts.BindFlags(flag.CommandLine)
+	flag.Parse()
+
+	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
+	setupLog := ctrl.Log.WithName("setup")
+
+	if requeryInterval <= 0 {
+		setupLog.Error(nil, "The requery interval must be positive", "requery-interval", requeryInterval)
+		os.Exit(1)
+	}
+
+	var tlsOpts []func(*tls.Config)
+	if !enableHTTP2 {
+		tlsOpts = append(tlsOpts, func(c *tls.Config) { c.NextProtos = []string{"http/1.1"} })
+	}
+	metricsOpts := metricsserver.Options{
+		BindAddress:   metricsAddr,
+		SecureServing: secureMetrics,
+		TLSOpts:       tlsOpts,
+	}
+
+	store, err := index.Open(index.Options{Path: indexPath})
+	if err != nil {
+		setupLog.Error(err, "Unable to open the index", "index-path", indexPath)
+		os.Exit(1)
+	}
+	defer func() {
+		if err := store.Close(); err != nil {
+			setupLog.Error(err, "Unable to close the index")
+		}
+	}()
+
+	cacheOpts := controller.CacheOptions()
+	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
+		Scheme:                 scheme,
+		Metrics:                metricsOpts,
+		HealthProbeBindAddress: probeAddr,
+		LeaderElection:         leaderElect,
+		LeaderElectionID:       "manager.search.kubesift.io",
+		Cache:                  cacheOpts,
+	})
+	if err != nil {
+		setupLog.Error(err, "Unable to create the manager")
+		os.Exit(1)
+	}
+
+	if err := controller.SetupWithManager(mgr, store, controller.Options{RequeryInterval: requeryInterval}); err != nil {
+		setupLog.Error(err, "Unable to set up the controllers")
+		os.Exit(1)
+	}
+
+	if err := mgr.AddHealthzCheck("healthz", healthz.Ping); err != nil {
+		setupLog.Error(err, "Unable to set up the health check")
+		os.Exit(1)
+	}
+	if err := mgr.AddReadyzCheck("readyz", healthz.Ping); err != nil {
+		setupLog.Error(err, "Unable to set up the ready check")
+		os.Exit(1)
+	}
+
+	setupLog.Info("Starting manager", "index-path", indexPath, "requery-interval", requeryInterval)
+	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+		setupLog.Error(err, "Problem running the manager")
+		os.Exit(1) //nolint:gocritic // the deferred close is best effort; the process is exiting
+	}
+	setupLog.Info("Manager stopped")
+}

@@ -1,0 +1,39 @@
+package controller
+
+import (
+	"fmt"
+	"time"
+
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+
+	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/controller/resourceindex"
+	"github.com/kubesift/kubesift/internal/controller/searchquery"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+// Options configure the controllers.
+type Options struct {
+	// RequeryInterval is the shortest time between two evaluations of one query that are caused
+	// by changes of its target objects.
+	RequeryInterval time.Duration
+}
+
+// CacheOptions returns the manager cache settings the controllers need: a transform that strips
+// managedFields and Secret data before objects are held in memory.
+func CacheOptions() cache.Options {
+	return cache.Options{DefaultTransform: resourceindex.TransformObject}
+}
+
+// SetupWithManager registers every kubesift controller with the manager.
+func SetupWithManager(mgr ctrl.Manager, store *index.Store, opts Options) error {
+	cat := catalog.New()
+	if err := resourceindex.SetupWithManager(mgr, store, cat); err != nil {
+		return fmt.Errorf("setting up the ResourceIndex controller: %w", err)
+	}
+	if err := searchquery.SetupWithManager(mgr, store, cat, searchquery.Options{RequeryInterval: opts.RequeryInterval}); err != nil {
+		return fmt.Errorf("setting up the query controllers: %w", err)
+	}
+	return nil
+}
