@@ -1,0 +1,312 @@
+package index
+
+import (
+	"fmt"
+	"strings"
+)
+
+// MaxPathLength is the longest accepted field path, in bytes.
+const MaxPathLength = 256
+
+// segKind tells what a path segment selects.
+type segKind uint8
+
+const (
+	segKey      segKind = iota // a map key: .name or ['name']
+	segWildcard                // every element of a list: [*]
+	segKeyed                   // the elements of a list whose field Key equals Value: [key=value]
+)
+
+// segment is one step of a parsed path.
+type segment struct {
+	kind  segKind
+	key   string // map key (segKey) or element field (segKeyed)
+	value string // segKeyed only
+}
+
+// Path is a parsed field path. Its segments only hold text accepted by the grammar, so map
+// keys never contain quotes and can be rendered into SQLite JSON paths safely.
+type Path struct {
+	segs []segment
+}
+
+// ParsePath parses a field path:
+//
+//	path    = first { "." ident | "[" bracket "]" }
+//	first   = ident | "[" "'" qkey "'" "]"
+//	bracket = "'" qkey "'" | "*" | ident "=" value
+//	ident   = 1*( ALPHA / DIGIT / "_" / "-" )
+//	qkey    = 1*( ALPHA / DIGIT / "_" / "-" / "." / "/" )
+//	value   = 1*( ALPHA / DIGIT / "_" / "-" / "." / "/" / ":" ) | "'" *( any rune but "'" and control ) "'"
+//
+// Examples: spec.replicas, metadata.annotations['example.com/team'],
+// spec.containers[*].image, status.conditions[type=Ready].status.
+func ParsePath(s string) (Path, error) {
+	if s == "" {
+		return Path{}, fmt.Errorf("%w: empty path", ErrInvalidPath)
+	}
+	if len(s) > MaxPathLength {
+		return Path{}, fmt.Errorf("%w: path is %d bytes long, the maximum is %d", ErrInvalidPath, len(s), MaxPathLength)
+	}
+	p := pathParser{s: s}
+	segs, err := p.parse()
+	if err != nil {
+		return Path{}, err
+	}
+	return Path{segs: segs}, nil
+}
+
+type pathParser struct {
+	s   string
+	pos int
+}
+
+func isIdentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '_' || c == '-'
+}
+
+func isQKeyByte(c byte) bool { return isIdentByte(c) || c == '.' || c == '/' }
+
+func isValueByte(c byte) bool { return isQKeyByte(c) || c == ':' }
+
+func (p *pathParser) fail() error {
+	if p.pos >= len(p.s) {
+		return fmt.Errorf("%w: unexpected end of path %q", ErrInvalidPath, p.s)
+	}
+	r := []rune(p.s[p.pos:])[0]
+	return fmt.Errorf("%w: invalid character %q at offset %d in %q", ErrInvalidPath, r, p.pos, p.s)
+}
+
+func (p *pathParser) parse() ([]segment, error) {
+	var segs []segment
+	// The first segment is a bare identifier or a bracket-quoted key.
+	if p.pos < len(p.s) && p.s[p.pos] == '[' {
+		seg, err := p.bracket()
+		if err != nil {
+			return nil, err
+		}
+		if seg.kind != segKey {
+			p.pos = 0
+			return nil, p.fail()
+		}
+		segs = append(segs, seg)
+	} else {
+		id, err := p.ident()
+		if err != nil {
+			return nil, err
+		}
+		segs = append(segs, segment{kind: segKey, key: id})
+	}
+	for p.pos < len(p.s) {
+		switch p.s[p.pos] {
+		case '.':
+			p.pos++
+			id, err := p.ident()
+			if err != nil {
+				return nil, err
+			}
+			segs = append(segs, segment{kind: segKey, key: id})
+		case '[':
+			seg, err := p.bracket()
+			if err != nil {
+				return nil, err
+			}
+			segs = append(segs, seg)
+		default:
+			return nil, p.fail()
+		}
+	}
+	return segs, nil
+}
+
+func (p *pathParser) ident() (string, error) {
+	start := p.pos
+	for p.pos < len(p.s) && isIdentByte(p.s[p.pos]) {
+		p.pos++
+	}
+	if p.pos == start {
+		return "", p.fail()
+	}
+	return p.s[start:p.pos], nil
+}
+
+func (p *pathParser) expect(c byte) error {
+	if p.pos >= len(p.s) || p.s[p.pos] != c {
+		return p.fail()
+	}
+	p.pos++
+	return nil
+}
+
+// bracket parses "[...]" starting at '['.
+func (p *pathParser) bracket() (segment, error) {
+	p.pos++ // '['
+	if p.pos >= len(p.s) {
+		return segment{}, p.fail()
+	}
+	switch c := p.s[p.pos]; {
+	case c == '*':
+		p.pos++
+		if err := p.expect(']'); err != nil {
+			return segment{}, err
+		}
+		return segment{kind: segWildcard}, nil
+	case c == '\'':
+		p.pos++
+		start := p.pos
+		for p.pos < len(p.s) && isQKeyByte(p.s[p.pos]) {
+			p.pos++
+		}
+		if p.pos == start {
+			return segment{}, p.fail()
+		}
+		key := p.s[start:p.pos]
+		if err := p.expect('\''); err != nil {
+			return segment{}, err
+		}
+		if err := p.expect(']'); err != nil {
+			return segment{}, err
+		}
+		return segment{kind: segKey, key: key}, nil
+	default:
+		field, err := p.ident()
+		if err != nil {
+			return segment{}, err
+		}
+		if err := p.expect('='); err != nil {
+			return segment{}, err
+		}
+		value, err := p.keyedValue()
+		if err != nil {
+			return segment{}, err
+		}
+		if err := p.expect(']'); err != nil {
+			return segment{}, err
+		}
+		return segment{kind: segKeyed, key: field, value: value}, nil
+	}
+}
+
+func (p *pathParser) keyedValue() (string, error) {
+	if p.pos < len(p.s) && p.s[p.pos] == '\'' {
+		p.pos++
+		start := p.pos
+		for p.pos < len(p.s) {
+			r, size := decodeRune(p.s[p.pos:])
+			if r == '\'' {
+				v := p.s[start:p.pos]
+				p.pos++
+				return v, nil
+			}
+			if r < 0x20 || r == 0x7f || r == invalidRune {
+				return "", p.fail()
+			}
+			p.pos += size
+		}
+		return "", p.fail()
+	}
+	start := p.pos
+	for p.pos < len(p.s) && isValueByte(p.s[p.pos]) {
+		p.pos++
+	}
+	if p.pos == start {
+		return "", p.fail()
+	}
+	return p.s[start:p.pos], nil
+}
+
+// String renders the path in canonical form: identifiers in dot notation, other keys
+// bracket-quoted, keyed values quoted when they need it.
+func (p Path) String() string {
+	var b strings.Builder
+	for i, s := range p.segs {
+		switch s.kind {
+		case segKey:
+			if isIdent(s.key) {
+				if i > 0 {
+					b.WriteByte('.')
+				}
+				b.WriteString(s.key)
+			} else {
+				b.WriteString("['")
+				b.WriteString(s.key)
+				b.WriteString("']")
+			}
+		case segWildcard:
+			b.WriteString("[*]")
+		case segKeyed:
+			b.WriteByte('[')
+			b.WriteString(s.key)
+			b.WriteByte('=')
+			if isValueWord(s.value) {
+				b.WriteString(s.value)
+			} else {
+				b.WriteByte('\'')
+				b.WriteString(s.value)
+				b.WriteByte('\'')
+			}
+			b.WriteByte(']')
+		}
+	}
+	return b.String()
+}
+
+// scalar reports whether the path selects at most one value (no list segments).
+func (p Path) scalar() bool {
+	for _, s := range p.segs {
+		if s.kind != segKey {
+			return false
+		}
+	}
+	return true
+}
+
+// is reports whether the path is exactly the given key sequence.
+func (p Path) is(keys ...string) bool {
+	if len(p.segs) != len(keys) {
+		return false
+	}
+	for i, s := range p.segs {
+		if s.kind != segKey || s.key != keys[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func isIdent(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isIdentByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+func isValueWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if !isValueByte(s[i]) {
+			return false
+		}
+	}
+	return true
+}
+
+// jsonPath renders key segments as an SQLite JSON path. Every key is double-quoted; the
+// grammar guarantees keys contain no quote or backslash.
+func jsonPath(segs []segment) string {
+	var b strings.Builder
+	b.WriteByte('$')
+	for _, s := range segs {
+		b.WriteString(`."`)
+		b.WriteString(s.key)
+		b.WriteByte('"')
+	}
+	return b.String()
+}

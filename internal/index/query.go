@@ -1,0 +1,477 @@
+package index
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/selection"
+)
+
+// Limits enforced by Compile.
+const (
+	MaxNames          = 100
+	MaxPredicates     = 50
+	MaxSortKeys       = 3
+	MaxLimit          = 500
+	DefaultLimit      = 50
+	MaxValues         = 100
+	MaxValueLength    = 1024
+	MaxLabelClauses   = 50
+	MaxNameContainsSz = 253
+)
+
+// Operator is a field predicate operator.
+type Operator string
+
+// Field predicate operators.
+const (
+	OpEquals             Operator = "Equals"
+	OpNotEquals          Operator = "NotEquals"
+	OpIn                 Operator = "In"
+	OpNotIn              Operator = "NotIn"
+	OpExists             Operator = "Exists"
+	OpDoesNotExist       Operator = "DoesNotExist"
+	OpGreaterThan        Operator = "GreaterThan"
+	OpGreaterThanOrEqual Operator = "GreaterThanOrEqual"
+	OpLessThan           Operator = "LessThan"
+	OpLessThanOrEqual    Operator = "LessThanOrEqual"
+	OpContains           Operator = "Contains"
+	OpStartsWith         Operator = "StartsWith"
+)
+
+// FieldPredicate filters on the value(s) at Path.
+type FieldPredicate struct {
+	Path     string
+	Operator Operator
+	Values   []string
+}
+
+// SortKey orders results by the value at Path.
+type SortKey struct {
+	Path       string
+	Descending bool
+}
+
+// Spec is an uncompiled query. All filters are ANDed.
+type Spec struct {
+	GVK           schema.GroupVersionKind
+	Namespaces    []string
+	Names         []string
+	NameContains  string
+	Labels        labels.Selector
+	Fields        []FieldPredicate
+	OwnerUID      string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
+	Sort          []SortKey
+	Limit         int
+}
+
+// predicate is a compiled field predicate.
+type predicate struct {
+	path   Path
+	op     Operator // the positive operator; negate flips the result
+	negate bool
+	values []typedValue
+}
+
+// typedValue is a user value with its possible typed readings precomputed.
+type typedValue struct {
+	s       string
+	isNum   bool
+	isInt   bool
+	i       int64
+	f       float64
+	isTrue  bool
+	isFalse bool
+}
+
+func newTypedValue(s string) typedValue {
+	v := typedValue{s: s, isTrue: s == "true", isFalse: s == "false"}
+	if isJSONNumber(s) {
+		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
+			v.isNum, v.isInt, v.i, v.f = true, true, i, float64(i)
+		} else if f, err := strconv.ParseFloat(s, 64); err == nil {
+			v.isNum, v.f = true, f
+		}
+	}
+	return v
+}
+
+// sortField is a compiled sort key.
+type sortField struct {
+	path Path
+	col  string // a real column for well-known paths, "" for JSON paths
+	desc bool
+}
+
+// labelReq is a compiled label requirement.
+type labelReq struct {
+	key    string
+	op     selection.Operator
+	values []string
+	num    int64 // Gt/Lt operand
+}
+
+// Query is a validated, compiled Spec. It is immutable and safe for concurrent use.
+type Query struct {
+	gvk           schema.GroupVersionKind
+	namespaces    []string
+	names         []string
+	nameContains  string // lower-cased
+	selector      labels.Selector
+	labelReqs     []labelReq
+	labelsNothing bool
+	preds         []predicate
+	ownerUID      string
+	createdAfter  *time.Time
+	createdBefore *time.Time
+	sort          []sortField
+	limit         int
+	fingerprint   string
+}
+
+// Compile validates spec and returns a Query. Errors are *QueryError values wrapping
+// ErrInvalidQuery and one of ErrInvalidPath or ErrInvalidValue.
+func Compile(spec Spec) (*Query, error) {
+	q := &Query{gvk: spec.GVK, ownerUID: spec.OwnerUID}
+	if spec.GVK.Kind == "" || spec.GVK.Version == "" {
+		return nil, queryErr("target", ErrInvalidValue, "apiVersion and kind are required")
+	}
+	if len(spec.Namespaces) > MaxNames {
+		return nil, queryErr("namespaces", ErrInvalidValue, "%d namespaces given, the maximum is %d", len(spec.Namespaces), MaxNames)
+	}
+	q.namespaces = sortedUnique(spec.Namespaces)
+	if len(spec.Names) > MaxNames {
+		return nil, queryErr("names", ErrInvalidValue, "%d names given, the maximum is %d", len(spec.Names), MaxNames)
+	}
+	q.names = sortedUnique(spec.Names)
+	if len(spec.NameContains) > MaxNameContainsSz {
+		return nil, queryErr("nameContains", ErrInvalidValue, "longer than %d bytes", MaxNameContainsSz)
+	}
+	q.nameContains = strings.ToLower(spec.NameContains)
+	if len(spec.OwnerUID) > MaxValueLength {
+		return nil, queryErr("ownerUID", ErrInvalidValue, "longer than %d bytes", MaxValueLength)
+	}
+	if spec.Labels != nil && !spec.Labels.Empty() {
+		q.selector = spec.Labels
+		reqs, selectable := spec.Labels.Requirements()
+		if !selectable {
+			q.labelsNothing = true
+		}
+		if len(reqs) > MaxLabelClauses {
+			return nil, queryErr("labels", ErrInvalidValue, "%d requirements given, the maximum is %d", len(reqs), MaxLabelClauses)
+		}
+		for i, r := range reqs {
+			lr := labelReq{key: r.Key(), op: r.Operator(), values: sets(r.Values().UnsortedList())}
+			switch lr.op {
+			case selection.Equals, selection.DoubleEquals, selection.In, selection.NotEquals, selection.NotIn,
+				selection.Exists, selection.DoesNotExist:
+			case selection.GreaterThan, selection.LessThan:
+				if len(lr.values) != 1 {
+					return nil, queryErr(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs exactly one value", lr.op)
+				}
+				n, err := strconv.ParseInt(lr.values[0], 10, 64)
+				if err != nil {
+					return nil, queryErr(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs an integer value, got %q", lr.op, lr.values[0])
+				}
+				lr.num = n
+			default:
+				return nil, queryErr(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "unsupported operator %q", lr.op)
+			}
+			q.labelReqs = append(q.labelReqs, lr)
+		}
+	}
+	if len(spec.Fields) > MaxPredicates {
+		return nil, queryErr("fields", ErrInvalidValue, "%d predicates given, the maximum is %d", len(spec.Fields), MaxPredicates)
+	}
+	for i, f := range spec.Fields {
+		p, err := compilePredicate(f)
+		if err != nil {
+			err.Field = fmt.Sprintf("fields[%d].%s", i, err.Field)
+			return nil, err
+		}
+		q.preds = append(q.preds, p)
+	}
+	q.createdAfter, q.createdBefore = spec.CreatedAfter, spec.CreatedBefore
+	if len(spec.Sort) > MaxSortKeys {
+		return nil, queryErr("sort", ErrInvalidValue, "%d sort keys given, the maximum is %d", len(spec.Sort), MaxSortKeys)
+	}
+	for i, k := range spec.Sort {
+		p, err := ParsePath(k.Path)
+		if err != nil {
+			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath, "%s", trimSentinel(err))
+		}
+		if !p.scalar() {
+			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath, "sort path %q must select a single value: [*] and [key=value] are not allowed", k.Path)
+		}
+		sf := sortField{path: p, desc: k.Descending}
+		switch {
+		case p.is("metadata", "name"):
+			sf.col = "name"
+		case p.is("metadata", "namespace"):
+			sf.col = "ns"
+		case p.is("metadata", "creationTimestamp"):
+			sf.col = "created"
+		case p.is("metadata", "uid"):
+			sf.col = "uid"
+		}
+		q.sort = append(q.sort, sf)
+	}
+	if len(q.sort) == 0 {
+		q.sort = []sortField{{path: mustPath("metadata.namespace"), col: "ns"}, {path: mustPath("metadata.name"), col: "name"}}
+	}
+	switch {
+	case spec.Limit == 0:
+		q.limit = DefaultLimit
+	case spec.Limit < 1 || spec.Limit > MaxLimit:
+		return nil, queryErr("limit", ErrInvalidValue, "%d is out of range 1..%d", spec.Limit, MaxLimit)
+	default:
+		q.limit = spec.Limit
+	}
+	q.fingerprint = q.computeFingerprint()
+	return q, nil
+}
+
+func mustPath(s string) Path {
+	p, err := ParsePath(s)
+	if err != nil {
+		panic(err)
+	}
+	return p
+}
+
+// trimSentinel drops the "invalid path: " prefix that ParsePath errors carry, since
+// QueryError already records the sentinel.
+func trimSentinel(err error) string {
+	return strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+": ")
+}
+
+func compilePredicate(f FieldPredicate) (predicate, *QueryError) {
+	p, err := ParsePath(f.Path)
+	if err != nil {
+		return predicate{}, queryErr("path", ErrInvalidPath, "%s", trimSentinel(err))
+	}
+	pr := predicate{path: p}
+	n := len(f.Values)
+	need := func(ok bool, what string) *QueryError {
+		if ok {
+			return nil
+		}
+		return queryErr("values", ErrInvalidValue, "operator %s needs %s, got %d values", f.Operator, what, n)
+	}
+	var qe *QueryError
+	switch f.Operator {
+	case OpEquals, OpNotEquals, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		qe = need(n == 1, "exactly one value")
+	case OpIn, OpNotIn, OpContains, OpStartsWith:
+		qe = need(n >= 1 && n <= MaxValues, fmt.Sprintf("1 to %d values", MaxValues))
+	case OpExists, OpDoesNotExist:
+		qe = need(n == 0, "no values")
+	default:
+		return predicate{}, queryErr("operator", ErrInvalidValue, "unknown operator %q", f.Operator)
+	}
+	if qe != nil {
+		return predicate{}, qe
+	}
+	switch f.Operator {
+	case OpNotEquals:
+		pr.op, pr.negate = OpEquals, true
+	case OpNotIn:
+		pr.op, pr.negate = OpIn, true
+	case OpDoesNotExist:
+		pr.op, pr.negate = OpExists, true
+	case OpEquals:
+		pr.op = OpIn
+	default:
+		pr.op = f.Operator
+	}
+	for i, v := range sortedUnique(f.Values) {
+		if len(v) > MaxValueLength {
+			return predicate{}, queryErr(fmt.Sprintf("values[%d]", i), ErrInvalidValue, "longer than %d bytes", MaxValueLength)
+		}
+		pr.values = append(pr.values, newTypedValue(v))
+	}
+	return pr, nil
+}
+
+func sortedUnique(in []string) []string {
+	if len(in) == 0 {
+		return nil
+	}
+	out := append([]string(nil), in...)
+	sort.Strings(out)
+	j := 0
+	for i := range out {
+		if i == 0 || out[i] != out[j-1] {
+			out[j] = out[i]
+			j++
+		}
+	}
+	return out[:j]
+}
+
+func sets(in []string) []string { return sortedUnique(in) }
+
+// isJSONNumber reports whether s is a number in JSON syntax.
+func isJSONNumber(s string) bool {
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	digits := func() int {
+		start := i
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+		return i - start
+	}
+	if i < len(s) && s[i] == '0' {
+		i++
+	} else if digits() == 0 {
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// Fingerprint identifies the query's kind, filter, sort and limit. Two queries with the
+// same fingerprint return the same pages; continue tokens are bound to it.
+func (q *Query) Fingerprint() string { return q.fingerprint }
+
+// GVK returns the kind the query targets.
+func (q *Query) GVK() schema.GroupVersionKind { return q.gvk }
+
+// Limit returns the page size.
+func (q *Query) Limit() int { return q.limit }
+
+func (q *Query) computeFingerprint() string {
+	h := sha256.New()
+	w := func(parts ...string) {
+		for _, p := range parts {
+			fmt.Fprintf(h, "%d:%s", len(p), p)
+		}
+		h.Write([]byte{0})
+	}
+	w("v1", q.gvk.Group, q.gvk.Version, q.gvk.Kind)
+	w(q.namespaces...)
+	w(q.names...)
+	w(q.nameContains)
+	if q.selector != nil {
+		w("labels", q.selector.String())
+	}
+	for _, p := range q.preds {
+		vals := make([]string, len(p.values))
+		for i, v := range p.values {
+			vals[i] = v.s
+		}
+		w(append([]string{"pred", p.path.String(), string(p.op), strconv.FormatBool(p.negate)}, vals...)...)
+	}
+	w("owner", q.ownerUID)
+	for _, t := range []*time.Time{q.createdAfter, q.createdBefore} {
+		if t != nil {
+			w("t", t.UTC().Format(time.RFC3339Nano))
+		} else {
+			w("t")
+		}
+	}
+	for _, s := range q.sort {
+		w("sort", s.path.String(), strconv.FormatBool(s.desc))
+	}
+	w("limit", strconv.Itoa(q.limit))
+	return hex.EncodeToString(h.Sum(nil)[:16])
+}
+
+// Matches evaluates the query's filter (not sort or paging) on obj, with the same semantics
+// as Search. Objects of another kind never match.
+func (q *Query) Matches(obj *unstructured.Unstructured) bool {
+	if obj == nil || obj.GroupVersionKind() != q.gvk {
+		return false
+	}
+	if len(q.namespaces) > 0 && !containsSorted(q.namespaces, obj.GetNamespace()) {
+		return false
+	}
+	if len(q.names) > 0 && !containsSorted(q.names, obj.GetName()) {
+		return false
+	}
+	if q.nameContains != "" && !strings.Contains(strings.ToLower(obj.GetName()), q.nameContains) {
+		return false
+	}
+	if q.labelsNothing {
+		return false
+	}
+	if q.selector != nil && !q.selector.Matches(labels.Set(obj.GetLabels())) {
+		return false
+	}
+	if q.ownerUID != "" {
+		found := false
+		for _, o := range obj.GetOwnerReferences() {
+			if string(o.UID) == q.ownerUID {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	if q.createdAfter != nil || q.createdBefore != nil {
+		ts, ok := creationTime(obj.Object)
+		if !ok {
+			return false
+		}
+		if q.createdAfter != nil && !ts.After(*q.createdAfter) {
+			return false
+		}
+		if q.createdBefore != nil && !ts.Before(*q.createdBefore) {
+			return false
+		}
+	}
+	for _, p := range q.preds {
+		if !p.matches(obj.Object) {
+			return false
+		}
+	}
+	return true
+}
+
+func containsSorted(list []string, s string) bool {
+	i := sort.SearchStrings(list, s)
+	return i < len(list) && list[i] == s
+}
+
+// creationTime reads metadata.creationTimestamp with second precision, as stored.
+func creationTime(obj map[string]any) (time.Time, bool) {
+	md, _ := obj["metadata"].(map[string]any)
+	s, _ := md["creationTimestamp"].(string)
+	if s == "" {
+		return time.Time{}, false
+	}
+	t, err := time.Parse(time.RFC3339, s)
+	if err != nil {
+		return time.Time{}, false
+	}
+	return t.Truncate(time.Second), true
+}

@@ -1,0 +1,218 @@
+package index
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/ncruces/go-sqlite3"
+)
+
+// Ref identifies a matching object.
+type Ref struct {
+	Namespace, Name, UID, ResourceVersion string
+}
+
+// Page is one page of results.
+type Page struct {
+	Items []Ref
+	// Total counts all matches, in the same read transaction as Items.
+	Total int64
+	// Remaining counts the matches after this page.
+	Remaining int64
+	// Continue fetches the next page; "" on the last page.
+	Continue string
+}
+
+// Search returns the page of q's matches that follows continueToken ("" for the first
+// page). Items, Total and Remaining come from one consistent snapshot.
+func (s *Store) Search(ctx context.Context, q *Query, continueToken string) (Page, error) {
+	if q == nil {
+		return Page{}, queryErr("", ErrInvalidQuery, "nil query")
+	}
+	if s.closed.Load() {
+		return Page{}, errClosed
+	}
+	k := s.kind(q.gvk)
+	if k == nil {
+		return Page{}, queryErr("target", ErrKindNotRegistered, "kind %s is not indexed", q.gvk)
+	}
+	if !k.namespaced && len(q.namespaces) > 0 {
+		return Page{}, queryErr("namespaces", ErrInvalidValue, "kind %s is cluster-scoped", q.gvk.Kind)
+	}
+	keys := q.keyFields()
+	var cursor []any
+	if continueToken != "" {
+		var err error
+		cursor, err = decodeToken(s.tokenKey, q.fingerprint, len(keys)+0, continueToken)
+		if err != nil {
+			return Page{}, err
+		}
+	}
+	c, err := s.acquire(ctx)
+	if err != nil {
+		return Page{}, err
+	}
+	defer s.release(c)
+	old := c.db.SetInterrupt(ctx)
+	defer c.db.SetInterrupt(old)
+	if err := c.db.Exec(`BEGIN`); err != nil {
+		return Page{}, err
+	}
+	defer func() {
+		if !c.db.GetAutocommit() {
+			_ = c.db.Exec(`ROLLBACK`)
+		}
+	}()
+	page, err := s.search(c, k, q, keys, cursor)
+	if err != nil {
+		return Page{}, err
+	}
+	return page, c.db.Exec(`COMMIT`)
+}
+
+func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []any) (Page, error) {
+	if err := s.checkNumeric(c, k, q); err != nil {
+		return Page{}, err
+	}
+	total, err := countQuery(c, k, q, nil, nil)
+	if err != nil {
+		return Page{}, err
+	}
+	after := total
+	if cursor != nil {
+		if after, err = countQuery(c, k, q, keys, cursor); err != nil {
+			return Page{}, err
+		}
+	}
+	page := Page{Total: total}
+	if after == 0 {
+		return page, nil
+	}
+	sql, args := pageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.limit))
+	st, err := c.prepare(sql)
+	if err != nil {
+		return Page{}, fmt.Errorf("preparing page query: %w", err)
+	}
+	defer st.Reset()
+	if err := bind(st, args); err != nil {
+		return Page{}, err
+	}
+	var last []any
+	for st.Step() {
+		page.Items = append(page.Items, Ref{Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3)})
+		if len(page.Items) == q.limit {
+			last = make([]any, len(keys))
+			for i := range keys {
+				last[i] = columnValue(st, 4+i)
+			}
+		}
+	}
+	if err := st.Err(); err != nil {
+		return Page{}, err
+	}
+	page.Remaining = max(after-int64(len(page.Items)), 0)
+	if page.Remaining > 0 && last != nil {
+		page.Continue = encodeToken(s.tokenKey, q.fingerprint, last)
+	}
+	return page, nil
+}
+
+// walkPlan decides whether to walk the sort order's index and filter rows (cheap when many
+// rows match: about limit*n/total rows are visited) or to collect all matches through the
+// filter's indexes and sort them (cheap when few match: total rows are sorted).
+func walkPlan(n, total int64, limit int) bool {
+	return total*total > int64(limit)*n
+}
+
+func columnValue(st *sqlite3.Stmt, i int) any {
+	switch st.ColumnType(i) {
+	case sqlite3.INTEGER:
+		return st.ColumnInt64(i)
+	case sqlite3.FLOAT:
+		return st.ColumnFloat(i)
+	case sqlite3.TEXT:
+		return st.ColumnText(i)
+	case sqlite3.BLOB:
+		return st.ColumnBlob(i, nil)
+	}
+	return nil
+}
+
+func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any) (int64, error) {
+	sb := &sqlBuilder{k: k}
+	sb.w("SELECT count(*) FROM ", k.table, " AS o WHERE ")
+	sb.where(q)
+	if cursor != nil {
+		sb.w(" AND ")
+		sb.after(keys, cursor, false)
+	}
+	st, err := c.prepare(sb.b.String())
+	if err != nil {
+		return 0, fmt.Errorf("preparing count query: %w", err)
+	}
+	defer st.Reset()
+	if err := bind(st, sb.args); err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}
+
+// pageSQL builds the page query. walk selects the plan; see walkPlan.
+func pageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool) (string, []any) {
+	sb := &sqlBuilder{k: k}
+	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
+	for _, key := range keys {
+		sb.w(", ")
+		sb.sortExpr(key, false)
+	}
+	sb.w(" FROM ", k.table, " AS o WHERE ")
+	sb.noIndex = walk
+	sb.where(q)
+	sb.noIndex = false
+	if cursor != nil {
+		sb.w(" AND ")
+		sb.after(keys, cursor, !walk)
+	}
+	sb.orderBy(keys, !walk)
+	sb.w(" LIMIT ")
+	sb.arg(int64(q.limit))
+	return sb.b.String(), sb.args
+}
+
+// checkNumeric rejects ordering comparisons with a non-numeric value on a path that holds
+// numbers in this kind: a string comparison would silently match nothing.
+func (s *Store) checkNumeric(c *conn, k *kind, q *Query) error {
+	for i, p := range q.preds {
+		if _, ok := compareSyms[p.op]; !ok || p.values[0].isNum {
+			continue
+		}
+		sb := &sqlBuilder{k: k}
+		sb.w("SELECT 1 FROM ", k.table, " AS o WHERE ")
+		sb.pathCond("o.obj", false, p.path.segs, func(e leafExprs) {
+			e.t()
+			sb.w(" IN ('integer', 'real')")
+		})
+		sb.w(" LIMIT 1")
+		st, err := c.prepare(sb.b.String())
+		if err != nil {
+			return err
+		}
+		if err := bind(st, sb.args); err != nil {
+			return err
+		}
+		found := st.Step()
+		err = st.Err()
+		_ = st.Reset()
+		if err != nil {
+			return err
+		}
+		if found {
+			return queryErr(fmt.Sprintf("fields[%d].values[0]", i), ErrInvalidValue,
+				"%s needs a number: %s holds numbers but %q is not one", p.op, p.path, p.values[0].s)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,448 @@
+package index
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/selection"
+)
+
+// sqlBuilder assembles SQL text and its bound arguments. Only identifiers derived from
+// integer kind ids and the validated path grammar are written into the text; every user
+// value is appended as a "?" argument.
+type sqlBuilder struct {
+	b       strings.Builder
+	args    []any
+	k       *kind
+	aliases int
+	// noIndex prefixes filter expressions with unary "+" so SQLite does not use them to
+	// drive the query (the sort index drives instead).
+	noIndex bool
+}
+
+func (sb *sqlBuilder) w(s ...string) {
+	for _, x := range s {
+		sb.b.WriteString(x)
+	}
+}
+
+func (sb *sqlBuilder) arg(v any) {
+	sb.b.WriteByte('?')
+	sb.args = append(sb.args, v)
+}
+
+func (sb *sqlBuilder) plus() {
+	if sb.noIndex {
+		sb.b.WriteByte('+')
+	}
+}
+
+// where writes the query's filter as a conjunction ("1" when empty).
+func (sb *sqlBuilder) where(q *Query) {
+	t := sb.k.table
+	n := 0
+	and := func() {
+		if n > 0 {
+			sb.w(" AND ")
+		}
+		n++
+	}
+	if len(q.namespaces) > 0 {
+		and()
+		sb.w("o.ns IN (")
+		for i, ns := range q.namespaces {
+			if i > 0 {
+				sb.w(", ")
+			}
+			sb.arg(ns)
+		}
+		sb.w(")")
+	}
+	if len(q.names) > 0 {
+		and()
+		sb.w("o.name IN (")
+		for i, name := range q.names {
+			if i > 0 {
+				sb.w(", ")
+			}
+			sb.arg(name)
+		}
+		sb.w(")")
+	}
+	if q.nameContains != "" {
+		and()
+		// Scanning the narrow lname index is much cheaper than scanning table rows.
+		sb.plus()
+		sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
+		sb.arg(q.nameContains)
+		sb.w(") > 0)")
+	}
+	if q.labelsNothing {
+		and()
+		sb.w("0")
+	}
+	for _, r := range q.labelReqs {
+		and()
+		sb.label(r)
+	}
+	if q.ownerUID != "" {
+		and()
+		sb.plus()
+		sb.w("o.id IN (SELECT obj FROM ", t, "_owners WHERE uid = ")
+		sb.arg(q.ownerUID)
+		sb.w(")")
+	}
+	if q.createdAfter != nil {
+		and()
+		sb.w("o.created > ")
+		sb.arg(q.createdAfter.Unix())
+	}
+	if q.createdBefore != nil {
+		and()
+		bound := q.createdBefore.Unix()
+		if q.createdBefore.Nanosecond() > 0 {
+			bound++
+		}
+		sb.w("o.created < ")
+		sb.arg(bound)
+	}
+	for _, p := range q.preds {
+		and()
+		sb.predicate(p)
+	}
+	if n == 0 {
+		sb.w("1")
+	}
+}
+
+func (sb *sqlBuilder) label(r labelReq) {
+	t := sb.k.table
+	in := func(neg bool, cond func()) {
+		if neg {
+			sb.w("o.id NOT IN (SELECT obj FROM ", t, "_labels WHERE key = ")
+		} else {
+			sb.plus()
+			sb.w("o.id IN (SELECT obj FROM ", t, "_labels WHERE key = ")
+		}
+		sb.arg(r.key)
+		cond()
+		sb.w(")")
+	}
+	values := func() {
+		sb.w(" AND value IN (")
+		for i, v := range r.values {
+			if i > 0 {
+				sb.w(", ")
+			}
+			sb.arg(v)
+		}
+		sb.w(")")
+	}
+	switch r.op {
+	case selection.Equals, selection.DoubleEquals, selection.In:
+		in(false, values)
+	case selection.NotEquals, selection.NotIn:
+		in(true, values)
+	case selection.Exists:
+		in(false, func() {})
+	case selection.DoesNotExist:
+		in(true, func() {})
+	case selection.GreaterThan:
+		in(false, func() { sb.w(" AND num > "); sb.arg(r.num) })
+	case selection.LessThan:
+		in(false, func() { sb.w(" AND num < "); sb.arg(r.num) })
+	default:
+		sb.w("0")
+	}
+}
+
+// leafExprs writes the SQL value and JSON type of the selected value.
+type leafExprs struct {
+	v, t func()
+}
+
+// pathCond writes a condition that is true when leaf holds for any value the path selects
+// in the JSON document expression doc. elem is set when doc is a json_each alias.
+func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(e leafExprs)) {
+	i := 0
+	for i < len(segs) && segs[i].kind == segKey {
+		i++
+	}
+	if i == len(segs) {
+		if elem && len(segs) == 0 {
+			leaf(leafExprs{v: func() { sb.w(doc, ".atom") }, t: func() { sb.w(doc, ".type") }})
+			return
+		}
+		src := doc
+		if elem {
+			src = doc + ".value"
+		}
+		jp := jsonPath(segs)
+		_, indexed := sb.k.fields[Path{segs: segs}.String()]
+		path := func() {
+			if indexed && !elem {
+				sb.w(sqlString(jp))
+			} else {
+				sb.arg(jp)
+			}
+		}
+		leaf(leafExprs{
+			v: func() { sb.plus(); sb.w("json_extract(", src, ", "); path(); sb.w(")") },
+			t: func() { sb.w("json_type(", src, ", "); path(); sb.w(")") },
+		})
+		return
+	}
+	src := doc
+	if elem {
+		src = doc + ".value"
+	}
+	sb.aliases++
+	a := "j" + strconv.Itoa(sb.aliases)
+	sb.w("EXISTS (SELECT 1 FROM json_each(", src, ", ")
+	sb.arg(jsonPath(segs[:i]))
+	sb.w(") AS ", a, " WHERE typeof(", a, ".key) = 'integer'")
+	if segs[i].kind == segKeyed {
+		sb.w(" AND ")
+		want := []typedValue{newTypedValue(segs[i].value)}
+		sb.pathCond(a, true, []segment{{kind: segKey, key: segs[i].key}}, func(e leafExprs) {
+			sb.valueCond(OpIn, want, e)
+		})
+	}
+	sb.w(" AND ")
+	sb.pathCond(a, true, segs[i+1:], leaf)
+	sb.w(")")
+}
+
+func (sb *sqlBuilder) predicate(p predicate) {
+	if p.negate {
+		sb.w("NOT coalesce((")
+	}
+	sb.pathCond("o.obj", false, p.path.segs, func(e leafExprs) { sb.valueCond(p.op, p.values, e) })
+	if p.negate {
+		sb.w("), 0)")
+	}
+}
+
+var compareSyms = map[Operator]string{
+	OpGreaterThan: " > ", OpGreaterThanOrEqual: " >= ", OpLessThan: " < ", OpLessThanOrEqual: " <= ",
+}
+
+// valueCond writes the positive operator's condition on one value. The typing rules are
+// those of valueEquals and compareValue in eval.go.
+func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
+	switch op {
+	case OpExists:
+		sb.w("(")
+		e.t()
+		sb.w(" <> 'null')")
+	case OpIn:
+		var nums []typedValue
+		hasTrue, hasFalse := false, false
+		for _, v := range values {
+			if v.isNum {
+				nums = append(nums, v)
+			}
+			hasTrue = hasTrue || v.isTrue
+			hasFalse = hasFalse || v.isFalse
+		}
+		sb.w("((")
+		e.v()
+		sb.w(" IN (")
+		for i, v := range values {
+			if i > 0 {
+				sb.w(", ")
+			}
+			sb.arg(v.s)
+		}
+		sb.w(") AND ")
+		e.t()
+		sb.w(" = 'text')")
+		if len(nums) > 0 {
+			sb.w(" OR (")
+			e.v()
+			sb.w(" IN (")
+			for i, v := range nums {
+				if i > 0 {
+					sb.w(", ")
+				}
+				sb.num(v)
+			}
+			sb.w(") AND ")
+			e.t()
+			sb.w(" IN ('integer', 'real'))")
+		}
+		if hasTrue {
+			sb.w(" OR (")
+			e.v()
+			sb.w(" = 1 AND ")
+			e.t()
+			sb.w(" = 'true')")
+		}
+		if hasFalse {
+			sb.w(" OR (")
+			e.v()
+			sb.w(" = 0 AND ")
+			e.t()
+			sb.w(" = 'false')")
+		}
+		sb.w(")")
+	case OpContains, OpStartsWith:
+		sb.w("(")
+		e.t()
+		sb.w(" = 'text' AND (")
+		for i, v := range values {
+			if i > 0 {
+				sb.w(" OR ")
+			}
+			if op == OpContains {
+				sb.w("instr(CAST(")
+				e.v()
+				sb.w(" AS BLOB), ")
+				sb.arg([]byte(v.s))
+				sb.w(") > 0")
+			} else {
+				sb.w("substr(CAST(")
+				e.v()
+				sb.w(" AS BLOB), 1, ")
+				sb.arg(int64(len(v.s)))
+				sb.w(") = ")
+				sb.arg([]byte(v.s))
+			}
+		}
+		sb.w("))")
+	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		sym := compareSyms[op]
+		v := values[0]
+		sb.w("((")
+		e.t()
+		sb.w(" = 'text' AND ")
+		e.v()
+		sb.w(sym)
+		sb.arg(v.s)
+		sb.w(")")
+		if v.isNum {
+			sb.w(" OR (")
+			e.t()
+			sb.w(" IN ('integer', 'real') AND ")
+			e.v()
+			sb.w(sym)
+			sb.num(v)
+			sb.w(")")
+		}
+		sb.w(")")
+	default:
+		sb.w("0")
+	}
+}
+
+func (sb *sqlBuilder) num(v typedValue) {
+	if v.isInt {
+		sb.arg(v.i)
+	} else {
+		sb.arg(v.f)
+	}
+}
+
+// sortExpr writes the expression of sort key i ("uid"/"id" tiebreakers included).
+func (sb *sqlBuilder) sortExpr(sf sortField, noIndex bool) {
+	if noIndex {
+		sb.w("+")
+	}
+	if sf.col != "" {
+		sb.w("o.", sf.col)
+		return
+	}
+	jp := jsonPath(sf.path.segs)
+	if _, ok := sb.k.fields[sf.path.String()]; ok {
+		sb.w("json_extract(o.obj, ", sqlString(jp), ")")
+		return
+	}
+	sb.w("json_extract(o.obj, ")
+	sb.arg(jp)
+	sb.w(")")
+}
+
+// keyFields returns the sort keys followed by the uid and rowid tiebreakers, which follow
+// the direction of the first key so uniform orders can use one index.
+func (q *Query) keyFields() []sortField {
+	desc := q.sort[0].desc
+	out := append([]sortField(nil), q.sort...)
+	return append(out, sortField{col: "uid", desc: desc}, sortField{col: "id", desc: desc})
+}
+
+func nullable(sf sortField) bool { return sf.col == "" || sf.col == "created" }
+
+// after writes the keyset condition "row sorts strictly after cursor".
+func (sb *sqlBuilder) after(keys []sortField, cursor []any, noIndex bool) {
+	// A leading range on the first key lets SQLite seek in its index.
+	first, c0 := keys[0], cursor[0]
+	if c0 != nil && !noIndex {
+		if !first.desc {
+			sb.sortExpr(first, false)
+			sb.w(" >= ")
+			sb.arg(c0)
+			sb.w(" AND ")
+		} else if !nullable(first) {
+			sb.sortExpr(first, false)
+			sb.w(" <= ")
+			sb.arg(c0)
+			sb.w(" AND ")
+		}
+	}
+	sb.w("(")
+	sb.afterFrom(keys, cursor, 0, noIndex)
+	sb.w(")")
+}
+
+func (sb *sqlBuilder) afterFrom(keys []sortField, cursor []any, i int, noIndex bool) {
+	k, c := keys[i], cursor[i]
+	// Strictly greater in sort order. NULL sorts first ascending and last descending.
+	switch {
+	case !k.desc && c == nil:
+		sb.sortExpr(k, noIndex)
+		sb.w(" IS NOT NULL")
+	case !k.desc:
+		sb.sortExpr(k, noIndex)
+		sb.w(" > ")
+		sb.arg(c)
+	case c == nil:
+		sb.w("0")
+	default:
+		sb.w("(")
+		sb.sortExpr(k, noIndex)
+		sb.w(" < ")
+		sb.arg(c)
+		if nullable(k) {
+			sb.w(" OR ")
+			sb.sortExpr(k, noIndex)
+			sb.w(" IS NULL")
+		}
+		sb.w(")")
+	}
+	if i+1 == len(keys) {
+		return
+	}
+	sb.w(" OR (")
+	sb.sortExpr(k, noIndex)
+	sb.w(" IS ")
+	sb.arg(c)
+	sb.w(" AND (")
+	sb.afterFrom(keys, cursor, i+1, noIndex)
+	sb.w("))")
+}
+
+func (sb *sqlBuilder) orderBy(keys []sortField, noIndex bool) {
+	sb.w(" ORDER BY ")
+	for i, k := range keys {
+		if i > 0 {
+			sb.w(", ")
+		}
+		sb.sortExpr(k, noIndex && i == 0)
+		if k.desc {
+			sb.w(" DESC")
+		}
+	}
+}
+
+var _ = fmt.Sprint

@@ -1,0 +1,572 @@
+package index
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"github.com/ncruces/go-sqlite3"
+	_ "github.com/ncruces/go-sqlite3/vfs/memdb" // registers the "memdb" VFS
+	_ "github.com/ncruces/go-sqlite3/vfs/mvcc"  // registers the "mvcc" VFS
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// MaxFields is the most field paths a kind may declare.
+const MaxFields = 16
+
+// Options configure a Store.
+type Options struct {
+	// Path is the database file. "" keeps the database in memory (no disk).
+	Path string
+	// TokenKey signs continue tokens. Empty means a random key per Store, so tokens do not
+	// survive a restart; pass a stable secret to keep them valid across restarts.
+	TokenKey []byte
+	// Readers is the size of the reader connection pool. 0 means max(2, GOMAXPROCS).
+	Readers int
+	// vfs overrides the in-memory VFS ("mvcc" or "memdb"); used by benchmarks.
+	vfs string
+}
+
+// KindConfig declares a kind before objects of it are stored.
+type KindConfig struct {
+	// Namespaced tells whether objects of the kind live in namespaces.
+	Namespaced bool
+	// Fields are paths to index (max 16), in query path grammar.
+	Fields []string
+}
+
+// kind is the in-memory state of a registered kind.
+type kind struct {
+	id         int64
+	gvk        schema.GroupVersionKind
+	namespaced bool
+	table      string            // "k<id>"; derived from the integer id only
+	fields     map[string]string // canonical path -> index name, scalar paths only
+	count      atomic.Int64
+	gen        atomic.Uint64
+}
+
+// Store mirrors Kubernetes objects into SQLite and answers queries. All methods are safe
+// for concurrent use. Writes are serialized on one connection; reads use a pool.
+type Store struct {
+	dsn      string
+	memName  string
+	tokenKey []byte
+
+	writeMu sync.Mutex // serializes writers and schema changes
+	w       *conn
+
+	readers  chan *conn
+	nReaders atomic.Int32
+	maxRead  int
+
+	mu    sync.RWMutex // guards kinds
+	kinds map[schema.GroupVersionKind]*kind
+
+	subsMu sync.Mutex
+	subs   map[*Subscription]struct{}
+
+	closed atomic.Bool
+}
+
+// conn is a connection with a prepared statement cache.
+type conn struct {
+	db    *sqlite3.Conn
+	stmts map[string]*sqlite3.Stmt
+}
+
+const maxCachedStmts = 256
+
+func (c *conn) prepare(query string) (*sqlite3.Stmt, error) {
+	if st, ok := c.stmts[query]; ok {
+		if err := st.Reset(); err == nil {
+			if err := st.ClearBindings(); err == nil {
+				return st, nil
+			}
+		}
+		_ = st.Close()
+		delete(c.stmts, query)
+	}
+	if len(c.stmts) >= maxCachedStmts {
+		c.dropStmts()
+	}
+	st, _, err := c.db.Prepare(query)
+	if err != nil {
+		return nil, err
+	}
+	c.stmts[query] = st
+	return st, nil
+}
+
+func (c *conn) dropStmts() {
+	for k, st := range c.stmts {
+		_ = st.Close()
+		delete(c.stmts, k)
+	}
+}
+
+func (c *conn) close() error {
+	c.dropStmts()
+	return c.db.Close()
+}
+
+// exec runs a statement that returns no rows.
+func (c *conn) exec(query string, args ...any) error {
+	st, err := c.prepare(query)
+	if err != nil {
+		return err
+	}
+	if err := bind(st, args); err != nil {
+		return err
+	}
+	return st.Exec()
+}
+
+func bind(st *sqlite3.Stmt, args []any) error {
+	for i, a := range args {
+		var err error
+		switch v := a.(type) {
+		case nil:
+			err = st.BindNull(i + 1)
+		case string:
+			err = st.BindText(i+1, v)
+		case []byte:
+			err = st.BindBlob(i+1, v)
+		case rawText:
+			err = st.BindRawText(i+1, v)
+		case int64:
+			err = st.BindInt64(i+1, v)
+		case int:
+			err = st.BindInt64(i+1, int64(v))
+		case float64:
+			err = st.BindFloat(i+1, v)
+		case bool:
+			err = st.BindBool(i+1, v)
+		default:
+			err = fmt.Errorf("unsupported argument type %T", a)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Open opens a Store.
+func Open(opts Options) (*Store, error) {
+	s := &Store{
+		kinds: map[schema.GroupVersionKind]*kind{},
+		subs:  map[*Subscription]struct{}{},
+	}
+	s.tokenKey = opts.TokenKey
+	if len(s.tokenKey) == 0 {
+		s.tokenKey = make([]byte, 32)
+		_, _ = rand.Read(s.tokenKey)
+	}
+	s.maxRead = opts.Readers
+	if s.maxRead <= 0 {
+		s.maxRead = max(2, runtime.GOMAXPROCS(0))
+	}
+	s.readers = make(chan *conn, s.maxRead)
+	if opts.Path == "" {
+		vfsName := opts.vfs
+		if vfsName == "" {
+			vfsName = "mvcc"
+		}
+		s.memName = "kubesift-" + rand.Text()
+		s.dsn = "file:/" + s.memName + "?vfs=" + vfsName
+	} else {
+		s.dsn = opts.Path
+	}
+	w, err := s.openConn(true)
+	if err != nil {
+		return nil, err
+	}
+	s.w = w
+	if err := s.loadKinds(); err != nil {
+		_ = w.close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// openConn opens a connection and applies PRAGMAs; see doc.go for why each is set.
+func (s *Store) openConn(writer bool) (*conn, error) {
+	var db *sqlite3.Conn
+	var err error
+	if s.memName != "" {
+		db, err = sqlite3.Open(s.dsn)
+	} else {
+		db, err = sqlite3.OpenFlags(s.dsn, sqlite3.OPEN_READWRITE|sqlite3.OPEN_CREATE)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening index database: %w", err)
+	}
+	c := &conn{db: db, stmts: map[string]*sqlite3.Stmt{}}
+	pragmas := []string{
+		`PRAGMA temp_store = MEMORY`,
+		`PRAGMA cache_size = -16384`,
+		`PRAGMA foreign_keys = OFF`,
+	}
+	if s.memName != "" {
+		// The database already lives in memory: there is nothing to make durable.
+		pragmas = append(pragmas, `PRAGMA synchronous = OFF`)
+	} else {
+		if writer {
+			pragmas = append(pragmas, `PRAGMA journal_mode = WAL`)
+		}
+		// The index is rebuilt from the API server after a crash; NORMAL in WAL mode
+		// still never corrupts the file.
+		pragmas = append(pragmas, `PRAGMA synchronous = NORMAL`)
+	}
+	for _, p := range pragmas {
+		if err := db.Exec(p); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("%s: %w", p, err)
+		}
+	}
+	if err := db.BusyTimeout(10_000_000_000); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
+	return c, nil
+}
+
+// Close closes all connections. In-memory data is discarded.
+func (s *Store) Close() error {
+	if s.closed.Swap(true) {
+		return nil
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	var errs []error
+	for range int(s.nReaders.Load()) {
+		c := <-s.readers
+		errs = append(errs, c.close())
+	}
+	errs = append(errs, s.w.close())
+	s.subsMu.Lock()
+	for sub := range s.subs {
+		sub.closeLocked()
+	}
+	s.subsMu.Unlock()
+	return errors.Join(errs...)
+}
+
+// acquire returns a reader connection, opening one if the pool is not full.
+func (s *Store) acquire(ctx context.Context) (*conn, error) {
+	select {
+	case c := <-s.readers:
+		return c, nil
+	default:
+	}
+	for {
+		n := s.nReaders.Load()
+		if int(n) >= s.maxRead {
+			break
+		}
+		if s.nReaders.CompareAndSwap(n, n+1) {
+			c, err := s.openConn(false)
+			if err != nil {
+				s.nReaders.Add(-1)
+				return nil, err
+			}
+			return c, nil
+		}
+	}
+	select {
+	case c := <-s.readers:
+		return c, nil
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+}
+
+func (s *Store) release(c *conn) { s.readers <- c }
+
+const schemaSQL = `
+CREATE TABLE IF NOT EXISTS kinds (
+	id INTEGER PRIMARY KEY,
+	grp TEXT NOT NULL,
+	version TEXT NOT NULL,
+	kind TEXT NOT NULL,
+	namespaced INTEGER NOT NULL,
+	fields TEXT NOT NULL,
+	UNIQUE (grp, version, kind)
+)`
+
+func (s *Store) loadKinds() error {
+	if err := s.w.db.Exec(schemaSQL); err != nil {
+		return err
+	}
+	st, err := s.w.prepare(`SELECT id, grp, version, kind, namespaced, fields FROM kinds`)
+	if err != nil {
+		return err
+	}
+	type row struct {
+		id     int64
+		gvk    schema.GroupVersionKind
+		ns     bool
+		fields string
+	}
+	var rows []row
+	for st.Step() {
+		rows = append(rows, row{st.ColumnInt64(0), schema.GroupVersionKind{Group: st.ColumnText(1), Version: st.ColumnText(2), Kind: st.ColumnText(3)}, st.ColumnBool(4), st.ColumnText(5)})
+	}
+	if err := st.Err(); err != nil {
+		return err
+	}
+	for _, r := range rows {
+		var fields []string
+		_ = json.Unmarshal([]byte(r.fields), &fields)
+		k := &kind{id: r.id, gvk: r.gvk, namespaced: r.ns, table: fmt.Sprintf("k%d", r.id), fields: map[string]string{}}
+		for _, f := range fields {
+			k.fields[f] = indexName(k.table, f)
+		}
+		n, err := s.countRows(s.w, k)
+		if err != nil {
+			return err
+		}
+		k.count.Store(n)
+		s.kinds[r.gvk] = k
+	}
+	return nil
+}
+
+func (s *Store) countRows(c *conn, k *kind) (int64, error) {
+	st, err := c.prepare(`SELECT count(*) FROM ` + k.table)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}
+
+func indexName(table, canonical string) string {
+	h := fnv.New64a()
+	h.Write([]byte(canonical))
+	return fmt.Sprintf("%s_f%016x", table, h.Sum64())
+}
+
+// sqlString quotes s as an SQL string literal. Only used for JSON paths built from the
+// validated path grammar, which cannot contain quotes; quoting is defensive.
+func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// fieldIndexExpr is the expression an index on a declared scalar path covers. Queries use
+// the identical text so SQLite matches them.
+func fieldIndexExpr(p Path) string {
+	return "json_extract(obj, " + sqlString(jsonPath(p.segs)) + ")"
+}
+
+// Register declares a kind, or changes its indexed fields.
+func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
+	if gvk.Kind == "" || gvk.Version == "" {
+		return fmt.Errorf("%w: version and kind are required", ErrInvalidQuery)
+	}
+	if len(cfg.Fields) > MaxFields {
+		return &QueryError{Field: "fields", Reason: ErrInvalidValue, Msg: fmt.Sprintf("%d fields declared, the maximum is %d", len(cfg.Fields), MaxFields)}
+	}
+	want := map[string]Path{}
+	for i, f := range cfg.Fields {
+		p, err := ParsePath(f)
+		if err != nil {
+			return &QueryError{Field: fmt.Sprintf("fields[%d]", i), Reason: ErrInvalidPath, Msg: trimSentinel(err)}
+		}
+		if !p.scalar() {
+			return &QueryError{Field: fmt.Sprintf("fields[%d]", i), Reason: ErrInvalidPath, Msg: fmt.Sprintf("indexed path %q must select a single value: [*] and [key=value] can be queried but not indexed", f)}
+		}
+		want[p.String()] = p
+	}
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed.Load() {
+		return errClosed
+	}
+	s.mu.RLock()
+	k := s.kinds[gvk]
+	s.mu.RUnlock()
+
+	err := s.inTx(func() error {
+		if k == nil {
+			st, err := s.w.prepare(`INSERT INTO kinds (grp, version, kind, namespaced, fields) VALUES (?, ?, ?, ?, '[]') RETURNING id`)
+			if err != nil {
+				return err
+			}
+			if err := bind(st, []any{gvk.Group, gvk.Version, gvk.Kind, cfg.Namespaced}); err != nil {
+				return err
+			}
+			if !st.Step() {
+				return fmt.Errorf("registering %s: %w", gvk, st.Err())
+			}
+			id := st.ColumnInt64(0)
+			_ = st.Reset()
+			k = &kind{id: id, gvk: gvk, namespaced: cfg.Namespaced, table: fmt.Sprintf("k%d", id), fields: map[string]string{}}
+			if err := s.w.db.Exec(kindSchema(k.table)); err != nil {
+				return err
+			}
+		}
+		for canon, name := range k.fields {
+			if _, ok := want[canon]; !ok {
+				if err := s.w.db.Exec(`DROP INDEX IF EXISTS ` + name); err != nil {
+					return err
+				}
+			}
+		}
+		for canon, p := range want {
+			if _, ok := k.fields[canon]; !ok {
+				q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s, uid)`, indexName(k.table, canon), k.table, fieldIndexExpr(p))
+				if err := s.w.db.Exec(q); err != nil {
+					return err
+				}
+			}
+		}
+		names := make([]string, 0, len(want))
+		for canon := range want {
+			names = append(names, canon)
+		}
+		sort.Strings(names)
+		fj, _ := json.Marshal(names)
+		return s.w.exec(`UPDATE kinds SET namespaced = ?, fields = ? WHERE id = ?`, cfg.Namespaced, string(fj), k.id)
+	})
+	if err != nil {
+		return fmt.Errorf("registering %s: %w", gvk, err)
+	}
+	fields := map[string]string{}
+	for canon := range want {
+		fields[canon] = indexName(k.table, canon)
+	}
+	nk := &kind{id: k.id, gvk: gvk, namespaced: cfg.Namespaced, table: k.table, fields: fields}
+	nk.count.Store(k.count.Load())
+	nk.gen.Store(k.gen.Load())
+	s.mu.Lock()
+	s.kinds[gvk] = nk
+	s.mu.Unlock()
+	// Statements cached on readers refer to the old schema; SQLite re-prepares them.
+	return nil
+}
+
+func kindSchema(t string) string {
+	return strings.ReplaceAll(`
+CREATE TABLE {t} (
+	id INTEGER PRIMARY KEY,
+	ns TEXT NOT NULL,
+	name TEXT NOT NULL,
+	uid TEXT NOT NULL,
+	rv TEXT NOT NULL,
+	created INTEGER,
+	lname TEXT NOT NULL,
+	obj BLOB NOT NULL
+);
+CREATE UNIQUE INDEX {t}_nsname ON {t} (ns, name);
+CREATE INDEX {t}_name ON {t} (name, uid);
+CREATE INDEX {t}_created ON {t} (created, uid);
+CREATE INDEX {t}_uid ON {t} (uid);
+CREATE INDEX {t}_lname ON {t} (lname);
+CREATE TABLE {t}_labels (
+	key TEXT NOT NULL,
+	value TEXT NOT NULL,
+	num INTEGER,
+	obj INTEGER NOT NULL,
+	PRIMARY KEY (key, value, obj)
+) WITHOUT ROWID;
+CREATE INDEX {t}_labels_obj ON {t}_labels (obj);
+CREATE TABLE {t}_owners (
+	uid TEXT NOT NULL,
+	obj INTEGER NOT NULL,
+	PRIMARY KEY (uid, obj)
+) WITHOUT ROWID;
+CREATE INDEX {t}_owners_obj ON {t}_owners (obj);
+`, "{t}", t)
+}
+
+var errClosed = errors.New("index store is closed")
+
+// inTx runs fn in an immediate transaction on the writer. Callers hold writeMu.
+func (s *Store) inTx(fn func() error) (err error) {
+	if err := s.w.db.Exec(`BEGIN IMMEDIATE`); err != nil {
+		return err
+	}
+	defer func() {
+		if err != nil {
+			_ = s.w.db.Exec(`ROLLBACK`)
+		}
+	}()
+	if err := fn(); err != nil {
+		return err
+	}
+	return s.w.db.Exec(`COMMIT`)
+}
+
+// Unregister drops the kind and all its objects.
+func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed.Load() {
+		return errClosed
+	}
+	s.mu.RLock()
+	k := s.kinds[gvk]
+	s.mu.RUnlock()
+	if k == nil {
+		return nil
+	}
+	err := s.inTx(func() error {
+		for _, t := range []string{k.table + "_labels", k.table + "_owners", k.table} {
+			if err := s.w.db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
+				return err
+			}
+		}
+		return s.w.exec(`DELETE FROM kinds WHERE id = ?`, k.id)
+	})
+	if err != nil {
+		return fmt.Errorf("unregistering %s: %w", gvk, err)
+	}
+	s.w.dropStmts()
+	s.mu.Lock()
+	delete(s.kinds, gvk)
+	s.mu.Unlock()
+	k.gen.Add(1)
+	s.notify(map[schema.GroupVersionKind]uint64{gvk: k.gen.Load()})
+	return nil
+}
+
+// Registered reports whether gvk is registered.
+func (s *Store) Registered(gvk schema.GroupVersionKind) bool {
+	return s.kind(gvk) != nil
+}
+
+func (s *Store) kind(gvk schema.GroupVersionKind) *kind {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.kinds[gvk]
+}
+
+// Count returns the number of stored objects of the kind (0 if not registered).
+func (s *Store) Count(gvk schema.GroupVersionKind) (int64, error) {
+	k := s.kind(gvk)
+	if k == nil {
+		return 0, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+	}
+	return k.count.Load(), nil
+}
+
+// Generation returns a counter that increases with every committed mutation of the kind.
+// It is 0 for kinds never written in this process.
+func (s *Store) Generation(gvk schema.GroupVersionKind) uint64 {
+	k := s.kind(gvk)
+	if k == nil {
+		return 0
+	}
+	return k.gen.Load()
+}

@@ -1,0 +1,316 @@
+package index
+
+import (
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// lastApplied is dropped from stored annotations: it duplicates the whole object.
+const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
+
+// rawText binds as TEXT without a copy to a Go string.
+type rawText []byte
+
+// Change is one write in an Apply batch.
+type Change struct {
+	Object  *unstructured.Unstructured
+	Deleted bool
+}
+
+// row is an object prepared for storage.
+type row struct {
+	ns, name, uid, rv string
+	created           any // int64 unix seconds or nil
+	json              []byte
+	labels            map[string]string
+	owners            []string
+}
+
+// encode strips fields that are never stored and serializes the object. The caller's
+// object is not modified: only the maps on the path to removed keys are copied.
+func encode(obj *unstructured.Unstructured, namespaced bool) (row, error) {
+	r := row{name: obj.GetName(), uid: string(obj.GetUID()), rv: obj.GetResourceVersion()}
+	if namespaced {
+		r.ns = obj.GetNamespace()
+	}
+	if r.name == "" {
+		return r, fmt.Errorf("object of kind %s has no name", obj.GroupVersionKind())
+	}
+	content := make(map[string]any, len(obj.Object))
+	for k, v := range obj.Object {
+		content[k] = v
+	}
+	gvk := obj.GroupVersionKind()
+	if gvk.Group == "" && gvk.Kind == "Secret" {
+		delete(content, "data")
+		delete(content, "stringData")
+	}
+	if md, ok := content["metadata"].(map[string]any); ok {
+		m := make(map[string]any, len(md))
+		for k, v := range md {
+			m[k] = v
+		}
+		delete(m, "managedFields")
+		if ann, ok := m["annotations"].(map[string]any); ok {
+			if _, has := ann[lastApplied]; has {
+				a := make(map[string]any, len(ann))
+				for k, v := range ann {
+					if k != lastApplied {
+						a[k] = v
+					}
+				}
+				m["annotations"] = a
+			}
+		}
+		content["metadata"] = m
+		if ts, ok := creationTime(content); ok {
+			r.created = ts.Unix()
+		}
+	}
+	r.labels = obj.GetLabels()
+	for _, o := range obj.GetOwnerReferences() {
+		if o.UID != "" {
+			r.owners = append(r.owners, string(o.UID))
+		}
+	}
+	b, err := json.Marshal(content)
+	if err != nil {
+		return r, fmt.Errorf("encoding %s %s/%s: %w", gvk.Kind, r.ns, r.name, err)
+	}
+	r.json = b
+	return r, nil
+}
+
+// batch accumulates the effects of one write transaction.
+type batch struct {
+	s       *Store
+	changed map[*kind]int64 // kind -> count delta; presence means "mutated"
+}
+
+func (s *Store) newBatch() *batch { return &batch{s: s, changed: map[*kind]int64{}} }
+
+func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
+	r, err := encode(obj, k.namespaced)
+	if err != nil {
+		return 0, err
+	}
+	w := b.s.w
+	st, err := w.prepare(`SELECT id, rv, uid FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	if err != nil {
+		return 0, err
+	}
+	if err := bind(st, []any{r.ns, r.name}); err != nil {
+		return 0, err
+	}
+	var id int64
+	exists := st.Step()
+	if exists {
+		id = st.ColumnInt64(0)
+		sameRV := r.rv != "" && st.ColumnText(1) == r.rv && st.ColumnText(2) == r.uid
+		_ = st.Reset()
+		if sameRV {
+			// A resync of an unchanged object: nothing to write.
+			return id, nil
+		}
+		if err := w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
+			r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id); err != nil {
+			return 0, err
+		}
+		if err := w.exec(`DELETE FROM `+k.table+`_labels WHERE obj = ?`, id); err != nil {
+			return 0, err
+		}
+		if err := w.exec(`DELETE FROM `+k.table+`_owners WHERE obj = ?`, id); err != nil {
+			return 0, err
+		}
+	} else {
+		if err := st.Err(); err != nil {
+			return 0, err
+		}
+		_ = st.Reset()
+		if err := w.exec(`INSERT INTO `+k.table+` (ns, name, uid, rv, created, lname, obj) VALUES (?, ?, ?, ?, ?, ?, jsonb(?))`,
+			r.ns, r.name, r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json)); err != nil {
+			return 0, err
+		}
+		id = w.db.LastInsertRowID()
+		b.changed[k]++
+	}
+	b.changed[k] += 0
+	for key, val := range r.labels {
+		var num any
+		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+			num = n
+		}
+		if err := w.exec(`INSERT INTO `+k.table+`_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`, key, val, num, id); err != nil {
+			return 0, err
+		}
+	}
+	for _, o := range r.owners {
+		if err := w.exec(`INSERT OR IGNORE INTO `+k.table+`_owners (uid, obj) VALUES (?, ?)`, o, id); err != nil {
+			return 0, err
+		}
+	}
+	return id, nil
+}
+
+func (b *batch) deleteID(k *kind, id int64) error {
+	w := b.s.w
+	for _, q := range []string{
+		`DELETE FROM ` + k.table + `_labels WHERE obj = ?`,
+		`DELETE FROM ` + k.table + `_owners WHERE obj = ?`,
+		`DELETE FROM ` + k.table + ` WHERE id = ?`,
+	} {
+		if err := w.exec(q, id); err != nil {
+			return err
+		}
+	}
+	b.changed[k]--
+	return nil
+}
+
+func (b *batch) delete(k *kind, obj *unstructured.Unstructured) error {
+	ns := ""
+	if k.namespaced {
+		ns = obj.GetNamespace()
+	}
+	st, err := b.s.w.prepare(`SELECT id, uid FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	if err != nil {
+		return err
+	}
+	if err := bind(st, []any{ns, obj.GetName()}); err != nil {
+		return err
+	}
+	if !st.Step() {
+		return st.Err()
+	}
+	id, uid := st.ColumnInt64(0), st.ColumnText(1)
+	_ = st.Reset()
+	if want := string(obj.GetUID()); want != "" && want != uid {
+		// A delete of an older incarnation must not remove the object that replaced it.
+		return nil
+	}
+	return b.deleteID(k, id)
+}
+
+// commit publishes counts, generations and notifications after a successful commit.
+func (b *batch) commit() {
+	changed := map[schema.GroupVersionKind]uint64{}
+	for k, delta := range b.changed {
+		k.count.Add(delta)
+		changed[k.gvk] = k.gen.Add(1)
+	}
+	b.s.notify(changed)
+}
+
+// write runs fn in one transaction and publishes its effects.
+func (s *Store) write(fn func(b *batch) error) error {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed.Load() {
+		return errClosed
+	}
+	b := s.newBatch()
+	if err := s.inTx(func() error { return fn(b) }); err != nil {
+		return err
+	}
+	b.commit()
+	return nil
+}
+
+func (s *Store) kindOf(obj *unstructured.Unstructured) (*kind, error) {
+	if obj == nil {
+		return nil, fmt.Errorf("nil object")
+	}
+	gvk := obj.GroupVersionKind()
+	k := s.kind(gvk)
+	if k == nil {
+		return nil, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+	}
+	return k, nil
+}
+
+// Upsert stores obj, replacing the stored object with the same namespace and name. An
+// object whose resourceVersion and uid equal the stored ones is not rewritten.
+func (s *Store) Upsert(obj *unstructured.Unstructured) error {
+	return s.Apply([]Change{{Object: obj}})
+}
+
+// Delete removes the object with obj's namespace and name. If obj has a uid and the stored
+// object's uid differs, the stored object is a newer incarnation and is kept.
+func (s *Store) Delete(obj *unstructured.Unstructured) error {
+	return s.Apply([]Change{{Object: obj, Deleted: true}})
+}
+
+// Apply performs many upserts and deletes, of any kinds, in one transaction. Either all
+// changes are stored or, on error, none.
+func (s *Store) Apply(changes []Change) error {
+	kinds := make([]*kind, len(changes))
+	for i, c := range changes {
+		k, err := s.kindOf(c.Object)
+		if err != nil {
+			return err
+		}
+		kinds[i] = k
+	}
+	return s.write(func(b *batch) error {
+		for i, c := range changes {
+			var err error
+			if c.Deleted {
+				err = b.delete(kinds[i], c.Object)
+			} else {
+				_, err = b.upsert(kinds[i], c.Object)
+			}
+			if err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// Replace makes the stored objects of gvk exactly objs, in one transaction.
+func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured) error {
+	k := s.kind(gvk)
+	if k == nil {
+		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+	}
+	for _, o := range objs {
+		if o == nil || o.GroupVersionKind() != gvk {
+			return fmt.Errorf("replace %s: object of another kind", gvk)
+		}
+	}
+	return s.write(func(b *batch) error {
+		st, err := s.w.prepare(`SELECT id FROM ` + k.table)
+		if err != nil {
+			return err
+		}
+		stale := map[int64]struct{}{}
+		for st.Step() {
+			stale[st.ColumnInt64(0)] = struct{}{}
+		}
+		if err := st.Err(); err != nil {
+			return err
+		}
+		_ = st.Reset()
+		for _, o := range objs {
+			id, err := b.upsert(k, o)
+			if err != nil {
+				return err
+			}
+			delete(stale, id)
+		}
+		for id := range stale {
+			if err := b.deleteID(k, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+var _ = time.Second
