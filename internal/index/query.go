@@ -284,7 +284,7 @@ func compilePredicate(f FieldPredicate) (predicate, *QueryError) {
 	}
 	switch f.Operator {
 	case OpNotEquals:
-		pr.op, pr.negate = OpEquals, true
+		pr.op, pr.negate = OpIn, true
 	case OpNotIn:
 		pr.op, pr.negate = OpIn, true
 	case OpDoesNotExist:

@@ -176,7 +176,8 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 		}
 		src := doc
 		if elem {
-			src = doc + ".value"
+			// Only object elements have keys; primitive elements' value is not JSON.
+			src = "CASE " + doc + ".type WHEN 'object' THEN " + doc + ".value END"
 		}
 		jp := jsonPath(segs)
 		_, indexed := sb.k.fields[Path{segs: segs}.String()]
@@ -195,7 +196,7 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 	}
 	src := doc
 	if elem {
-		src = doc + ".value"
+		src = "CASE " + doc + ".type WHEN 'object' THEN " + doc + ".value WHEN 'array' THEN " + doc + ".value END"
 	}
 	sb.aliases++
 	a := "j" + strconv.Itoa(sb.aliases)

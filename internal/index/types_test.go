@@ -10,3 +10,5 @@ import (
 func typesUID(s string) types.UID { return types.UID(s) }
 
 func metaTime(t time.Time) metav1.Time { return metav1.NewTime(t) }
+
+type metav1OwnerReference = metav1.OwnerReference

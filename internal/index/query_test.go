@@ -1,0 +1,288 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+func TestParsePath(t *testing.T) {
+	tests := []struct {
+		in, canon, err string
+	}{
+		{in: "spec.replicas", canon: "spec.replicas"},
+		{in: "metadata.annotations['example.com/team']", canon: "metadata.annotations['example.com/team']"},
+		{in: "['spec'].replicas", canon: "spec.replicas"},
+		{in: "spec.containers[*].image", canon: "spec.containers[*].image"},
+		{in: "status.conditions[type=Ready].status", canon: "status.conditions[type=Ready].status"},
+		{in: "status.conditions[type='Ready'].status", canon: "status.conditions[type=Ready].status"},
+		{in: "spec.ports[name='http web'].port", canon: "spec.ports[name='http web'].port"},
+		{in: "spec.a[*][*]", canon: "spec.a[*][*]"},
+		{in: "spec.%x", err: `invalid character '%' at offset 5 in "spec.%x"`},
+		{in: "", err: "empty path"},
+		{in: "spec.", err: `unexpected end of path "spec."`},
+		{in: ".spec", err: `invalid character '.' at offset 0`},
+		{in: "spec..a", err: `invalid character '.' at offset 5`},
+		{in: "spec[", err: "unexpected end"},
+		{in: "spec['a'", err: "unexpected end"},
+		{in: "spec['a\"']", err: `invalid character '"' at offset 7`},
+		{in: "spec['']", err: `invalid character '\'' at offset 6`},
+		{in: "spec[type=]", err: `invalid character ']' at offset 10`},
+		{in: "spec[type='a", err: "unexpected end"},
+		{in: "[*].a", err: "offset 0"},
+		{in: "spec.a b", err: `invalid character ' ' at offset 6`},
+		{in: "spec.ä", err: `invalid character 'ä' at offset 5`},
+		{in: strings.Repeat("a", 257), err: "maximum is 256"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			p, err := ParsePath(tt.in)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrInvalidPath) {
+					t.Fatalf("ParsePath(%q) error = %v, want %q", tt.in, err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := p.String(); got != tt.canon {
+				t.Fatalf("canonical %q, want %q", got, tt.canon)
+			}
+		})
+	}
+}
+
+func TestCompileErrors(t *testing.T) {
+	tests := []struct {
+		name   string
+		spec   Spec
+		field  string
+		reason error
+		msg    string
+	}{
+		{"bad path", Spec{Fields: []FieldPredicate{{Path: "spec.%x", Operator: OpExists}}}, "fields[0].path", ErrInvalidPath,
+			`fields[0].path: invalid character '%' at offset 5 in "spec.%x"`},
+		{"unknown operator", Spec{Fields: []FieldPredicate{{Path: "a", Operator: "Like"}}}, "fields[0].operator", ErrInvalidValue, ""},
+		{"equals needs one value", Spec{Fields: []FieldPredicate{{Path: "a", Operator: OpEquals}}}, "fields[0].values", ErrInvalidValue, ""},
+		{"exists takes none", Spec{Fields: []FieldPredicate{{Path: "a", Operator: OpExists, Values: []string{"x"}}}}, "fields[0].values", ErrInvalidValue, ""},
+		{"limit", Spec{Limit: 501}, "limit", ErrInvalidValue, ""},
+		{"negative limit", Spec{Limit: -1}, "limit", ErrInvalidValue, ""},
+		{"too many names", Spec{Names: make([]string, 101)}, "names", ErrInvalidValue, ""},
+		{"too many sort keys", Spec{Sort: make([]SortKey, 4)}, "sort", ErrInvalidValue, ""},
+		{"sort wildcard", Spec{Sort: []SortKey{{Path: "spec.a[*].b"}}}, "sort[0].path", ErrInvalidPath, ""},
+		{"too many predicates", Spec{Fields: make([]FieldPredicate, 51)}, "fields", ErrInvalidValue, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.GVK = widgetGVK
+			_, err := Compile(tt.spec)
+			var qe *QueryError
+			if !errors.As(err, &qe) {
+				t.Fatalf("error %v is not a *QueryError", err)
+			}
+			if qe.Field != tt.field || !errors.Is(err, tt.reason) || !errors.Is(err, ErrInvalidQuery) {
+				t.Fatalf("got field %q reason %v (%v), want %q %v", qe.Field, qe.Reason, err, tt.field, tt.reason)
+			}
+			if tt.msg != "" && err.Error() != tt.msg {
+				t.Fatalf("message %q, want %q", err.Error(), tt.msg)
+			}
+		})
+	}
+}
+
+// fieldCorpus covers every JSON type, nulls, missing fields, lists and unicode.
+func fieldCorpus() []map[string]any {
+	return []map[string]any{
+		{"name": "int3", "spec": map[string]any{"n": int64(3), "s": "abc", "b": true}},
+		{"name": "int10", "spec": map[string]any{"n": int64(10), "s": "abd", "b": false}},
+		{"name": "float", "spec": map[string]any{"n": 2.5, "s": "10"}},
+		{"name": "strnum", "spec": map[string]any{"n": "3", "s": "3"}},
+		{"name": "strtrue", "spec": map[string]any{"n": "true", "b": "true"}},
+		{"name": "null", "spec": map[string]any{"n": nil, "s": nil, "b": nil}},
+		{"name": "obj", "spec": map[string]any{"n": map[string]any{"a": int64(1)}, "s": []any{"abc"}}},
+		{"name": "missing", "spec": map[string]any{}},
+		{"name": "one", "spec": map[string]any{"n": int64(1), "b": true}},
+		{"name": "zero", "spec": map[string]any{"n": int64(0), "b": false}},
+		{"name": "unicode-名前", "spec": map[string]any{"s": "héllo wörld 名前"}},
+		{"name": "list", "spec": map[string]any{"items": []any{
+			map[string]any{"type": "Ready", "status": "True", "port": int64(80)},
+			map[string]any{"type": "Synced", "status": "False", "port": int64(443)},
+		}}, "metadata": map[string]any{"annotations": map[string]any{"example.com/team": "core"}}},
+		{"name": "list2", "spec": map[string]any{"items": []any{
+			map[string]any{"type": "Ready", "status": "False", "port": "80"},
+			"scalar", nil,
+		}}},
+		{"name": "notalist", "spec": map[string]any{"items": map[string]any{"type": "Ready", "status": "True"}}},
+	}
+}
+
+func TestFieldOperators(t *testing.T) {
+	s := newStore(t, "spec.n")
+	var changes []Change
+	for _, c := range fieldCorpus() {
+		content := map[string]any{}
+		for k, v := range c {
+			if k != "name" {
+				content[k] = v
+			}
+		}
+		o := obj("ns", c["name"].(string), content)
+		if md, ok := c["metadata"].(map[string]any); ok {
+			o.SetAnnotations(map[string]string{"example.com/team": md["annotations"].(map[string]any)["example.com/team"].(string)})
+		}
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		path string
+		op   Operator
+		vals []string
+		want string
+	}{
+		{"spec.n", OpEquals, []string{"3"}, "int3 strnum"},
+		{"spec.n", OpEquals, []string{"3.0"}, "int3"},
+		{"spec.n", OpEquals, []string{"true"}, "strtrue"},
+		{"spec.b", OpEquals, []string{"true"}, "int3 one strtrue"},
+		{"spec.b", OpEquals, []string{"false"}, "int10 zero"},
+		{"spec.n", OpEquals, []string{"1"}, "one"},
+		{"spec.n", OpEquals, []string{`{"a":1}`}, ""},
+		{"spec.n", OpNotEquals, []string{"3"}, "float int10 list list2 missing notalist null obj one strtrue unicode-名前 zero"},
+		{"spec.n", OpIn, []string{"10", "2.5", "0"}, "float int10 zero"},
+		{"spec.n", OpNotIn, []string{"10", "2.5", "0", "3"}, "list list2 missing notalist null obj one strtrue unicode-名前"},
+		{"spec.n", OpExists, nil, "float int10 int3 obj one strnum strtrue zero"},
+		{"spec.n", OpDoesNotExist, nil, "list list2 missing notalist null unicode-名前"},
+		{"spec.n", OpGreaterThan, []string{"2.5"}, "int10 int3 strnum strtrue"},
+		{"spec.n", OpGreaterThanOrEqual, []string{"2.5"}, "float int10 int3 strnum strtrue"},
+		{"spec.n", OpLessThan, []string{"3"}, "float one zero"},
+		{"spec.n", OpLessThanOrEqual, []string{"3"}, "float int3 one strnum zero"},
+		{"spec.s", OpGreaterThan, []string{"abc"}, "int10 unicode-名前"},
+		{"spec.s", OpLessThan, []string{"abd"}, "float int3 strnum"},
+		{"spec.s", OpContains, []string{"b"}, "int10 int3"},
+		{"spec.s", OpContains, []string{"wörld"}, "unicode-名前"},
+		{"spec.s", OpContains, []string{""}, "float int10 int3 strnum unicode-名前"},
+		{"spec.s", OpStartsWith, []string{"ab", "hé"}, "int10 int3 unicode-名前"},
+		{"spec.s", OpStartsWith, []string{"bc"}, ""},
+		{"spec.items[*].type", OpEquals, []string{"Synced"}, "list"},
+		{"spec.items[*].port", OpEquals, []string{"80"}, "list list2"},
+		{"spec.items[*].port", OpGreaterThan, []string{"100"}, "list list2"},
+		{"spec.items[*]", OpEquals, []string{"scalar"}, "list2"},
+		{"spec.items[*]", OpExists, nil, "list list2"},
+		{"spec.items[*].type", OpNotEquals, []string{"Ready"}, "float int10 int3 missing null obj one strnum strtrue unicode-名前 zero notalist"},
+		{"spec.items[type=Ready].status", OpEquals, []string{"True"}, "list"},
+		{"spec.items[type=Ready].status", OpNotEquals, []string{"True"}, "float int10 int3 list2 missing notalist null obj one strnum strtrue unicode-名前 zero"},
+		{"spec.items[port=80].type", OpEquals, []string{"Ready"}, "list list2"},
+		{"spec.items[port='443'].type", OpExists, nil, "list"},
+		{"metadata.annotations['example.com/team']", OpEquals, []string{"core"}, "list"},
+		{"metadata.name", OpEquals, []string{"unicode-名前"}, "unicode-名前"},
+	}
+	for _, tt := range tests {
+		t.Run(string(tt.op)+" "+tt.path+" "+strings.Join(tt.vals, ","), func(t *testing.T) {
+			q, err := Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: tt.path, Operator: tt.op, Values: tt.vals}}, Limit: 500})
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs, _ := searchAll(t, s, q)
+			got := names(refs)
+			want := sortedUnique(strings.Fields(tt.want))
+			if strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("Search: got %v, want %v", got, want)
+			}
+			var matched []string
+			for _, c := range changes {
+				if q.Matches(c.Object) {
+					matched = append(matched, c.Object.GetName())
+				}
+			}
+			if strings.Join(sortedUnique(matched), " ") != strings.Join(want, " ") {
+				t.Fatalf("Matches: got %v, want %v", sortedUnique(matched), want)
+			}
+		})
+	}
+}
+
+func names(refs []Ref) []string {
+	var out []string
+	for _, r := range refs {
+		out = append(out, r.Name)
+	}
+	return sortedUnique(out)
+}
+
+func TestNonNumericComparisonOnNumbers(t *testing.T) {
+	s := newStore(t)
+	if err := s.Upsert(obj("a", "x", map[string]any{"spec": map[string]any{"n": int64(1), "ts": "2026-01-01T00:00:00Z"}})); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.n", Operator: OpGreaterThan, Values: []string{"abc"}}}})
+	_, err := s.Search(context.Background(), q, "")
+	var qe *QueryError
+	if !errors.As(err, &qe) || !errors.Is(err, ErrInvalidValue) || qe.Field != "fields[0].values[0]" {
+		t.Fatalf("got %v", err)
+	}
+	q, _ = Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.ts", Operator: OpGreaterThan, Values: []string{"2025-06-01T00:00:00Z"}}}})
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil || p.Total != 1 {
+		t.Fatalf("timestamp comparison: %+v %v", p, err)
+	}
+}
+
+func TestMetadataFilters(t *testing.T) {
+	s := newStore(t)
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var changes []Change
+	for i, n := range []string{"Web-1", "web-2", "api-1", "ünïcode-WEB"} {
+		o := obj([]string{"a", "b"}[i%2], n, nil)
+		o.SetCreationTimestamp(metaTime(base.Add(time.Duration(i) * time.Hour)))
+		o.SetLabels(map[string]string{"tier": []string{"frontend", "backend"}[i%2]})
+		if i == 2 {
+			o.SetOwnerReferences([]metav1OwnerReference{{APIVersion: "v1", Kind: "X", Name: "o", UID: "owner-1"}})
+		}
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	after, before := base.Add(30*time.Minute), base.Add(2*time.Hour)
+	sel, _ := labels.Parse("tier=frontend")
+	tests := []struct {
+		name string
+		spec Spec
+		want string
+	}{
+		{"namespaces", Spec{Namespaces: []string{"b"}}, "web-2 ünïcode-WEB"},
+		{"names", Spec{Names: []string{"web-2", "nope"}}, "web-2"},
+		{"nameContains", Spec{NameContains: "WEB"}, "Web-1 web-2 ünïcode-WEB"},
+		{"nameContains unicode", Spec{NameContains: "ÜNÏ"}, "ünïcode-WEB"},
+		{"labels", Spec{Labels: sel}, "Web-1 api-1"},
+		{"owner", Spec{OwnerUID: "owner-1"}, "api-1"},
+		{"created", Spec{CreatedAfter: &after, CreatedBefore: &before}, "web-2"},
+		{"created inclusive edge", Spec{CreatedAfter: &base}, "web-2 api-1 ünïcode-WEB"},
+		{"everything", Spec{Labels: labels.Everything()}, "Web-1 web-2 api-1 ünïcode-WEB"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.GVK = widgetGVK
+			q, err := Compile(tt.spec)
+			if err != nil {
+				t.Fatal(err)
+			}
+			refs, _ := searchAll(t, s, q)
+			want := sortedUnique(strings.Fields(tt.want))
+			if got := names(refs); strings.Join(got, " ") != strings.Join(want, " ") {
+				t.Fatalf("got %v, want %v", got, want)
+			}
+			for _, c := range changes {
+				if q.Matches(c.Object) != containsSorted(want, c.Object.GetName()) {
+					t.Fatalf("Matches(%s) disagrees", c.Object.GetName())
+				}
+			}
+		})
+	}
+}
