@@ -1,0 +1,486 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+var (
+	diffKeys   = []string{"app", "tier", "example.com/team", "n"}
+	diffValues = []string{"a", "b", "c", "1", "2", "10", "03"}
+)
+
+func randomObject(r *rand.Rand, i int) *unstructured.Unstructured {
+	l := map[string]string{}
+	for _, k := range diffKeys {
+		if r.IntN(3) > 0 {
+			l[k] = diffValues[r.IntN(len(diffValues))]
+		}
+	}
+	scalar := func() any {
+		switch r.IntN(7) {
+		case 0:
+			return int64(r.IntN(5))
+		case 1:
+			return float64(r.IntN(10)) / 4
+		case 2:
+			return diffValues[r.IntN(len(diffValues))]
+		case 3:
+			return r.IntN(2) == 0
+		case 4:
+			return nil
+		case 5:
+			return "ünï-" + strconv.Itoa(r.IntN(3))
+		default:
+			return map[string]any{"x": int64(1)}
+		}
+	}
+	spec := map[string]any{}
+	for _, k := range []string{"a", "b"} {
+		if r.IntN(4) > 0 {
+			spec[k] = scalar()
+		}
+	}
+	if r.IntN(4) > 0 {
+		var items []any
+		for range r.IntN(4) {
+			if r.IntN(6) == 0 {
+				items = append(items, scalar())
+				continue
+			}
+			it := map[string]any{}
+			if r.IntN(4) > 0 {
+				it["type"] = []string{"Ready", "Synced", "1"}[r.IntN(3)]
+			}
+			if r.IntN(4) > 0 {
+				it["v"] = scalar()
+			}
+			items = append(items, it)
+		}
+		spec["items"] = items
+	}
+	u := obj(fmt.Sprintf("ns%d", r.IntN(3)), fmt.Sprintf("o-%04d", i), map[string]any{"spec": spec})
+	u.SetLabels(l)
+	return u
+}
+
+func randomSelector(r *rand.Rand) string {
+	var parts []string
+	for range 1 + r.IntN(3) {
+		k := diffKeys[r.IntN(len(diffKeys))]
+		v := diffValues[r.IntN(len(diffValues))]
+		w := diffValues[r.IntN(len(diffValues))]
+		switch r.IntN(9) {
+		case 0:
+			parts = append(parts, k+"="+v)
+		case 1:
+			parts = append(parts, k+"=="+v)
+		case 2:
+			parts = append(parts, k+"!="+v)
+		case 3:
+			parts = append(parts, k+" in ("+v+","+w+")")
+		case 4:
+			parts = append(parts, k+" notin ("+v+","+w+")")
+		case 5:
+			parts = append(parts, k)
+		case 6:
+			parts = append(parts, "!"+k)
+		case 7:
+			parts = append(parts, k+" > "+strconv.Itoa(r.IntN(5)))
+		default:
+			parts = append(parts, k+" < "+strconv.Itoa(r.IntN(5)))
+		}
+	}
+	return strings.Join(parts, ",")
+}
+
+var (
+	diffPaths = []string{"spec.a", "spec.b", "spec.items[*].v", "spec.items[*].type", "spec.items[type=Ready].v", "spec.items[*]", "spec.missing", "metadata.labels['example.com/team']"}
+	diffOps   = []Operator{OpEquals, OpNotEquals, OpIn, OpNotIn, OpExists, OpDoesNotExist, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual, OpContains, OpStartsWith}
+)
+
+func randomPredicate(r *rand.Rand) FieldPredicate {
+	p := FieldPredicate{Path: diffPaths[r.IntN(len(diffPaths))], Operator: diffOps[r.IntN(len(diffOps))]}
+	val := func() string {
+		return []string{"0", "1", "2.5", "0.25", "true", "false", "a", "10", "-3", "ünï-1", "ün", "", "null"}[r.IntN(13)]
+	}
+	switch p.Operator {
+	case OpExists, OpDoesNotExist:
+	case OpIn, OpNotIn, OpContains, OpStartsWith:
+		for range 1 + r.IntN(3) {
+			p.Values = append(p.Values, val())
+		}
+	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		// Numeric values only: non-numeric ones are rejected when the path holds numbers.
+		p.Values = []string{[]string{"0", "1", "2.5", "-3", "10"}[r.IntN(5)]}
+	default:
+		p.Values = []string{val()}
+	}
+	return p
+}
+
+// refResolve is a deliberately simple, independent evaluator for the paths in diffPaths.
+func refResolve(o map[string]any, path string) []any {
+	spec, _ := o["spec"].(map[string]any)
+	get := func(m any, k string) (any, bool) {
+		mm, ok := m.(map[string]any)
+		if !ok {
+			return nil, false
+		}
+		v, ok := mm[k]
+		return v, ok
+	}
+	var out []any
+	items, _ := spec["items"].([]any)
+	switch path {
+	case "spec.a", "spec.b", "spec.missing":
+		if v, ok := spec[strings.TrimPrefix(path, "spec.")]; ok {
+			out = append(out, v)
+		}
+	case "spec.items[*]":
+		out = append(out, items...)
+	case "spec.items[*].v", "spec.items[*].type":
+		for _, it := range items {
+			if v, ok := get(it, strings.TrimPrefix(path, "spec.items[*].")); ok {
+				out = append(out, v)
+			}
+		}
+	case "spec.items[type=Ready].v":
+		for _, it := range items {
+			if t, _ := get(it, "type"); t == "Ready" {
+				if v, ok := get(it, "v"); ok {
+					out = append(out, v)
+				}
+			}
+		}
+	case "metadata.labels['example.com/team']":
+		md := o["metadata"].(map[string]any)
+		if v, ok := get(md["labels"], "example.com/team"); ok {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+func refScalar(v any, op Operator, val string) bool {
+	f, err := strconv.ParseFloat(val, 64)
+	numVal := err == nil && isJSONNumber(val)
+	switch x := v.(type) {
+	case string:
+		switch op {
+		case OpEquals:
+			return x == val
+		case OpContains:
+			return strings.Contains(x, val)
+		case OpStartsWith:
+			return strings.HasPrefix(x, val)
+		case OpGreaterThan:
+			return x > val
+		case OpGreaterThanOrEqual:
+			return x >= val
+		case OpLessThan:
+			return x < val
+		case OpLessThanOrEqual:
+			return x <= val
+		}
+	case bool:
+		return op == OpEquals && strconv.FormatBool(x) == val
+	case int64, float64:
+		var xf float64
+		if i, ok := x.(int64); ok {
+			xf = float64(i)
+		} else {
+			xf = x.(float64)
+		}
+		if !numVal {
+			return false
+		}
+		switch op {
+		case OpEquals:
+			return xf == f
+		case OpGreaterThan:
+			return xf > f
+		case OpGreaterThanOrEqual:
+			return xf >= f
+		case OpLessThan:
+			return xf < f
+		case OpLessThanOrEqual:
+			return xf <= f
+		}
+	}
+	return false
+}
+
+func refPredicate(o map[string]any, p FieldPredicate) bool {
+	vals := refResolve(o, p.Path)
+	anyOf := func(op Operator, values []string) bool {
+		for _, v := range vals {
+			if op == OpExists {
+				if v != nil {
+					return true
+				}
+				continue
+			}
+			for _, w := range values {
+				if refScalar(v, op, w) {
+					return true
+				}
+			}
+		}
+		return false
+	}
+	switch p.Operator {
+	case OpNotEquals:
+		return !anyOf(OpEquals, p.Values)
+	case OpIn:
+		return anyOf(OpEquals, p.Values)
+	case OpNotIn:
+		return !anyOf(OpEquals, p.Values)
+	case OpDoesNotExist:
+		return !anyOf(OpExists, nil)
+	}
+	return anyOf(p.Operator, p.Values)
+}
+
+func TestDifferential(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 11))
+	n := 400
+	rounds := 300
+	if testing.Short() {
+		rounds = 60
+	}
+	s := newStore(t, "spec.a")
+	var objs []*unstructured.Unstructured
+	var changes []Change
+	for i := range n {
+		o := randomObject(r, i)
+		objs = append(objs, o)
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	for round := range rounds {
+		selText := randomSelector(r)
+		sel, err := labels.Parse(selText)
+		if err != nil {
+			t.Fatalf("parse %q: %v", selText, err)
+		}
+		var preds []FieldPredicate
+		for range r.IntN(3) {
+			preds = append(preds, randomPredicate(r))
+		}
+		if round%2 == 0 {
+			sel = nil // field predicates alone
+			if len(preds) == 0 {
+				preds = append(preds, randomPredicate(r))
+			}
+		}
+		q, err := Compile(Spec{GVK: widgetGVK, Labels: sel, Fields: preds, Limit: 1 + r.IntN(40)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs, total := searchAll(t, s, q)
+		var want []string
+		for _, o := range objs {
+			ok := sel == nil || sel.Matches(labels.Set(o.GetLabels()))
+			for _, p := range preds {
+				ok = ok && refPredicate(o.Object, p)
+			}
+			if ok {
+				want = append(want, o.GetNamespace()+"/"+o.GetName())
+			}
+			if q.Matches(o) != ok {
+				t.Fatalf("Matches(%s) = %v, reference %v; selector %q preds %+v; object %v", o.GetName(), !ok, ok, selText, preds, o.Object["spec"])
+			}
+		}
+		slices.Sort(want)
+		var got []string
+		for _, ref := range refs {
+			got = append(got, ref.Namespace+"/"+ref.Name)
+		}
+		if !slices.Equal(got, want) || total != int64(len(want)) {
+			t.Fatalf("selector %q preds %+v: index returned %d (total %d), reference %d\n got %v\nwant %v", selText, preds, len(got), total, len(want), got, want)
+		}
+	}
+}
+
+// sqlOrder orders scalars like SQLite: NULL < numbers (and booleans as 0/1) < text.
+func sqlOrder(a, b any) int {
+	rank := func(v any) int {
+		switch v.(type) {
+		case nil:
+			return 0
+		case string:
+			return 2
+		case map[string]any, []any:
+			return 3
+		}
+		return 1
+	}
+	num := func(v any) float64 {
+		switch x := v.(type) {
+		case bool:
+			if x {
+				return 1
+			}
+			return 0
+		case int64:
+			return float64(x)
+		case float64:
+			return x
+		}
+		return 0
+	}
+	for _, v := range []*any{&a, &b} {
+		if m, ok := (*v).(map[string]any); ok {
+			js, _ := json.Marshal(m)
+			*v = string(js)
+		}
+	}
+	if c := cmp.Compare(rank(a), rank(b)); c != 0 {
+		return c
+	}
+	switch rank(a) {
+	case 1:
+		return cmp.Compare(num(a), num(b))
+	case 2:
+		return strings.Compare(a.(string), b.(string))
+	}
+	return 0
+}
+
+func TestPagination(t *testing.T) {
+	r := rand.New(rand.NewPCG(3, 5))
+	sorts := [][]SortKey{
+		nil,
+		{{Path: "metadata.name", Descending: true}},
+		{{Path: "spec.a"}},
+		{{Path: "spec.a", Descending: true}, {Path: "metadata.name"}},
+		{{Path: "spec.b"}, {Path: "spec.a", Descending: true}},
+		{{Path: "metadata.namespace", Descending: true}, {Path: "spec.b", Descending: true}},
+	}
+	for si, sortKeys := range sorts {
+		for _, mutate := range []bool{false, true} {
+			t.Run(fmt.Sprintf("sort%d/mutate=%v", si, mutate), func(t *testing.T) {
+				s := newStore(t, "spec.a")
+				live := map[string]*unstructured.Unstructured{}
+				var changes []Change
+				for i := range 300 {
+					o := randomObject(r, i)
+					live[o.GetNamespace()+"/"+o.GetName()] = o
+					changes = append(changes, Change{Object: o})
+				}
+				if err := s.Apply(changes); err != nil {
+					t.Fatal(err)
+				}
+				initial := map[string]bool{}
+				for k := range live {
+					initial[k] = true
+				}
+				touched := map[string]bool{}
+				q, err := Compile(Spec{GVK: widgetGVK, Sort: sortKeys, Limit: 7})
+				if err != nil {
+					t.Fatal(err)
+				}
+				seen := map[string]int{}
+				var order []*unstructured.Unstructured
+				token := ""
+				next := 1000
+				for {
+					p, err := s.Search(context.Background(), q, token)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for _, it := range p.Items {
+						k := it.Namespace + "/" + it.Name
+						seen[k]++
+						if o := live[k]; o != nil {
+							order = append(order, o)
+						}
+					}
+					if p.Continue == "" {
+						break
+					}
+					token = p.Continue
+					if mutate {
+						// Insert and delete objects between pages.
+						o := randomObject(r, next)
+						next++
+						live[o.GetNamespace()+"/"+o.GetName()] = o
+						touched[o.GetNamespace()+"/"+o.GetName()] = true
+						for k, v := range live {
+							if r.IntN(2) == 0 {
+								continue
+							}
+							if err := s.Delete(v); err != nil {
+								t.Fatal(err)
+							}
+							delete(live, k)
+							touched[k] = true
+							break
+						}
+						if err := s.Upsert(o); err != nil {
+							t.Fatal(err)
+						}
+					}
+				}
+				for k, n := range seen {
+					if n != 1 {
+						t.Fatalf("%s returned %d times", k, n)
+					}
+				}
+				for k := range initial {
+					if !touched[k] && seen[k] != 1 {
+						t.Fatalf("%s never returned", k)
+					}
+				}
+				// Returned objects are in sort order.
+				keys := q.keyFields()
+				less := func(a, b *unstructured.Unstructured) int {
+					for _, k := range keys[:len(keys)-1] {
+						var av, bv any
+						switch k.col {
+						case "ns":
+							av, bv = a.GetNamespace(), b.GetNamespace()
+						case "name":
+							av, bv = a.GetName(), b.GetName()
+						case "uid":
+							av, bv = string(a.GetUID()), string(b.GetUID())
+						default:
+							if x := refResolve(a.Object, k.path.String()); len(x) > 0 {
+								av = x[0]
+							}
+							if x := refResolve(b.Object, k.path.String()); len(x) > 0 {
+								bv = x[0]
+							}
+						}
+						c := sqlOrder(av, bv)
+						if k.desc {
+							c = -c
+						}
+						if c != 0 {
+							return c
+						}
+					}
+					return 0
+				}
+				for i := 1; i < len(order); i++ {
+					if less(order[i-1], order[i]) > 0 {
+						t.Fatalf("out of order at %d: %s then %s", i, order[i-1].GetName(), order[i].GetName())
+					}
+				}
+			})
+		}
+	}
+}

@@ -1,0 +1,288 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// storedJSON returns the stored document of one object.
+func storedJSON(t *testing.T, s *Store, gvk schema.GroupVersionKind, ns, name string) string {
+	t.Helper()
+	k := s.kind(gvk)
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.release(c)
+	st, err := c.prepare(`SELECT json(obj) FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	if err := bind(st, []any{ns, name}); err != nil {
+		t.Fatal(err)
+	}
+	if !st.Step() {
+		t.Fatalf("%s/%s not stored: %v", ns, name, st.Err())
+	}
+	return st.ColumnText(0)
+}
+
+func TestSecretsAndNoiseAreNotStored(t *testing.T) {
+	s := newStore(t)
+	if err := s.Register(secretGVK, KindConfig{Namespaced: true}); err != nil {
+		t.Fatal(err)
+	}
+	sec := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
+		"metadata": map[string]any{
+			"name": "creds", "namespace": "a",
+			"managedFields": []any{map[string]any{"manager": "kubectl"}},
+			"annotations":   map[string]any{lastApplied: `{"data":{"password":"c2VjcmV0"}}`, "keep": "me"},
+		},
+		"data":       map[string]any{"password": "c2VjcmV0"},
+		"stringData": map[string]any{"token": "plain"},
+	}}
+	before := sec.DeepCopy()
+	if err := s.Upsert(sec); err != nil {
+		t.Fatal(err)
+	}
+	got := storedJSON(t, s, secretGVK, "a", "creds")
+	for _, bad := range []string{"c2VjcmV0", "plain", "managedFields", "last-applied", `"data"`, "stringData"} {
+		if strings.Contains(got, bad) {
+			t.Errorf("stored secret contains %q: %s", bad, got)
+		}
+	}
+	if !strings.Contains(got, `"keep":"me"`) || !strings.Contains(got, `"type":"Opaque"`) {
+		t.Errorf("stored secret lost fields: %s", got)
+	}
+	if !equality(before, sec) {
+		t.Error("Upsert modified the caller's object")
+	}
+	// Other kinds keep data but drop managedFields and last-applied.
+	w := obj("a", "w", map[string]any{"data": map[string]any{"k": "v"}})
+	w.SetManagedFields(nil)
+	w.Object["metadata"].(map[string]any)["managedFields"] = []any{map[string]any{"manager": "x"}}
+	w.SetAnnotations(map[string]string{lastApplied: "{}"})
+	if err := s.Upsert(w); err != nil {
+		t.Fatal(err)
+	}
+	got = storedJSON(t, s, widgetGVK, "a", "w")
+	if !strings.Contains(got, `"data":{"k":"v"}`) || strings.Contains(got, "managedFields") || strings.Contains(got, "last-applied") {
+		t.Errorf("stored widget: %s", got)
+	}
+}
+
+func equality(a, b *unstructured.Unstructured) bool {
+	ja, _ := a.MarshalJSON()
+	jb, _ := b.MarshalJSON()
+	return string(ja) == string(jb)
+}
+
+func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
+	s := newStore(t)
+	sub := s.Subscribe()
+	defer sub.Close()
+	gen0 := s.Generation(widgetGVK)
+	a, b := obj("n", "a", nil), obj("n", "b", nil)
+	a.SetResourceVersion("1")
+	if err := s.Apply([]Change{{Object: a}, {Object: b}}); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(widgetGVK); n != 2 {
+		t.Fatalf("count %d", n)
+	}
+	g1 := s.Generation(widgetGVK)
+	if g1 <= gen0 {
+		t.Fatal("generation did not move")
+	}
+	<-sub.C()
+	if ch := sub.Changed(); ch[widgetGVK] != g1 {
+		t.Fatalf("changed %v, want gen %d", ch, g1)
+	}
+	// Same resourceVersion: no mutation, no generation bump.
+	if err := s.Upsert(a); err != nil {
+		t.Fatal(err)
+	}
+	if s.Generation(widgetGVK) != g1 {
+		t.Fatal("unchanged object bumped the generation")
+	}
+	// Many writes while nobody reads: one pending notice, writers never block.
+	for i := range 20 {
+		o := obj("n", "c", map[string]any{"spec": map[string]any{"i": int64(i)}})
+		if err := s.Upsert(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	<-sub.C()
+	if ch := sub.Changed(); ch[widgetGVK] != s.Generation(widgetGVK) {
+		t.Fatalf("coalesced generation %v", ch)
+	}
+	select {
+	case <-sub.C():
+		t.Fatal("second notice for coalesced writes")
+	default:
+	}
+	// Delete with a different uid keeps the newer incarnation.
+	stale := obj("n", "a", nil)
+	stale.SetUID("other")
+	if err := s.Delete(stale); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(widgetGVK); n != 3 {
+		t.Fatalf("count after stale delete %d", n)
+	}
+	if err := s.Delete(a); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(widgetGVK); n != 2 {
+		t.Fatalf("count after delete %d", n)
+	}
+	// Replace leaves exactly the given set.
+	if err := s.Replace(widgetGVK, []*unstructured.Unstructured{obj("n", "x", nil), obj("n", "b", nil)}); err != nil {
+		t.Fatal(err)
+	}
+	q, _ := Compile(Spec{GVK: widgetGVK})
+	refs, _ := searchAll(t, s, q)
+	if got := strings.Join(names(refs), ","); got != "b,x" {
+		t.Fatalf("after replace: %s", got)
+	}
+	// Unregistered kinds are rejected; Apply is all or nothing.
+	other := obj("n", "y", nil)
+	other.SetKind("Other")
+	if err := s.Apply([]Change{{Object: obj("n", "z", nil)}, {Object: other}}); !errors.Is(err, ErrKindNotRegistered) {
+		t.Fatalf("got %v", err)
+	}
+	if n, _ := s.Count(widgetGVK); n != 2 {
+		t.Fatalf("partial apply: count %d", n)
+	}
+	if _, err := s.Search(context.Background(), mustCompile(t, Spec{GVK: other.GroupVersionKind()}), ""); !errors.Is(err, ErrKindNotRegistered) || !errors.Is(err, ErrInvalidQuery) {
+		t.Fatalf("search of unknown kind: %v", err)
+	}
+	if err := s.Unregister(widgetGVK); err != nil {
+		t.Fatal(err)
+	}
+	if s.Registered(widgetGVK) {
+		t.Fatal("still registered")
+	}
+	if err := s.Upsert(obj("n", "b", nil)); !errors.Is(err, ErrKindNotRegistered) {
+		t.Fatalf("upsert after unregister: %v", err)
+	}
+}
+
+func mustCompile(t testing.TB, spec Spec) *Query {
+	t.Helper()
+	q, err := Compile(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return q
+}
+
+func TestRegisterChangesFieldsWithoutDataLoss(t *testing.T) {
+	s := newStore(t)
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.%"}}); !errors.Is(err, ErrInvalidPath) {
+		t.Fatalf("got %v", err)
+	}
+	for i := range 10 {
+		if err := s.Upsert(obj("n", string(rune('a'+i)), map[string]any{"spec": map[string]any{"n": int64(i)}})); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.n", Operator: OpGreaterThanOrEqual, Values: []string{"5"}}}})
+	for _, fields := range [][]string{{"spec.n"}, {"spec.other"}, nil, {"spec.n", "spec['other']"}} {
+		if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: fields}); err != nil {
+			t.Fatal(err)
+		}
+		p, err := s.Search(context.Background(), q, "")
+		if err != nil || p.Total != 5 {
+			t.Fatalf("fields %v: %+v %v", fields, p, err)
+		}
+	}
+}
+
+func TestFileStoreReopens(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(Options{Path: path, TokenKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.n"}}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		if err := s.Upsert(obj("n", string(rune('a'+i)), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := mustCompile(t, Spec{GVK: widgetGVK, Limit: 2})
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, err = Open(Options{Path: path, TokenKey: []byte("k")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if n, _ := s.Count(widgetGVK); n != 5 {
+		t.Fatalf("count after reopen %d", n)
+	}
+	// A stable TokenKey keeps tokens valid across restarts.
+	p2, err := s.Search(context.Background(), q, p.Continue)
+	if err != nil || len(p2.Items) != 2 || p2.Items[0].Name != "c" {
+		t.Fatalf("continue after reopen: %+v %v", p2, err)
+	}
+}
+
+func TestContinueTokens(t *testing.T) {
+	s := newStore(t)
+	for i := range 10 {
+		if err := s.Upsert(obj("n", string(rune('a'+i)), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := mustCompile(t, Spec{GVK: widgetGVK, Limit: 3})
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil || p.Continue == "" || p.Remaining != 7 || p.Total != 10 {
+		t.Fatalf("%+v %v", p, err)
+	}
+	other := mustCompile(t, Spec{GVK: widgetGVK, Limit: 4})
+	flip := []byte(p.Continue)
+	flip[len(flip)/2] ^= 1
+	bad := map[string]struct {
+		q     *Query
+		token string
+	}{
+		"other query": {other, p.Continue},
+		"truncated":   {q, p.Continue[:len(p.Continue)-3]},
+		"edited":      {q, string(flip)},
+		"garbage":     {q, "!!!"},
+		"empty body":  {q, "AA"},
+	}
+	for name, tc := range bad {
+		if _, err := s.Search(context.Background(), tc.q, tc.token); !errors.Is(err, ErrInvalidContinue) || !errors.Is(err, ErrInvalidQuery) {
+			t.Errorf("%s: got %v", name, err)
+		}
+	}
+	// A token from another store (another key) is rejected too.
+	s2 := newStore(t)
+	if _, err := s2.Search(context.Background(), q, p.Continue); !errors.Is(err, ErrInvalidContinue) {
+		t.Errorf("foreign token: %v", err)
+	}
+	// Other version byte, correctly signed.
+	vals, _ := decodeToken(s.tokenKey, q.fingerprint, len(q.keyFields()), p.Continue)
+	tok := encodeToken(s.tokenKey, q.fingerprint, vals)
+	if _, err := s.Search(context.Background(), q, tok); err != nil {
+		t.Fatalf("re-encoded token: %v", err)
+	}
+}
