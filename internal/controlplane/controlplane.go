@@ -1,0 +1,480 @@
+package controlplane
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+)
+
+// Files in the control plane's directory.
+const (
+	// KubeconfigFile is the admin kubeconfig.
+	KubeconfigFile = "kubeconfig"
+	// EtcdLogFile holds etcd's output.
+	EtcdLogFile = "etcd.log"
+	// APIServerLogFile holds kube-apiserver's output, of every run when it was restarted.
+	APIServerLogFile = "kube-apiserver.log"
+)
+
+// AdminUser is the user name of the admin kubeconfig. The user is in the system:masters group,
+// which RBAC lets do anything.
+const AdminUser = "kubesift-admin"
+
+// host is the only address the control plane listens on.
+const host = "127.0.0.1"
+
+// serviceCIDR is the range the apiserver allocates Service cluster IPs from. Nothing routes it;
+// the apiserver only insists on having one.
+const serviceCIDR = "10.0.0.0/24"
+
+// defaultStartTimeout bounds the wait for each component to become ready. An apiserver on a busy
+// two-core machine can take half a minute.
+const defaultStartTimeout = 90 * time.Second
+
+// Options configure a control plane. The zero value is ready to use.
+type Options struct {
+	// Dir holds the certificates, the kubeconfig, the process logs and, unless EtcdDataDir is set,
+	// the etcd data. Empty creates a new temporary directory, which Stop removes unless KeepDir is
+	// set. A directory given here is never removed.
+	Dir string
+
+	// KeepDir keeps a temporary Dir after Stop, to read the logs.
+	KeepDir bool
+
+	// BinDir holds the etcd, kube-apiserver and kubectl binaries. Empty uses $KUBEBUILDER_ASSETS,
+	// else bin/controlplane in the Go module that contains the working directory.
+	BinDir string
+
+	// EtcdDataDir is etcd's data directory. Empty uses etcd/ in Dir. A directory outside Dir keeps
+	// the cluster's objects across control planes.
+	EtcdDataDir string
+
+	// StartTimeout bounds the wait for each component to become ready. Zero means 90 seconds.
+	StartTimeout time.Duration
+
+	// APIServerArgs are extra kube-apiserver flags, such as "--v=4". They are appended to the
+	// defaults; a flag given twice takes its last value.
+	APIServerArgs []string
+}
+
+// ControlPlane is a running etcd and kube-apiserver. Its methods are safe for concurrent use.
+type ControlPlane struct {
+	dir           string
+	removeDir     bool
+	binDir        string
+	startTimeout  time.Duration
+	url           string
+	etcdURL       string
+	kubeconfig    string
+	restConfig    *rest.Config
+	ca            *authority
+	readyzClient  *http.Client
+	stopWatchdog  context.CancelFunc
+	watchdogEnded chan struct{}
+
+	mu        sync.Mutex // guards the processes and stopped
+	etcd      *process
+	apiServer *process
+	stopped   bool
+}
+
+// Start starts etcd and kube-apiserver and returns once the apiserver is ready and the default
+// namespace exists. ctx bounds the life of the control plane, not only its start: when ctx ends,
+// the processes are stopped as by Stop. Callers should still call Stop.
+func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
+	binDir, err := resolveBinDir(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	cp := &ControlPlane{binDir: binDir, startTimeout: opts.StartTimeout}
+	if cp.startTimeout <= 0 {
+		cp.startTimeout = defaultStartTimeout
+	}
+	if opts.Dir == "" {
+		dir, err := os.MkdirTemp("", "kubesift-controlplane-")
+		if err != nil {
+			return nil, fmt.Errorf("creating the control plane directory: %w", err)
+		}
+		cp.dir, cp.removeDir = dir, !opts.KeepDir
+	} else {
+		dir, err := filepath.Abs(opts.Dir)
+		if err != nil {
+			return nil, fmt.Errorf("resolving %s: %w", opts.Dir, err)
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return nil, fmt.Errorf("creating the control plane directory: %w", err)
+		}
+		cp.dir = dir
+	}
+	if err := cp.start(ctx, opts); err != nil {
+		return nil, errors.Join(err, cp.Stop())
+	}
+
+	watchCtx, cancel := context.WithCancel(context.Background())
+	cp.stopWatchdog, cp.watchdogEnded = cancel, make(chan struct{})
+	go func() {
+		defer close(cp.watchdogEnded)
+		select {
+		case <-ctx.Done():
+			_ = cp.stop()
+		case <-watchCtx.Done():
+		}
+	}()
+	return cp, nil
+}
+
+// start writes the certificates and the kubeconfig and starts the processes.
+func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
+	pki := filepath.Join(cp.dir, "pki")
+	if err := os.MkdirAll(pki, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", pki, err)
+	}
+	etcdData := opts.EtcdDataDir
+	if etcdData == "" {
+		etcdData = filepath.Join(cp.dir, "etcd")
+	}
+
+	ports, err := freePorts(3)
+	if err != nil {
+		return err
+	}
+	etcdClientPort, etcdPeerPort, apiPort := ports[0], ports[1], ports[2]
+	cp.etcdURL = "http://" + net.JoinHostPort(host, strconv.Itoa(etcdClientPort))
+	cp.url = "https://" + net.JoinHostPort(host, strconv.Itoa(apiPort))
+
+	ca, err := newAuthority("kubesift-controlplane-ca")
+	if err != nil {
+		return err
+	}
+	cp.ca = ca
+	serving, err := ca.servingCert(
+		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
+		[]net.IP{net.ParseIP(host), net.ParseIP("10.0.0.1")},
+	)
+	if err != nil {
+		return err
+	}
+	admin, err := ca.clientCert(AdminUser, []string{"system:masters"})
+	if err != nil {
+		return err
+	}
+	saKey, saPub, err := newServiceAccountKey()
+	if err != nil {
+		return err
+	}
+	files := map[string][]byte{
+		"ca.crt":        ca.certPEM,
+		"apiserver.crt": serving.CertPEM,
+		"apiserver.key": serving.KeyPEM,
+		"sa.key":        saKey,
+		"sa.pub":        saPub,
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(pki, name), data, 0o600); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+
+	cp.restConfig = &rest.Config{
+		Host: cp.url,
+		TLSClientConfig: rest.TLSClientConfig{
+			CAData:   ca.certPEM,
+			CertData: admin.CertPEM,
+			KeyData:  admin.KeyPEM,
+		},
+	}
+	cp.kubeconfig = filepath.Join(cp.dir, KubeconfigFile)
+	if err := writeKubeconfig(cp.kubeconfig, cp.restConfig, AdminUser); err != nil {
+		return err
+	}
+	probeConfig := rest.CopyConfig(cp.restConfig)
+	probeConfig.Timeout = 5 * time.Second
+	if cp.readyzClient, err = rest.HTTPClientFor(probeConfig); err != nil {
+		return fmt.Errorf("creating the readiness client: %w", err)
+	}
+
+	peerURL := "http://" + net.JoinHostPort(host, strconv.Itoa(etcdPeerPort))
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	cp.etcd = &process{
+		name:    "etcd",
+		path:    filepath.Join(cp.binDir, etcdBinary),
+		logPath: filepath.Join(cp.dir, EtcdLogFile),
+		args: []string{
+			"--name=default",
+			"--data-dir=" + etcdData,
+			"--listen-client-urls=" + cp.etcdURL,
+			"--advertise-client-urls=" + cp.etcdURL,
+			"--listen-peer-urls=" + peerURL,
+			"--initial-advertise-peer-urls=" + peerURL,
+			"--initial-cluster=default=" + peerURL,
+			// A throwaway cluster need not survive a power cut; skipping fsync makes writes fast.
+			"--unsafe-no-fsync=true",
+		},
+	}
+	cp.apiServer = &process{
+		name:    "kube-apiserver",
+		path:    filepath.Join(cp.binDir, apiServerBinary),
+		logPath: filepath.Join(cp.dir, APIServerLogFile),
+		args: append([]string{
+			"--etcd-servers=" + cp.etcdURL,
+			"--bind-address=" + host,
+			"--advertise-address=" + host,
+			"--secure-port=" + strconv.Itoa(apiPort),
+			"--tls-cert-file=" + filepath.Join(pki, "apiserver.crt"),
+			"--tls-private-key-file=" + filepath.Join(pki, "apiserver.key"),
+			// Never used because the serving certificate is given, but keeps the apiserver from
+			// falling back to /var/run/kubernetes.
+			"--cert-dir=" + pki,
+			// Clients authenticate with certificates from the control plane's CA.
+			"--client-ca-file=" + filepath.Join(pki, "ca.crt"),
+			"--authorization-mode=RBAC",
+			"--service-cluster-ip-range=" + serviceCIDR,
+			"--service-account-issuer=" + cp.url,
+			"--service-account-key-file=" + filepath.Join(pki, "sa.pub"),
+			"--service-account-signing-key-file=" + filepath.Join(pki, "sa.key"),
+			// Without a controller-manager no namespace gets a default ServiceAccount, and this
+			// plugin would reject every Pod for the lack of one.
+			"--disable-admission-plugins=ServiceAccount",
+		}, opts.APIServerArgs...),
+	}
+
+	if err := cp.etcd.start(); err != nil {
+		return err
+	}
+	if err := cp.etcd.waitFor(ctx, cp.startTimeout, "etcd to be healthy", cp.etcdHealthy); err != nil {
+		return err
+	}
+	return cp.startAPIServerLocked(ctx)
+}
+
+// startAPIServerLocked starts the apiserver and waits until it is ready. cp.mu must be held.
+func (cp *ControlPlane) startAPIServerLocked(ctx context.Context) error {
+	if err := cp.apiServer.start(); err != nil {
+		return err
+	}
+	return cp.apiServer.waitFor(ctx, cp.startTimeout, "kube-apiserver to be ready", cp.apiServerReady)
+}
+
+// etcdHealthy checks etcd's /health endpoint.
+func (cp *ControlPlane) etcdHealthy(ctx context.Context) error {
+	return get(ctx, http.DefaultClient, cp.etcdURL+"/health")
+}
+
+// apiServerReady checks /readyz and that the default namespace exists: the apiserver creates it
+// shortly after it reports ready, and most clients assume it.
+func (cp *ControlPlane) apiServerReady(ctx context.Context) error {
+	if err := get(ctx, cp.readyzClient, cp.url+"/readyz"); err != nil {
+		return err
+	}
+	return get(ctx, cp.readyzClient, cp.url+"/api/v1/namespaces/default")
+}
+
+// get fails unless url answers 200.
+func get(ctx context.Context, client *http.Client, url string) error {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return fmt.Errorf("building a request for %s: %w", url, err)
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return fmt.Errorf("GET %s: %w", url, err)
+	}
+	defer func() { _ = resp.Body.Close() }()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return nil
+}
+
+// Dir returns the directory with the certificates, the kubeconfig and the logs.
+func (cp *ControlPlane) Dir() string { return cp.dir }
+
+// BinDir returns the directory of the etcd, kube-apiserver and kubectl binaries in use.
+func (cp *ControlPlane) BinDir() string { return cp.binDir }
+
+// URL returns the apiserver's address, such as https://127.0.0.1:40123.
+func (cp *ControlPlane) URL() string { return cp.url }
+
+// Kubeconfig returns the path of the admin kubeconfig.
+func (cp *ControlPlane) Kubeconfig() string { return cp.kubeconfig }
+
+// RESTConfig returns a new copy of the admin client configuration.
+func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.restConfig) }
+
+// RestartAPIServer stops the apiserver and starts it again on the same port, with the same etcd
+// and certificates, and waits until it is ready. Clients see the connection drop and their
+// watches end, as in an apiserver upgrade or crash.
+func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.stopped {
+		return errors.New("the control plane is stopped")
+	}
+	if err := cp.apiServer.stop(); err != nil {
+		return err
+	}
+	return cp.startAPIServerLocked(ctx)
+}
+
+// Stop stops the apiserver, then etcd, each with SIGTERM and a kill after a timeout, and removes
+// a temporary directory unless Options.KeepDir was set. Calling Stop again does nothing.
+func (cp *ControlPlane) Stop() error {
+	if cp.stopWatchdog != nil {
+		cp.stopWatchdog()
+		<-cp.watchdogEnded
+	}
+	return cp.stop()
+}
+
+func (cp *ControlPlane) stop() error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.stopped {
+		return nil
+	}
+	cp.stopped = true
+	var errs []error
+	for _, p := range []*process{cp.apiServer, cp.etcd} {
+		if p != nil {
+			errs = append(errs, p.stop())
+		}
+	}
+	if cp.removeDir {
+		if err := os.RemoveAll(cp.dir); err != nil {
+			errs = append(errs, fmt.Errorf("removing %s: %w", cp.dir, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// KubectlCmd returns a kubectl command (from BinDir) that uses the admin kubeconfig. Set its
+// Stdin, Stdout and Stderr as needed before running it.
+func (cp *ControlPlane) KubectlCmd(ctx context.Context, args ...string) *exec.Cmd {
+	return kubectlCmd(ctx, cp.binDir, cp.kubeconfig, args)
+}
+
+// Kubectl runs kubectl with the admin kubeconfig and returns its standard output. When kubectl
+// fails, the error includes its standard error.
+func (cp *ControlPlane) Kubectl(ctx context.Context, args ...string) (string, error) {
+	return runKubectl(cp.KubectlCmd(ctx, args...))
+}
+
+// User is a user that authenticates with a client certificate from the control plane's CA. It
+// has no permissions until RBAC grants it some.
+type User struct {
+	// Name is the user name that RBAC subjects refer to.
+	Name string
+	// Groups are the user's groups.
+	Groups []string
+	// Kubeconfig is the path of a kubeconfig file for the user.
+	Kubeconfig string
+
+	restConfig *rest.Config
+	binDir     string
+}
+
+// RESTConfig returns a new copy of the user's client configuration.
+func (u *User) RESTConfig() *rest.Config { return rest.CopyConfig(u.restConfig) }
+
+// Kubectl runs kubectl as the user and returns its standard output.
+func (u *User) Kubectl(ctx context.Context, args ...string) (string, error) {
+	return runKubectl(kubectlCmd(ctx, u.binDir, u.Kubeconfig, args))
+}
+
+// AddUser issues a client certificate for a user with the given groups and writes a kubeconfig
+// for it to users/NAME.kubeconfig in Dir.
+func (cp *ControlPlane) AddUser(name string, groups ...string) (*User, error) {
+	if name == "" || strings.ContainsAny(name, `/\`) {
+		return nil, fmt.Errorf("invalid user name %q", name)
+	}
+	cert, err := cp.ca.clientCert(name, groups)
+	if err != nil {
+		return nil, err
+	}
+	cfg := rest.CopyConfig(cp.restConfig)
+	cfg.CertData, cfg.KeyData = cert.CertPEM, cert.KeyPEM
+	dir := filepath.Join(cp.dir, "users")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", dir, err)
+	}
+	path := filepath.Join(dir, name+".kubeconfig")
+	if err := writeKubeconfig(path, cfg, name); err != nil {
+		return nil, err
+	}
+	return &User{Name: name, Groups: slices.Clone(groups), Kubeconfig: path, restConfig: cfg, binDir: cp.binDir}, nil
+}
+
+func kubectlCmd(ctx context.Context, binDir, kubeconfig string, args []string) *exec.Cmd {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, kubectlBinary), append([]string{"--kubeconfig=" + kubeconfig}, args...)...)
+	// KUBECONFIG would be ignored because of the flag; dropping it avoids confusion in error output.
+	cmd.Env = slices.DeleteFunc(os.Environ(), func(kv string) bool { return strings.HasPrefix(kv, "KUBECONFIG=") })
+	return cmd
+}
+
+func runKubectl(cmd *exec.Cmd) (string, error) {
+	var stdout, stderr bytes.Buffer
+	if cmd.Stdout == nil {
+		cmd.Stdout = &stdout
+	}
+	if cmd.Stderr == nil {
+		cmd.Stderr = &stderr
+	}
+	if err := cmd.Run(); err != nil {
+		return stdout.String(), fmt.Errorf("kubectl %s: %w: %s", strings.Join(cmd.Args[2:], " "), err, strings.TrimSpace(stderr.String()))
+	}
+	return stdout.String(), nil
+}
+
+// writeKubeconfig writes a kubeconfig with one cluster, user and context, all named after the
+// control plane, and the credentials embedded.
+func writeKubeconfig(path string, cfg *rest.Config, user string) error {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["kubesift"] = &clientcmdapi.Cluster{
+		Server:                   cfg.Host,
+		CertificateAuthorityData: cfg.CAData,
+	}
+	kc.AuthInfos[user] = &clientcmdapi.AuthInfo{
+		ClientCertificateData: cfg.CertData,
+		ClientKeyData:         cfg.KeyData,
+	}
+	kc.Contexts["kubesift"] = &clientcmdapi.Context{Cluster: "kubesift", AuthInfo: user, Namespace: "default"}
+	kc.CurrentContext = "kubesift"
+	if err := clientcmd.WriteToFile(*kc, path); err != nil {
+		return fmt.Errorf("writing the kubeconfig %s: %w", path, err)
+	}
+	return nil
+}
+
+// freePorts returns n distinct loopback ports that were free a moment ago. They are held open
+// together, so that they differ, and released before returning; another process could take one
+// in between, which Start reports as a failed component start.
+func freePorts(n int) ([]int, error) {
+	ports := make([]int, 0, n)
+	for range n {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("finding a free port: %w", err)
+		}
+		defer func() { _ = l.Close() }()
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
