@@ -93,8 +93,9 @@ bench-index: ## Run the index's Go benchmarks (in-process, against an in-memory 
 	go test -run '^$$' -bench . -benchmem ./internal/index/
 
 .PHONY: demo
-demo: controlplane build ## Show kubesift at work on a local control plane (USE_CURRENT_CONTEXT=1 for your cluster).
-	hack/demo.sh
+demo: controlplane build ## Show kubesift at work on a local control plane (USE_CURRENT_CONTEXT=1 for your cluster, DEMO_EXIT=1 to stop at the end).
+	go build -o $(LOCALBIN)/demo ./hack/demo
+	$(LOCALBIN)/demo -manager $(LOCALBIN)/manager
 
 ##@ Build
 
