@@ -1,0 +1,209 @@
+package searchquery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/tools/events"
+	"k8s.io/klog/v2"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+// DefaultRequeryInterval is the requery interval used when Options leaves it unset.
+const DefaultRequeryInterval = time.Second
+
+// Options configure the query controllers.
+type Options struct {
+	// RequeryInterval is the shortest time between two evaluations of one query that are caused
+	// by changes of its target objects. Zero means DefaultRequeryInterval.
+	RequeryInterval time.Duration
+}
+
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=searchqueries;clustersearchqueries,verbs=get;list;watch
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=searchqueries/status;clustersearchqueries/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+
+// SetupWithManager sets up the SearchQuery and the ClusterSearchQuery controllers. Both evaluate
+// their queries against store, learn from cat which kinds are mirrored, and subscribe to cat to
+// keep their results current.
+func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options) error {
+	if opts.RequeryInterval <= 0 {
+		opts.RequeryInterval = DefaultRequeryInterval
+	}
+	sq := &reconciler[*searchv1alpha1.SearchQuery]{
+		kind: queryKind[*searchv1alpha1.SearchQuery]{
+			name:      "SearchQuery",
+			newObject: func() *searchv1alpha1.SearchQuery { return &searchv1alpha1.SearchQuery{} },
+			view: func(o *searchv1alpha1.SearchQuery) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus) {
+				// A SearchQuery searches its own namespace, whatever else its spec says.
+				return &o.Spec.QuerySpec, []string{o.Namespace}, &o.Status
+			},
+			namespacedOnly: true,
+		},
+	}
+	if err := sq.setup(mgr, store, cat, opts, "searchquery"); err != nil {
+		return err
+	}
+	csq := &reconciler[*searchv1alpha1.ClusterSearchQuery]{
+		kind: queryKind[*searchv1alpha1.ClusterSearchQuery]{
+			name:      "ClusterSearchQuery",
+			newObject: func() *searchv1alpha1.ClusterSearchQuery { return &searchv1alpha1.ClusterSearchQuery{} },
+			view: func(o *searchv1alpha1.ClusterSearchQuery) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus) {
+				return &o.Spec.QuerySpec, o.Spec.Namespaces, &o.Status
+			},
+		},
+	}
+	return csq.setup(mgr, store, cat, opts, "clustersearchquery")
+}
+
+// queryKind describes one of the two query kinds to the shared reconciler.
+type queryKind[T client.Object] struct {
+	// name is the kind's name, for logs and errors.
+	name string
+	// newObject returns an empty object of the kind.
+	newObject func() T
+	// view returns the object's query spec, the namespaces it may search (nil for all) and its
+	// status.
+	view func(T) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus)
+	// namespacedOnly is true when the kind may not search cluster-scoped kinds.
+	namespacedOnly bool
+}
+
+// reconciler evaluates queries of one kind and writes their status.
+type reconciler[T client.Object] struct {
+	kind     queryKind[T]
+	client   client.Client
+	store    *index.Store
+	catalog  *catalog.Catalog
+	live     *liveQueries
+	recorder events.EventRecorder
+}
+
+func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options, name string) error {
+	r.client = mgr.GetClient()
+	r.store = store
+	r.catalog = cat
+	r.live = newLiveQueries(opts.RequeryInterval)
+	r.recorder = mgr.GetEventRecorder(name + "-controller")
+	cat.Subscribe(r.live.onChange)
+	err := ctrl.NewControllerManagedBy(mgr).
+		// Status writes bump neither the generation nor anything the query depends on.
+		For(r.kind.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		WatchesRawSource(r.live.source()).
+		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
+		Named(name).
+		Complete(r)
+	if err != nil {
+		return fmt.Errorf("building the %s controller: %w", r.kind.name, err)
+	}
+	return nil
+}
+
+// Reconcile evaluates one query and writes its status when it changed.
+func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	obj := r.kind.newObject()
+	if err := r.client.Get(ctx, req.NamespacedName, obj); err != nil {
+		if apierrors.IsNotFound(err) {
+			r.live.forget(req.NamespacedName)
+			return ctrl.Result{}, nil
+		}
+		return ctrl.Result{}, fmt.Errorf("getting %s %s: %w", r.kind.name, req.NamespacedName, err)
+	}
+	if !obj.GetDeletionTimestamp().IsZero() {
+		r.live.forget(req.NamespacedName)
+		return ctrl.Result{}, nil
+	}
+
+	old, ok := obj.DeepCopyObject().(T)
+	if !ok {
+		return ctrl.Result{}, fmt.Errorf("copying %s %s: unexpected type %T", r.kind.name, req.NamespacedName, obj.DeepCopyObject())
+	}
+	spec, namespaces, status := r.kind.view(obj)
+	out, err := r.evaluate(ctx, req.NamespacedName, spec, namespaces)
+	if err != nil {
+		return ctrl.Result{}, err
+	}
+	_, _, oldStatus := r.kind.view(old)
+	applyOutcome(status, obj.GetGeneration(), out)
+	if !equality.Semantic.DeepEqual(oldStatus, status) {
+		if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(old)); err != nil {
+			if apierrors.IsNotFound(err) {
+				r.live.forget(req.NamespacedName)
+				return ctrl.Result{}, nil
+			}
+			return ctrl.Result{}, fmt.Errorf("patching the status of %s %s: %w", r.kind.name, req.NamespacedName, err)
+		}
+		ctrl.LoggerFrom(ctx).V(1).Info("Updated query status", r.kind.name, klog.KObj(obj),
+			"reason", out.reason, "total", status.Total, "count", status.Count)
+	}
+	r.recordTransition(obj, readyReason(oldStatus), out)
+
+	if out.reason == searchv1alpha1.ReasonInvalidQuery {
+		// Only a change of the spec can fix the query, and that triggers a new reconcile.
+		return ctrl.Result{}, reconcile.TerminalError(out.err)
+	}
+	return ctrl.Result{}, nil
+}
+
+// evaluate runs the query and says what came of it. It returns an error only for failures that
+// a retry can fix; problems with the query itself are reported in the outcome.
+func (r *reconciler[T]) evaluate(ctx context.Context, key types.NamespacedName, spec *searchv1alpha1.QuerySpec, namespaces []string) (outcome, error) {
+	ispec, err := toIndexSpec(spec, namespaces)
+	if err != nil {
+		r.live.forget(key)
+		return invalidQuery(err), nil
+	}
+	q, err := index.Compile(ispec)
+	if err != nil {
+		r.live.forget(key)
+		if errors.Is(err, index.ErrInvalidQuery) {
+			return invalidQuery(err), nil
+		}
+		return outcome{}, fmt.Errorf("compiling the query: %w", err)
+	}
+	// Track before reading the catalog and the index: a change committed after this point is
+	// published after it too, and then re-queues the query.
+	r.live.track(key, q)
+
+	kind, ok := r.catalog.Get(ispec.GVK)
+	switch {
+	case !ok:
+		return resourceNotIndexed(spec.Target), nil
+	case !kind.Namespaced && r.kind.namespacedOnly:
+		return invalidQuery(clusterScopedTarget(ispec.GVK, spec.Target)), nil
+	case !kind.Namespaced && len(namespaces) > 0:
+		return invalidQuery(namespacesOnClusterScoped(spec.Target)), nil
+	case !kind.Synced:
+		return indexNotReady(spec.Target, kind.Index), nil
+	}
+
+	page, err := r.store.Search(ctx, q, spec.Continue)
+	switch {
+	case err == nil:
+		return succeeded(page), nil
+	case errors.Is(err, index.ErrInvalidQuery):
+		// A bad continue token stays bad until the spec changes.
+		r.live.forget(key)
+		return invalidQuery(err), nil
+	case errors.Is(err, index.ErrKindNotRegistered):
+		// The mirror is starting or stopping; the catalog announces the outcome.
+		return resourceNotIndexed(spec.Target), nil
+	default:
+		return outcome{}, fmt.Errorf("searching %s: %w", spec.Target.String(), err)
+	}
+}

@@ -1,0 +1,173 @@
+package searchquery
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+// liveQueries keeps one controller's queries current. Reconcile records each query's compiled
+// filter here; catalog changes are matched against those filters and the affected queries are
+// put back on the controller's queue, at most once per interval each.
+//
+// The catalog calls onChange on the mirror's hot path, so onChange only appends to a buffer; a
+// goroutine started with the controller does the matching and the enqueueing.
+type liveQueries struct {
+	interval time.Duration
+	now      func() time.Time
+
+	mu      sync.Mutex
+	byKind  map[schema.GroupVersionKind]map[types.NamespacedName]*liveQuery
+	kindOf  map[types.NamespacedName]schema.GroupVersionKind
+	pending []catalog.Change
+	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
+	wake    chan struct{}
+}
+
+// liveQuery is one registered query.
+type liveQuery struct {
+	// query is the compiled filter that object changes are matched against.
+	query *index.Query
+	// evaluated is when Reconcile last evaluated the query.
+	evaluated time.Time
+	// due is when the query was last scheduled to be queued; a change before due needs no new
+	// schedule.
+	due time.Time
+}
+
+func newLiveQueries(interval time.Duration) *liveQueries {
+	return &liveQueries{
+		interval: interval,
+		now:      time.Now,
+		byKind:   map[schema.GroupVersionKind]map[types.NamespacedName]*liveQuery{},
+		kindOf:   map[types.NamespacedName]schema.GroupVersionKind{},
+		wake:     make(chan struct{}, 1),
+	}
+}
+
+// track records that the query named key, compiled as q, is being evaluated now. Later changes
+// of q's kind that q matches re-queue it.
+func (l *liveQueries) track(key types.NamespacedName, q *index.Query) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	gvk := q.GVK()
+	l.removeLocked(key)
+	byKey := l.byKind[gvk]
+	if byKey == nil {
+		byKey = map[types.NamespacedName]*liveQuery{}
+		l.byKind[gvk] = byKey
+	}
+	byKey[key] = &liveQuery{query: q, evaluated: l.now()}
+	l.kindOf[key] = gvk
+}
+
+// forget stops re-queueing the query named key.
+func (l *liveQueries) forget(key types.NamespacedName) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.removeLocked(key)
+}
+
+func (l *liveQueries) removeLocked(key types.NamespacedName) {
+	gvk, ok := l.kindOf[key]
+	if !ok {
+		return
+	}
+	delete(l.kindOf, key)
+	delete(l.byKind[gvk], key)
+	if len(l.byKind[gvk]) == 0 {
+		delete(l.byKind, gvk)
+	}
+}
+
+// onChange receives catalog changes. It never blocks.
+func (l *liveQueries) onChange(ch catalog.Change) {
+	l.mu.Lock()
+	if l.queue == nil || len(l.byKind[ch.GVK]) == 0 {
+		// Not started (for example, not the leader) or nobody asks about this kind.
+		l.mu.Unlock()
+		return
+	}
+	l.pending = append(l.pending, ch)
+	l.mu.Unlock()
+	select {
+	case l.wake <- struct{}{}:
+	default:
+	}
+}
+
+// source returns the controller source that feeds re-evaluations into the controller's queue.
+func (l *liveQueries) source() source.TypedSource[reconcile.Request] {
+	return source.TypedFunc[reconcile.Request](func(ctx context.Context, q workqueue.TypedRateLimitingInterface[reconcile.Request]) error {
+		l.mu.Lock()
+		l.queue = q
+		l.mu.Unlock()
+		go l.run(ctx)
+		return nil
+	})
+}
+
+func (l *liveQueries) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			l.mu.Lock()
+			l.queue, l.pending = nil, nil
+			l.mu.Unlock()
+			return
+		case <-l.wake:
+			l.dispatch()
+		}
+	}
+}
+
+// dispatch matches the buffered changes against the registered queries and schedules every
+// query that a change can affect.
+func (l *liveQueries) dispatch() {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	batch := l.pending
+	l.pending = nil
+	now := l.now()
+	for _, ch := range batch {
+		for key, lq := range l.byKind[ch.GVK] {
+			if ch.KindWide() || lq.query.Matches(ch.Old) || lq.query.Matches(ch.New) {
+				l.scheduleLocked(key, lq, now)
+			}
+		}
+	}
+}
+
+func (l *liveQueries) scheduleLocked(key types.NamespacedName, lq *liveQuery, now time.Time) {
+	if lq.due.After(now) {
+		return // already scheduled, and the evaluation then will see this change too
+	}
+	delay := requeryDelay(now, lq.evaluated, l.interval)
+	lq.due = now.Add(delay)
+	req := reconcile.Request{NamespacedName: key}
+	if delay <= 0 {
+		l.queue.Add(req)
+		return
+	}
+	l.queue.AddAfter(req, delay)
+}
+
+// requeryDelay says how long to wait before re-evaluating a query that was last evaluated at
+// last so that it is evaluated at most once per interval: not at all when the last evaluation is
+// at least interval old (the leading edge), otherwise until interval has passed since it.
+func requeryDelay(now, last time.Time, interval time.Duration) time.Duration {
+	elapsed := now.Sub(last)
+	if last.IsZero() || elapsed >= interval || elapsed < 0 {
+		return 0
+	}
+	return interval - elapsed
+}

@@ -1,0 +1,133 @@
+package searchquery
+
+import (
+	"fmt"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+// outcome is the result of evaluating a query once: the Ready reason, a message for users and,
+// when the query ran, its page.
+type outcome struct {
+	// reason is the reason of the Ready condition.
+	reason string
+	// message explains reason to users.
+	message string
+	// page holds the results when reason is Succeeded.
+	page index.Page
+	// err is the user error behind InvalidQuery.
+	err error
+}
+
+func succeeded(page index.Page) outcome {
+	return outcome{
+		reason:  searchv1alpha1.ReasonSucceeded,
+		message: fmt.Sprintf("%d objects match; this page holds %d", page.Total, len(page.Items)),
+		page:    page,
+	}
+}
+
+func invalidQuery(err error) outcome {
+	return outcome{reason: searchv1alpha1.ReasonInvalidQuery, message: invalidQueryMessage(err), err: err}
+}
+
+func resourceNotIndexed(t searchv1alpha1.TargetRef) outcome {
+	return outcome{
+		reason: searchv1alpha1.ReasonResourceNotIndexed,
+		message: fmt.Sprintf("no ResourceIndex mirrors %s; create one with spec.target {apiVersion: %s, kind: %s}",
+			t.String(), t.APIVersion, t.Kind),
+	}
+}
+
+func indexNotReady(t searchv1alpha1.TargetRef, indexName string) outcome {
+	return outcome{
+		reason: searchv1alpha1.ReasonIndexNotReady,
+		message: fmt.Sprintf("ResourceIndex %s is loading the initial list of %s; results follow once it has synced",
+			indexName, t.String()),
+	}
+}
+
+// clusterScopedTarget is the error of a SearchQuery that targets a cluster-scoped kind.
+func clusterScopedTarget(gvk schema.GroupVersionKind, t searchv1alpha1.TargetRef) error {
+	return &index.QueryError{
+		Field:  "target",
+		Reason: index.ErrInvalidValue,
+		Msg: fmt.Sprintf("%s is cluster-scoped but a SearchQuery searches only its own namespace; use a ClusterSearchQuery to search %s",
+			t.String(), gvk.Kind),
+	}
+}
+
+// namespacesOnClusterScoped is the error of a ClusterSearchQuery that filters a cluster-scoped
+// kind by namespace, which could never match.
+func namespacesOnClusterScoped(t searchv1alpha1.TargetRef) error {
+	return &index.QueryError{
+		Field:  "namespaces",
+		Reason: index.ErrInvalidValue,
+		Msg:    fmt.Sprintf("%s is cluster-scoped, so namespaces must be empty", t.String()),
+	}
+}
+
+// applyOutcome writes o into st as the status of an object at generation.
+//
+// Results are replaced only when the query ran. They are cleared when the query is invalid or its
+// target is not indexed, so that stale references are not mistaken for answers, and kept while
+// the index is loading, since they were correct when computed and Ready=False says they may be
+// behind. observedGeneration moves only when the query ran.
+func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
+	cond := func(typ string, status metav1.ConditionStatus, reason, msg string) {
+		meta.SetStatusCondition(&st.Conditions, metav1.Condition{
+			Type: typ, Status: status, Reason: reason, Message: msg, ObservedGeneration: generation,
+		})
+	}
+	switch o.reason {
+	case searchv1alpha1.ReasonSucceeded:
+		st.ObservedGeneration = generation
+		st.Total = o.page.Total
+		st.Remaining = o.page.Remaining
+		st.Continue = o.page.Continue
+		st.Count = int32(len(o.page.Items)) //nolint:gosec // a page holds at most 500 items
+		st.Results = nil
+		if len(o.page.Items) > 0 {
+			st.Results = make([]searchv1alpha1.ResultRef, len(o.page.Items))
+			for i, it := range o.page.Items {
+				st.Results[i] = searchv1alpha1.ResultRef{
+					Namespace: it.Namespace, Name: it.Name, UID: it.UID, ResourceVersion: it.ResourceVersion,
+				}
+			}
+		}
+		cond(searchv1alpha1.ConditionReady, metav1.ConditionTrue, o.reason, o.message)
+		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionReconciling)
+		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionStalled)
+	case searchv1alpha1.ReasonIndexNotReady:
+		cond(searchv1alpha1.ConditionReady, metav1.ConditionFalse, o.reason, o.message)
+		cond(searchv1alpha1.ConditionReconciling, metav1.ConditionTrue, searchv1alpha1.ReasonProgressing, o.message)
+		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionStalled)
+	case searchv1alpha1.ReasonInvalidQuery:
+		clearResults(st)
+		cond(searchv1alpha1.ConditionReady, metav1.ConditionFalse, o.reason, o.message)
+		cond(searchv1alpha1.ConditionStalled, metav1.ConditionTrue, o.reason, o.message)
+		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionReconciling)
+	default: // ResourceNotIndexed: waiting for a ResourceIndex that only the user can create.
+		clearResults(st)
+		cond(searchv1alpha1.ConditionReady, metav1.ConditionFalse, o.reason, o.message)
+		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionReconciling)
+		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionStalled)
+	}
+}
+
+func clearResults(st *searchv1alpha1.QueryStatus) {
+	st.Total, st.Count, st.Remaining, st.Continue, st.Results = 0, 0, 0, "", nil
+}
+
+// readyReason returns the reason of the Ready condition, or "" when there is none.
+func readyReason(st *searchv1alpha1.QueryStatus) string {
+	if c := meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady); c != nil {
+		return c.Reason
+	}
+	return ""
+}
