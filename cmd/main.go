@@ -24,6 +24,13 @@ import (
 
 var scheme = runtime.NewScheme()
 
+// defaultTokenKey signs continue tokens when no key file is given. A token only ever selects a
+// position inside the results of the query it was issued for (its fingerprint binds it to the
+// query, including the namespace), so a stable, public key keeps tokens valid across restarts and
+// leader changes without giving a forged token any power. Operators who want tokens that cannot be
+// minted outside the manager set --continue-token-key-file.
+const defaultTokenKey = "kubesift continue token key v1"
+
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(searchv1alpha1.AddToScheme(scheme))
@@ -38,6 +45,7 @@ func main() {
 		enableHTTP2     bool
 		indexPath       string
 		requeryInterval time.Duration
+		tokenKeyFile    string
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
@@ -52,6 +60,9 @@ func main() {
 		"File for the SQLite index. Empty keeps the index in memory. Either way it is rebuilt from list and watch at start.")
 	flag.DurationVar(&requeryInterval, "requery-interval", time.Second,
 		"The shortest time between two evaluations of one query caused by changes of its target objects.")
+	flag.StringVar(&tokenKeyFile, "continue-token-key-file", "",
+		"File whose contents sign continue tokens. Empty uses a built-in key, so tokens stay valid across restarts "+
+			"and replicas; they are bound to their query either way. See docs/operations.md.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -59,6 +70,7 @@ func main() {
 	ctrl.SetLogger(zap.New(zap.UseFlagOptions(&opts)))
 	setupLog := ctrl.Log.WithName("setup")
 
+	var err error
 	if requeryInterval <= 0 {
 		setupLog.Error(nil, "The requery interval must be positive", "requery-interval", requeryInterval)
 		os.Exit(1)
@@ -74,7 +86,14 @@ func main() {
 		TLSOpts:       tlsOpts,
 	}
 
-	store, err := index.Open(index.Options{Path: indexPath})
+	tokenKey := []byte(defaultTokenKey)
+	if tokenKeyFile != "" {
+		if tokenKey, err = os.ReadFile(tokenKeyFile); err != nil || len(tokenKey) == 0 {
+			setupLog.Error(err, "Unable to read the continue token key, or it is empty", "continue-token-key-file", tokenKeyFile)
+			os.Exit(1)
+		}
+	}
+	store, err := index.Open(index.Options{Path: indexPath, TokenKey: tokenKey})
 	if err != nil {
 		setupLog.Error(err, "Unable to open the index", "index-path", indexPath)
 		os.Exit(1)
