@@ -1,0 +1,204 @@
+// Command bench measures kubesift against the Kubernetes API server on the same data, in one run.
+//
+// It starts the project's control plane (etcd and kube-apiserver on loopback), loads N realistic
+// Template objects (internal/sample) through the API, runs the manager binary against it, and
+// measures, each next to a baseline from the same run:
+//
+//  1. initial sync: a ResourceIndex over N existing objects turning Ready, against a plain
+//     paginated LIST of the same objects;
+//  2. query latency: kubesift's query path in process (index.Compile and Store.Search over the same
+//     objects), against a kube-apiserver LIST with the equivalent label selector plus client-side
+//     filtering, sorting and counting, and against the same work over a controller-runtime
+//     informer cache;
+//  3. freshness: from an acknowledged update to the SearchQuery status showing it, with 1 and 100
+//     live queries;
+//  4. cost: the manager's memory and CPU, and its SearchQuery status writes during a burst of
+//     updates that no query can see.
+//
+// It writes docs/benchmarks.json (merged with the runs at other N already there),
+// docs/benchmarks.md and docs/benchmarks.png. It asserts nothing about time, but exits non-zero
+// when kubesift's answer to a query differs from a baseline's.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// options are the command-line settings of a run.
+type options struct {
+	sizes           []int
+	manager         string
+	out             string
+	namespaces      int
+	workers         int
+	seed            uint64
+	updates         int
+	burst           int
+	liveQueries     int
+	controlPlaneBin string
+	crdPaths        []string
+	requeryInterval time.Duration
+	queryBudget     time.Duration
+	updateInterval  time.Duration
+	keepData        bool
+}
+
+func main() {
+	var (
+		o     options
+		sizes string
+		crds  string
+	)
+	flag.StringVar(&sizes, "n", "10000", "Object counts to measure, comma separated (e.g. 10000,100000). Objects are loaded once and topped up for each larger count.")
+	flag.StringVar(&o.manager, "manager", "bin/manager", "The kubesift manager binary (make build).")
+	flag.StringVar(&o.out, "out", "docs", "Directory for benchmarks.json, benchmarks.md and benchmarks.png.")
+	flag.IntVar(&o.namespaces, "namespaces", 100, "Namespaces the objects are spread over.")
+	flag.IntVar(&o.workers, "workers", 16, "Client goroutines that load objects.")
+	flag.Uint64Var(&o.seed, "seed", 1, "Seed of the sample objects.")
+	flag.IntVar(&o.updates, "updates", 200, "Updates per freshness measurement.")
+	flag.IntVar(&o.burst, "burst", 1000, "Unrelated updates in the status-write burst.")
+	flag.IntVar(&o.liveQueries, "live-queries", 100, "Live SearchQuery objects in the many-queries freshness measurement.")
+	flag.StringVar(&o.controlPlaneBin, "controlplane", "bin/controlplane", "Directory with etcd, kube-apiserver and kubectl (make controlplane).")
+	flag.StringVar(&crds, "crds", "config/crd/bases,config/samples/crds", "CRD directories or files to install, comma separated.")
+	flag.DurationVar(&o.requeryInterval, "requery-interval", 0, "Passed to the manager as --requery-interval; 0 keeps the manager's default.")
+	flag.DurationVar(&o.queryBudget, "query-budget", 10*time.Second, "Time spent measuring one query with one method (at least a few samples are always taken).")
+	flag.DurationVar(&o.updateInterval, "update-interval", 200*time.Millisecond, "Time between two updates in the freshness measurement.")
+	flag.BoolVar(&o.keepData, "keep", false, "Keep the control plane's directory (kubeconfig, logs) after the run.")
+	flag.Parse()
+
+	var err error
+	if o.sizes, err = parseSizes(sizes); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	for _, p := range strings.Split(crds, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			o.crdPaths = append(o.crdPaths, p)
+		}
+	}
+
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	if err := run(ctx, o); err != nil {
+		fmt.Fprintln(os.Stderr, "bench: FAILED:", err)
+		var d *disagreement
+		if errors.As(err, &d) {
+			fmt.Fprintln(os.Stderr, "bench: kubesift and a baseline gave different answers; no results were written")
+		}
+		cancel()
+		os.Exit(1)
+	}
+}
+
+// parseSizes reads "10000,100000" into ascending, distinct counts.
+func parseSizes(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		n, err := strconv.Atoi(f)
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("-n: %q is not a positive object count", f)
+		}
+		out = append(out, n)
+	}
+	if len(out) == 0 {
+		return nil, errors.New("-n: no object count given")
+	}
+	slices.Sort(out)
+	return slices.Compact(out), nil
+}
+
+// run performs the whole benchmark and writes the results.
+func run(ctx context.Context, o options) error {
+	start := time.Now()
+	env, err := startCluster(ctx, o)
+	if err != nil {
+		return err
+	}
+	defer env.stop()
+
+	host, err := describeHost(ctx, env, o)
+	if err != nil {
+		return err
+	}
+	logf("Machine: %d CPUs, %s memory, %s; Go %s, Kubernetes %s, etcd %s, SQLite %s",
+		host.Machine.CPUs, bytesIEC(float64(host.Machine.MemoryBytes)), host.Machine.CPUModel,
+		host.Versions.Go, host.Versions.Kubernetes, host.Versions.Etcd, host.Versions.SQLite)
+
+	var runs []Run
+	loaded := 0
+	for _, n := range o.sizes {
+		load, err := loadObjects(ctx, env, o, loaded, n)
+		if err != nil {
+			return err
+		}
+		loaded = n
+		r, err := measureSize(ctx, env, o, n)
+		if err != nil {
+			return err
+		}
+		r.Load = load
+		r.Host = host
+		runs = append(runs, r)
+	}
+
+	rep, err := mergeReport(o.out, runs)
+	if err != nil {
+		return err
+	}
+	if err := writeReport(o.out, rep); err != nil {
+		return err
+	}
+	logf("Done in %s: %s/benchmarks.md, .json and .png", time.Since(start).Round(time.Second), o.out)
+	return nil
+}
+
+// measureSize runs every scenario over the n objects already loaded.
+func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, error) {
+	r := Run{N: n, Namespaces: o.namespaces, Date: time.Now().UTC().Format(time.RFC3339)}
+
+	logf("[N=%d] Query latency: kubesift in process, API server LIST, informer cache", n)
+	queries, objBytes, err := measureQueries(ctx, env, o, n)
+	if err != nil {
+		return r, err
+	}
+	r.Queries, r.ObjectBytes = queries, objBytes
+
+	logf("[N=%d] Initial sync: paginated LIST baseline, then a ResourceIndex in the manager", n)
+	mgr, err := startManager(ctx, env, o)
+	if err != nil {
+		return r, err
+	}
+	defer mgr.stop()
+	if r.Sync, r.Cost, err = measureSync(ctx, env, mgr, n); err != nil {
+		return r, err
+	}
+	r.RequeryInterval = mgr.requeryInterval.String()
+
+	logf("[N=%d] Freshness and status writes", n)
+	if r.Freshness, r.Cost.Burst, err = measureLiveQueries(ctx, env, mgr, o, n); err != nil {
+		return r, err
+	}
+	if err := cleanupManagerObjects(ctx, env); err != nil {
+		return r, err
+	}
+	return r, nil
+}
+
+// logf prints a progress line with the time of day.
+func logf(format string, args ...any) {
+	fmt.Printf("%s %s\n", time.Now().Format("15:04:05"), fmt.Sprintf(format, args...))
+}

@@ -1,0 +1,417 @@
+package main
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+	"k8s.io/apimachinery/pkg/runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+
+	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/sample"
+)
+
+// indexedFields are the fields of the benchmark's ResourceIndex, and of the in-process index
+// that stands for it.
+var indexedFields = []string{"spec.replicas", "spec.team", "spec.tier", "status.conditions[type=Ready].status"}
+
+// benchQuery is one question asked three ways: through kubesift's index, through a LIST on the
+// API server, and through an informer cache. The baselines filter by selector where they can
+// and do the rest (match, compare, page, count) in the client.
+type benchQuery struct {
+	name, title string
+	spec        index.Spec
+	// page is the 1-based page measured; pages before it are walked once, untimed.
+	page int
+	// selector is the part of the filter a LIST or an informer cache can apply; nil means none.
+	selector labels.Selector
+	// match is the rest of the filter, evaluated by the client; nil means none.
+	match func(u *unstructured.Unstructured) bool
+	// compare orders matches as spec.Sort does (with the index's uid tiebreaker).
+	compare func(a, b *unstructured.Unstructured) int
+}
+
+// apiRequest describes what the API server is asked for q and what the client does itself.
+func (q benchQuery) apiRequest() string {
+	req := "LIST resourceVersion=0 (watch cache), all objects"
+	if q.selector != nil {
+		req = "LIST resourceVersion=0 (watch cache), labelSelector=" + q.selector.String()
+	}
+	client := []string{}
+	if q.match != nil {
+		client = append(client, "filter")
+	}
+	client = append(client, "sort", "page", "count")
+	return req + "; client: " + strings.Join(client, ", ")
+}
+
+// benchQueries are the measured questions, chosen so that their answers are small pages of a
+// selective match (except the sorted deep page) whatever N is.
+func benchQueries() []benchQuery {
+	gvk := sample.TemplateGVK
+	sel := func(s string) labels.Selector {
+		out, err := labels.Parse(s)
+		if err != nil {
+			panic(err) // constant selectors
+		}
+		return out
+	}
+	const (
+		minReplicas = 12
+		imagePrefix = "registry.example.com/payments/redis:"
+		nameText    = "ledger-12"
+	)
+	return []benchQuery{{
+		name:     "label",
+		title:    "Selective label query (tier=backend,env=prod,shard=s7), cluster-wide, first page of 50 + total",
+		spec:     index.Spec{GVK: gvk, Labels: sel("tier=backend,env=prod,shard=s7"), Limit: 50},
+		page:     1,
+		selector: sel("tier=backend,env=prod,shard=s7"),
+		compare:  byNamespaceName,
+	}, {
+		name:  "field-indexed",
+		title: "Field comparison on indexed fields (spec.replicas >= 12 and Ready=False), first page of 50 + total",
+		spec: index.Spec{GVK: gvk, Limit: 50, Fields: []index.FieldPredicate{
+			{Path: "spec.replicas", Operator: index.OpGreaterThanOrEqual, Values: []string{fmt.Sprint(minReplicas)}},
+			{Path: "status.conditions[type=Ready].status", Operator: index.OpEquals, Values: []string{"False"}},
+		}},
+		page: 1,
+		match: func(u *unstructured.Unstructured) bool {
+			r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+			return r >= minReplicas && readyStatus(u) == "False"
+		},
+		compare: byNamespaceName,
+	}, {
+		name:  "field-unindexed",
+		title: "Field comparison on a field not indexed (spec.image starts with " + imagePrefix + "), first page of 50 + total",
+		spec: index.Spec{GVK: gvk, Limit: 50, Fields: []index.FieldPredicate{
+			{Path: "spec.image", Operator: index.OpStartsWith, Values: []string{imagePrefix}},
+		}},
+		page: 1,
+		match: func(u *unstructured.Unstructured) bool {
+			img, _, _ := unstructured.NestedString(u.Object, "spec", "image")
+			return strings.HasPrefix(img, imagePrefix)
+		},
+		compare: byNamespaceName,
+	}, {
+		name:  "name-substring",
+		title: "Substring name search (name contains " + nameText + "), first page of 50 + total",
+		spec:  index.Spec{GVK: gvk, NameContains: nameText, Limit: 50},
+		page:  1,
+		match: func(u *unstructured.Unstructured) bool {
+			return strings.Contains(strings.ToLower(u.GetName()), nameText)
+		},
+		compare: byNamespaceName,
+	}, {
+		name:  "sorted-deep-page",
+		title: "Sorted deep page (env=prod by spec.replicas desc, name), page 10 of 100 + total",
+		spec: index.Spec{GVK: gvk, Labels: sel("env=prod"), Limit: 100, Sort: []index.SortKey{
+			{Path: "spec.replicas", Descending: true}, {Path: "metadata.name"},
+		}},
+		page:     10,
+		selector: sel("env=prod"),
+		compare: func(a, b *unstructured.Unstructured) int {
+			ra, _, _ := unstructured.NestedInt64(a.Object, "spec", "replicas")
+			rb, _, _ := unstructured.NestedInt64(b.Object, "spec", "replicas")
+			// The index breaks ties by uid in the direction of the first key.
+			return cmp.Or(cmp.Compare(rb, ra), cmp.Compare(a.GetName(), b.GetName()), cmp.Compare(b.GetUID(), a.GetUID()))
+		},
+	}}
+}
+
+// byNamespaceName is the index's default order: namespace, name, then uid.
+func byNamespaceName(a, b *unstructured.Unstructured) int {
+	return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()),
+		cmp.Compare(a.GetUID(), b.GetUID()))
+}
+
+// readyStatus returns the status of the object's Ready condition, "" without one.
+func readyStatus(u *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			s, _ := m["status"].(string)
+			return s
+		}
+	}
+	return ""
+}
+
+// answer is what a query returns: the page's objects in order and the total number of matches.
+type answer struct {
+	names []string // namespace/name
+	total int64
+}
+
+// disagreement reports that a baseline answered a query differently from kubesift.
+type disagreement struct {
+	query, baseline, detail string
+}
+
+func (d *disagreement) Error() string {
+	return fmt.Sprintf("query %s: %s disagrees with kubesift: %s", d.query, d.baseline, d.detail)
+}
+
+// compareAnswers returns a *disagreement when got differs from want.
+func compareAnswers(query, baseline string, want, got answer) error {
+	if want.total != got.total {
+		return &disagreement{query, baseline, fmt.Sprintf("total %d, kubesift %d", got.total, want.total)}
+	}
+	for i := range max(len(want.names), len(got.names)) {
+		w, g := "(none)", "(none)"
+		if i < len(want.names) {
+			w = want.names[i]
+		}
+		if i < len(got.names) {
+			g = got.names[i]
+		}
+		if w != g {
+			return &disagreement{query, baseline, fmt.Sprintf("item %d of the page is %s, kubesift has %s", i, g, w)}
+		}
+	}
+	return nil
+}
+
+// clientSide does in the client what the API cannot: filter by q.match, sort, cut the page and
+// count.
+func clientSide(q benchQuery, items []unstructured.Unstructured) answer {
+	matches := make([]*unstructured.Unstructured, 0, len(items))
+	for i := range items {
+		if q.match == nil || q.match(&items[i]) {
+			matches = append(matches, &items[i])
+		}
+	}
+	slices.SortFunc(matches, q.compare)
+	limit := q.spec.Limit
+	from := min((q.page-1)*limit, len(matches))
+	to := min(from+limit, len(matches))
+	a := answer{total: int64(len(matches)), names: make([]string, 0, to-from)}
+	for _, u := range matches[from:to] {
+		a.names = append(a.names, u.GetNamespace()+"/"+u.GetName())
+	}
+	return a
+}
+
+// measureQueries measures every benchmark query with the three methods over the n objects
+// loaded, and checks that they agree. It also returns the mean JSON size of an object.
+func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryResult, int, error) {
+	all, err := c.templates.List(ctx, metav1.ListOptions{ResourceVersion: "0"})
+	if err != nil {
+		return nil, 0, fmt.Errorf("listing the objects: %w", err)
+	}
+	if len(all.Items) != n {
+		return nil, 0, fmt.Errorf("the API server lists %d objects, want %d", len(all.Items), n)
+	}
+	objBytes, err := meanSize(all.Items)
+	if err != nil {
+		return nil, 0, err
+	}
+
+	store, err := loadIndex(all.Items)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer func() { _ = store.Close() }()
+	all = nil //nolint:ineffassign,wastedassign // let the list go before the informer cache fills
+
+	informer, stopInformer, err := startInformer(ctx, c)
+	if err != nil {
+		return nil, 0, err
+	}
+	defer stopInformer()
+
+	var out []QueryResult
+	for _, q := range benchQueries() {
+		r, err := measureQuery(ctx, c, o, store, informer, q)
+		if err != nil {
+			return nil, 0, err
+		}
+		logf("  %-17s total %6d  kubesift %9.3f ms  API LIST %9.3f ms (%6.0fx)  informer %8.3f ms (%5.1fx)  [medians]",
+			q.name, r.Total, r.Kubesift.Median, r.API.Median, r.API.Median/r.Kubesift.Median,
+			r.Informer.Median, r.Informer.Median/r.Kubesift.Median)
+		out = append(out, r)
+	}
+	return out, objBytes, nil
+}
+
+// measureQuery measures one query three ways and checks the answers agree.
+func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store, informer cache.Cache, q benchQuery) (QueryResult, error) {
+	r := QueryResult{Name: q.name, Title: q.title, Limit: q.spec.Limit, Page: q.page, APIRequest: q.apiRequest()}
+	compiled, err := index.Compile(q.spec)
+	if err != nil {
+		return r, fmt.Errorf("query %s: %w", q.name, err)
+	}
+	token := ""
+	for range q.page - 1 {
+		p, err := store.Search(ctx, compiled, token)
+		if err != nil {
+			return r, fmt.Errorf("query %s: walking to page %d: %w", q.name, q.page, err)
+		}
+		if token = p.Continue; token == "" {
+			return r, fmt.Errorf("query %s: fewer than %d pages", q.name, q.page)
+		}
+	}
+	kubesift := func(ctx context.Context) (answer, error) {
+		p, err := store.Search(ctx, compiled, token)
+		if err != nil {
+			return answer{}, err
+		}
+		a := answer{total: p.Total, names: make([]string, 0, len(p.Items))}
+		for _, it := range p.Items {
+			a.names = append(a.names, it.Namespace+"/"+it.Name)
+		}
+		return a, nil
+	}
+	api := func(ctx context.Context) (answer, error) {
+		opts := metav1.ListOptions{ResourceVersion: "0"}
+		if q.selector != nil {
+			opts.LabelSelector = q.selector.String()
+		}
+		list, err := c.templates.List(ctx, opts)
+		if err != nil {
+			return answer{}, err
+		}
+		return clientSide(q, list.Items), nil
+	}
+	inMemory := func(ctx context.Context) (answer, error) {
+		list := &unstructured.UnstructuredList{}
+		list.SetGroupVersionKind(sample.TemplateGVK.GroupVersion().WithKind(sample.TemplateGVK.Kind + "List"))
+		opts := []client.ListOption{client.UnsafeDisableDeepCopy}
+		if q.selector != nil {
+			opts = append(opts, client.MatchingLabelsSelector{Selector: q.selector})
+		}
+		if err := informer.List(ctx, list, opts...); err != nil {
+			return answer{}, err
+		}
+		return clientSide(q, list.Items), nil
+	}
+
+	var want answer
+	if r.Kubesift, want, err = measure(ctx, o.queryBudget, 1000, kubesift); err != nil {
+		return r, fmt.Errorf("query %s with kubesift: %w", q.name, err)
+	}
+	r.Total = want.total
+	if want.total == 0 {
+		return r, fmt.Errorf("query %s matches nothing: the sample data is not what the benchmark expects", q.name)
+	}
+	for _, b := range []struct {
+		name string
+		f    func(context.Context) (answer, error)
+		lat  *Latency
+		max  int
+	}{{"the API server LIST", api, &r.API, 200}, {"the informer cache", inMemory, &r.Informer, 300}} {
+		lat, got, err := measure(ctx, o.queryBudget, b.max, b.f)
+		if err != nil {
+			return r, fmt.Errorf("query %s with %s: %w", q.name, b.name, err)
+		}
+		if err := compareAnswers(q.name, b.name, want, got); err != nil {
+			return r, err
+		}
+		*b.lat = lat
+	}
+	return r, nil
+}
+
+// measure calls f once to warm up, then repeatedly for about budget (at least 5 and at most
+// maxSamples times), and returns the latencies and the answer. Every answer must be the same.
+func measure(ctx context.Context, budget time.Duration, maxSamples int, f func(context.Context) (answer, error)) (Latency, answer, error) {
+	first, err := f(ctx)
+	if err != nil {
+		return Latency{}, first, err
+	}
+	var samples []time.Duration
+	start := time.Now()
+	for len(samples) < maxSamples && (len(samples) < 5 || time.Since(start) < budget) {
+		t := time.Now()
+		a, err := f(ctx)
+		d := time.Since(t)
+		if err != nil {
+			return Latency{}, first, err
+		}
+		if err := compareAnswers("", "a repetition", first, a); err != nil {
+			return Latency{}, first, fmt.Errorf("the answer changed between two calls: %w", err)
+		}
+		samples = append(samples, d)
+	}
+	return summarize(samples), first, nil
+}
+
+// loadIndex fills an in-memory index with objs, registered as the benchmark's ResourceIndex
+// registers the kind. managedFields are dropped (in place), as the manager's cache transform does.
+func loadIndex(objs []unstructured.Unstructured) (*index.Store, error) {
+	start := time.Now()
+	store, err := index.Open(index.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("opening the index: %w", err)
+	}
+	if err := store.Register(sample.TemplateGVK, index.KindConfig{Namespaced: true, Fields: indexedFields}); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("registering the kind: %w", err)
+	}
+	const batch = 1000
+	changes := make([]index.Change, 0, batch)
+	for i := range objs {
+		u := &objs[i]
+		u.SetManagedFields(nil)
+		changes = append(changes, index.Change{Object: u})
+		if len(changes) == batch || i == len(objs)-1 {
+			if err := store.Apply(changes); err != nil {
+				_ = store.Close()
+				return nil, fmt.Errorf("loading the index: %w", err)
+			}
+			changes = changes[:0]
+		}
+	}
+	logf("  in-process index loaded with %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
+	return store, nil
+}
+
+// startInformer starts a controller-runtime cache with an informer for the Template kind and
+// waits until it holds every object.
+func startInformer(ctx context.Context, c *cluster) (cache.Cache, func(), error) {
+	start := time.Now()
+	ic, err := cache.New(c.cfg, cache.Options{Scheme: runtime.NewScheme()})
+	if err != nil {
+		return nil, nil, fmt.Errorf("creating the informer cache: %w", err)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(sample.TemplateGVK)
+	if _, err := ic.GetInformer(ctx, u); err != nil {
+		cancel()
+		return nil, nil, fmt.Errorf("creating the informer: %w", err)
+	}
+	go func() { _ = ic.Start(ctx) }()
+	if !ic.WaitForCacheSync(ctx) {
+		cancel()
+		return nil, nil, fmt.Errorf("the informer cache did not sync")
+	}
+	logf("  informer cache synced in %s", time.Since(start).Round(time.Millisecond))
+	return ic, cancel, nil
+}
+
+// meanSize returns the mean JSON size of a sample of objs, without managedFields.
+func meanSize(objs []unstructured.Unstructured) (int, error) {
+	step := max(len(objs)/1000, 1)
+	total, count := 0, 0
+	for i := 0; i < len(objs); i += step {
+		u := objs[i].DeepCopy()
+		u.SetManagedFields(nil)
+		b, err := json.Marshal(u.Object)
+		if err != nil {
+			return 0, fmt.Errorf("encoding an object: %w", err)
+		}
+		total += len(b)
+		count++
+	}
+	return total / max(count, 1), nil
+}

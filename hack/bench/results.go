@@ -1,0 +1,196 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+)
+
+// Report is the content of benchmarks.json: one Run per object count, each from the run that
+// last measured that count.
+type Report struct {
+	Runs []Run `json:"runs"`
+}
+
+// Run holds every figure measured at one object count.
+type Run struct {
+	N           int    `json:"n"`
+	Namespaces  int    `json:"namespaces"`
+	ObjectBytes int    `json:"objectBytes"` // mean JSON size of one object as listed
+	Date        string `json:"date"`
+	Host        Host   `json:"host"`
+	// RequeryInterval is the manager's --requery-interval.
+	RequeryInterval string        `json:"requeryInterval"`
+	Load            LoadResult    `json:"load"`
+	Sync            SyncResult    `json:"sync"`
+	Queries         []QueryResult `json:"queries"`
+	Freshness       []FreshResult `json:"freshness"`
+	Cost            CostResult    `json:"cost"`
+}
+
+// Host describes the machine and the versions of a run.
+type Host struct {
+	Machine  Machine  `json:"machine"`
+	Versions Versions `json:"versions"`
+}
+
+// Machine is the hardware of a run.
+type Machine struct {
+	CPUs        int    `json:"cpus"`
+	MemoryBytes uint64 `json:"memoryBytes"`
+	CPUModel    string `json:"cpuModel"`
+	OS          string `json:"os"`
+}
+
+// Versions are the versions of the components of a run.
+type Versions struct {
+	Go         string `json:"go"`
+	Kubernetes string `json:"kubernetes"`
+	Etcd       string `json:"etcd"`
+	SQLite     string `json:"sqlite"`
+	Kubesift   string `json:"kubesift,omitempty"`
+}
+
+// LoadResult describes how the objects were created through the API.
+type LoadResult struct {
+	Objects        int     `json:"objects"` // created by this run (a larger N tops up a smaller one)
+	Seconds        float64 `json:"seconds"`
+	CreatesPerSec  float64 `json:"createsPerSecond"`
+	StatusPerSec   float64 `json:"statusWritesPerSecond"`
+	ClientRoutines int     `json:"clientGoroutines"`
+}
+
+// SyncResult compares the initial sync of a ResourceIndex with a paginated LIST.
+type SyncResult struct {
+	ResourceIndexSeconds float64   `json:"resourceIndexSeconds"`
+	ListSeconds          float64   `json:"listSeconds"` // median of ListSamples
+	ListSamples          []float64 `json:"listSamples"`
+	ListPageSize         int       `json:"listPageSize"`
+	// CPUSeconds is the manager's CPU time from the ResourceIndex's creation until Ready.
+	CPUSeconds float64 `json:"cpuSeconds"`
+}
+
+// Latency summarises timing samples, in milliseconds.
+type Latency struct {
+	Median  float64 `json:"medianMs"`
+	P99     float64 `json:"p99Ms"`
+	Samples int     `json:"samples"`
+}
+
+// QueryResult is one query measured three ways, all giving the same answer.
+type QueryResult struct {
+	Name     string  `json:"name"`
+	Title    string  `json:"title"`
+	Total    int64   `json:"total"`
+	Limit    int     `json:"limit"`
+	Page     int     `json:"page"`
+	Kubesift Latency `json:"kubesift"`
+	API      Latency `json:"apiServer"`
+	Informer Latency `json:"informerCache"`
+	// APIRequest says what the API server was asked and what the client did itself.
+	APIRequest string `json:"apiRequest"`
+}
+
+// FreshResult is the delay from an acknowledged update to the SearchQuery status showing it.
+type FreshResult struct {
+	LiveQueries int     `json:"liveQueries"`
+	Updates     int     `json:"updates"`
+	Latency     Latency `json:"latency"`
+	MaxMs       float64 `json:"maxMs"`
+	// StatusWrites is the number of SearchQuery status changes seen during the measurement.
+	StatusWrites int `json:"statusWrites"`
+}
+
+// CostResult is what the manager spends.
+type CostResult struct {
+	IdleRSSBytes  float64     `json:"idleRssBytes"`
+	IdleHeapBytes float64     `json:"idleHeapBytes"`
+	RSSBytes      float64     `json:"rssBytes"`
+	HeapBytes     float64     `json:"heapBytes"`
+	IndexObjects  float64     `json:"indexObjects"`
+	Burst         BurstResult `json:"burst"`
+}
+
+// RSSPerObject is the growth of the manager's RSS from idle to synced, per object.
+func (c CostResult) RSSPerObject(n int) float64 { return (c.RSSBytes - c.IdleRSSBytes) / float64(n) }
+
+// HeapPerObject is the growth of the manager's Go heap from idle to synced, per object.
+func (c CostResult) HeapPerObject(n int) float64 {
+	return (c.HeapBytes - c.IdleHeapBytes) / float64(n)
+}
+
+// BurstResult counts SearchQuery status writes caused by updates no query can see.
+type BurstResult struct {
+	Updates      int     `json:"updates"`
+	LiveQueries  int     `json:"liveQueries"`
+	Seconds      float64 `json:"seconds"`
+	StatusWrites int     `json:"statusWrites"`
+	CPUSeconds   float64 `json:"managerCpuSeconds"`
+}
+
+// summarize returns the median and p99 of samples (nearest rank).
+func summarize(samples []time.Duration) Latency {
+	if len(samples) == 0 {
+		return Latency{}
+	}
+	s := slices.Clone(samples)
+	slices.Sort(s)
+	rank := func(p float64) time.Duration {
+		i := int(math.Ceil(p*float64(len(s)))) - 1
+		return s[min(max(i, 0), len(s)-1)]
+	}
+	ms := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return Latency{Median: ms(med), P99: ms(rank(0.99)), Samples: len(s)}
+}
+
+// mergeReport adds runs to the report already in dir, replacing runs at the same N.
+func mergeReport(dir string, runs []Run) (Report, error) {
+	var rep Report
+	b, err := os.ReadFile(filepath.Join(dir, "benchmarks.json"))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return rep, fmt.Errorf("reading the previous results: %w", err)
+	default:
+		if err := json.Unmarshal(b, &rep); err != nil {
+			return rep, fmt.Errorf("reading the previous results: %w", err)
+		}
+	}
+	for _, r := range runs {
+		rep.Runs = slices.DeleteFunc(rep.Runs, func(old Run) bool { return old.N == r.N })
+		rep.Runs = append(rep.Runs, r)
+	}
+	slices.SortFunc(rep.Runs, func(a, b Run) int { return a.N - b.N })
+	return rep, nil
+}
+
+// writeReport writes benchmarks.json, benchmarks.md and benchmarks.png into dir.
+func writeReport(dir string, rep Report) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+	b, err := json.MarshalIndent(rep, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding the results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "benchmarks.json"), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("writing the results: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "benchmarks.md"), []byte(renderMarkdown(rep)), 0o644); err != nil {
+		return fmt.Errorf("writing the report: %w", err)
+	}
+	if err := writeChart(filepath.Join(dir, "benchmarks.png"), rep); err != nil {
+		return fmt.Errorf("drawing the chart: %w", err)
+	}
+	return nil
+}
