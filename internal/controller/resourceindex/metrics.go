@@ -1,0 +1,71 @@
+package resourceindex
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"sigs.k8s.io/controller-runtime/pkg/metrics"
+)
+
+var (
+	objectsGauge = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "kubesift_index_objects",
+		Help: "Objects of a kind currently mirrored in the index, refreshed every few seconds.",
+	}, []string{"group", "version", "kind"})
+
+	eventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubesift_index_events_total",
+		Help: "Informer events applied to the index, by kind (Kind.version.group) and type (add, update, delete).",
+	}, []string{"kind", "type"})
+
+	applyDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name:    "kubesift_index_apply_duration_seconds",
+		Help:    "Time to write one batch of changes (or one full replace) to the index.",
+		Buckets: prometheus.ExponentialBuckets(0.0002, 2, 16),
+	})
+
+	relistsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubesift_index_relists_total",
+		Help: "Relists of a kind after a broken watch that found objects deleted meanwhile, by kind (Kind.version.group).",
+	}, []string{"kind"})
+
+	registerMetricsOnce sync.Once
+	registerMetricsErr  error
+)
+
+// registerMetrics adds the collectors to controller-runtime's registry once per process.
+func registerMetrics() error {
+	registerMetricsOnce.Do(func() {
+		for _, c := range []prometheus.Collector{objectsGauge, eventsTotal, applyDuration, relistsTotal} {
+			if err := metrics.Registry.Register(c); err != nil {
+				if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
+					registerMetricsErr = fmt.Errorf("registering metrics: %w", err)
+					return
+				}
+			}
+		}
+	})
+	return registerMetricsErr
+}
+
+// kindLabel names a kind in metric labels and logs: "Kind.version.group", or "Kind.version" for
+// the core group.
+func kindLabel(gvk schema.GroupVersionKind) string {
+	if gvk.Group == "" {
+		return gvk.Kind + "." + gvk.Version
+	}
+	return gvk.Kind + "." + gvk.Version + "." + gvk.Group
+}
+
+// setObjects records the number of mirrored objects of a kind.
+func setObjects(gvk schema.GroupVersionKind, n int64) {
+	objectsGauge.WithLabelValues(gvk.Group, gvk.Version, gvk.Kind).Set(float64(n))
+}
+
+// forgetObjects removes the gauge of a kind that is no longer mirrored.
+func forgetObjects(gvk schema.GroupVersionKind) {
+	objectsGauge.DeleteLabelValues(gvk.Group, gvk.Version, gvk.Kind)
+}

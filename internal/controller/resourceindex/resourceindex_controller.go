@@ -1,0 +1,500 @@
+package resourceindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/equality"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/metadata"
+	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/workqueue"
+	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+	"sigs.k8s.io/controller-runtime/pkg/recorder"
+	"sigs.k8s.io/controller-runtime/pkg/source"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices,verbs=get;list;watch;update;patch
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices/finalizers,verbs=update
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get;list;watch
+// +kubebuilder:rbac:groups=authorization.k8s.io,resources=selfsubjectaccessreviews,verbs=create
+// +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
+// +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
+
+// crdGVK is the kind whose changes can make a target appear or disappear.
+var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1", Kind: "CustomResourceDefinition"}
+
+// Reconciler mirrors the kinds that ResourceIndex objects name into the index.
+type Reconciler struct {
+	client.Client
+	cache    cache.Cache
+	mapper   meta.RESTMapper
+	metadata metadata.Interface
+	store    *index.Store
+	cat      *catalog.Catalog
+	recorder recorder.EventRecorder
+	writer   *writer
+	// refreshCh carries requests to reconcile a ResourceIndex from the writer: its kind synced,
+	// or its object count may have changed.
+	refreshCh chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex]
+
+	mu      sync.Mutex
+	mirrors map[schema.GroupVersionKind]*mirror
+}
+
+// SetupWithManager registers the ResourceIndex controller and the index writer with the manager.
+func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog) error {
+	if err := registerMetrics(); err != nil {
+		return err
+	}
+	md, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("creating a metadata client: %w", err)
+	}
+	r := &Reconciler{
+		Client:    mgr.GetClient(),
+		cache:     mgr.GetCache(),
+		mapper:    mgr.GetRESTMapper(),
+		metadata:  md,
+		store:     store,
+		cat:       cat,
+		recorder:  mgr.GetEventRecorder("resourceindex-controller"),
+		refreshCh: make(chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex], 1024),
+		mirrors:   map[schema.GroupVersionKind]*mirror{},
+	}
+	r.writer = newWriter(store, cat, r.refresh)
+	if err := mgr.Add(r.writer); err != nil {
+		return fmt.Errorf("adding the index writer: %w", err)
+	}
+
+	crd := &metav1.PartialObjectMetadata{}
+	crd.SetGroupVersionKind(crdGVK)
+	return ctrl.NewControllerManagedBy(mgr).
+		For(&searchv1alpha1.ResourceIndex{}).
+		Watches(&searchv1alpha1.ResourceIndex{}, handler.EnqueueRequestsFromMapFunc(r.siblings)).
+		Watches(crd, handler.EnqueueRequestsFromMapFunc(r.indicesOfCRD)).
+		WatchesRawSource(source.Channel(r.refreshCh, &handler.TypedEnqueueRequestForObject[*searchv1alpha1.ResourceIndex]{})).
+		WithOptions(controller.Options{
+			// A missing CRD or missing access is retried quickly at first, then once a minute.
+			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](500*time.Millisecond, time.Minute),
+		}).
+		Named("resourceindex").
+		Complete(r)
+}
+
+// Reconcile starts, updates or stops the mirror of one ResourceIndex and reports its state.
+func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Result, error) {
+	ri := &searchv1alpha1.ResourceIndex{}
+	if err := r.Get(ctx, req.NamespacedName, ri); err != nil {
+		if apierrors.IsNotFound(err) {
+			// The finalizer normally stops the mirror first; this covers a finalizer removed by hand.
+			return ctrl.Result{}, r.releaseOwnedBy(ctx, req.Name)
+		}
+		return ctrl.Result{}, fmt.Errorf("getting ResourceIndex: %w", err)
+	}
+	ctx = ctrl.LoggerInto(ctx, ctrl.LoggerFrom(ctx).WithValues("target", ri.Spec.Target.String()))
+
+	if !ri.DeletionTimestamp.IsZero() {
+		return ctrl.Result{}, r.finalize(ctx, ri)
+	}
+	if !controllerutil.ContainsFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup) {
+		patch := client.MergeFromWithOptions(ri.DeepCopy(), client.MergeFromWithOptimisticLock{})
+		controllerutil.AddFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup)
+		if err := r.Patch(ctx, ri, patch); err != nil {
+			return ctrl.Result{}, fmt.Errorf("adding the finalizer: %w", err)
+		}
+	}
+
+	base := ri.DeepCopy()
+	o, err := r.reconcileMirror(ctx, ri)
+	if o.reason == "" {
+		// A transient failure: the status keeps saying what it said.
+		return ctrl.Result{}, err
+	}
+	applyOutcome(&ri.Status, ri.Generation, o)
+	if !equality.Semantic.DeepEqual(base.Status, ri.Status) {
+		if perr := r.Status().Patch(ctx, ri, client.MergeFrom(base)); perr != nil {
+			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status: %w", perr))
+		}
+	}
+	if prev := readyReason(&base.Status); prev != o.reason {
+		r.recordTransition(ctx, ri, o)
+	}
+	return ctrl.Result{}, err
+}
+
+// reconcileMirror makes the mirror of the ResourceIndex's kind match its spec. An outcome with
+// an empty reason means the error is transient and the status should stay as it is.
+func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.ResourceIndex) (outcome, error) {
+	log := ctrl.LoggerFrom(ctx)
+	gvk := ri.Spec.Target.GroupVersionKind()
+	target := ri.Spec.Target.String()
+
+	first, err := r.oldestFor(ctx, gvk)
+	if err != nil {
+		return outcome{}, err
+	}
+	if first != nil && first.Name != ri.Name {
+		return outcome{
+			reason:  searchv1alpha1.ReasonDuplicate,
+			message: fmt.Sprintf("ResourceIndex %q, created earlier, already mirrors %s; this one takes over only if that one is deleted", first.Name, target),
+			stalled: true,
+		}, nil
+	}
+
+	mapping, err := r.resolveTarget(gvk)
+	if err != nil {
+		return r.unavailable(ctx, ri, gvk, err)
+	}
+	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
+	m := r.mirrorOf(gvk)
+	if m != nil && m.namespaced != namespaced {
+		// The CRD was recreated with another scope.
+		if err := r.stopMirror(ctx, m); err != nil {
+			return outcome{}, err
+		}
+		m = nil
+	}
+	if err := r.checkAccess(ctx, gvk, mapping, m == nil); err != nil {
+		return r.unavailable(ctx, ri, gvk, err)
+	}
+
+	fields := slices.Clone(ri.Spec.Fields)
+	if m == nil || !slices.Equal(m.Fields(), fields) {
+		var regErr error
+		r.writer.withLock(func() {
+			regErr = r.store.Register(gvk, index.KindConfig{Namespaced: namespaced, Fields: fields})
+		})
+		if regErr != nil {
+			if errors.Is(regErr, index.ErrInvalidQuery) {
+				if err := r.dropKind(ctx, ri.Name, gvk); err != nil {
+					return outcome{}, err
+				}
+				return outcome{
+					reason:  searchv1alpha1.ReasonInvalidSpec,
+					message: invalidSpecMessage(regErr),
+					stalled: true,
+				}, reconcile.TerminalError(regErr)
+			}
+			return outcome{}, fmt.Errorf("registering %s in the index: %w", target, regErr)
+		}
+	}
+
+	switch {
+	case m == nil:
+		if m, err = r.startMirror(ctx, ri.Name, gvk, namespaced, fields); err != nil {
+			return outcome{}, err
+		}
+		log.Info("Started mirroring", "namespaced", namespaced, "fields", fields)
+	case m.Owner() != ri.Name || !slices.Equal(m.Fields(), fields):
+		m.setOwner(ri.Name, fields)
+		r.cat.Set(gvk, catalog.Kind{Index: ri.Name, Namespaced: namespaced, Synced: m.Synced()})
+	}
+
+	if !m.Synced() {
+		return outcome{
+			reason:  searchv1alpha1.ReasonSyncing,
+			message: fmt.Sprintf("Loading the objects of %s into the index", target),
+		}, nil
+	}
+	n, err := r.store.Count(gvk)
+	if err != nil {
+		return outcome{}, fmt.Errorf("counting %s: %w", target, err)
+	}
+	setObjects(gvk, n)
+	return outcome{
+		reason:  searchv1alpha1.ReasonSynced,
+		message: fmt.Sprintf("The index mirrors every %s object", target),
+		count:   n,
+	}, nil
+}
+
+// unavailable handles a target that cannot be mirrored now. A missing CRD or missing access
+// stops the mirror and drops the kind's rows, and is retried with backoff; anything else is
+// transient.
+func (r *Reconciler) unavailable(ctx context.Context, ri *searchv1alpha1.ResourceIndex, gvk schema.GroupVersionKind, err error) (outcome, error) {
+	var te *targetError
+	if !errors.As(err, &te) {
+		return outcome{}, err
+	}
+	if derr := r.dropKind(ctx, ri.Name, gvk); derr != nil {
+		return outcome{}, derr
+	}
+	return outcome{reason: te.reason, message: te.msg}, err
+}
+
+// startMirror registers an event handler on the cache's informer for the kind and queues the
+// full replace that follows the informer's initial list.
+func (r *Reconciler) startMirror(ctx context.Context, owner string, gvk schema.GroupVersionKind, namespaced bool, fields []string) (*mirror, error) {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	inf, err := r.cache.GetInformer(ctx, u, cache.BlockUntilSynced(false))
+	if err != nil {
+		return nil, fmt.Errorf("getting an informer for %s: %w", kindLabel(gvk), err)
+	}
+	m := &mirror{
+		gvk:        gvk,
+		label:      kindLabel(gvk),
+		namespaced: namespaced,
+		informer:   inf,
+		done:       make(chan struct{}),
+		owner:      owner,
+		fields:     fields,
+	}
+	// Known but not synced: queries report that the index is loading.
+	r.cat.Set(gvk, catalog.Kind{Index: owner, Namespaced: namespaced})
+	reg, err := inf.AddEventHandlerWithOptions(m.handler(r.writer), toolscache.HandlerOptions{ResyncPeriod: ptr.To(time.Duration(0))})
+	if err != nil {
+		r.cat.Remove(gvk)
+		if rerr := r.cache.RemoveInformer(ctx, u); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return nil, fmt.Errorf("adding an event handler for %s: %w", kindLabel(gvk), err)
+	}
+	m.reg = reg
+	r.mu.Lock()
+	r.mirrors[gvk] = m
+	r.mu.Unlock()
+
+	go func() {
+		select {
+		case <-reg.HasSyncedChecker().Done():
+			// Every add of the initial list is queued by now, so the replace comes after them.
+			r.writer.push(op{m: m, kind: opSync})
+		case <-m.done:
+		}
+	}()
+	return m, nil
+}
+
+// stopMirror removes the informer and drops the kind from the index and the catalog.
+func (r *Reconciler) stopMirror(ctx context.Context, m *mirror) error {
+	r.mu.Lock()
+	if r.mirrors[m.gvk] == m {
+		delete(r.mirrors, m.gvk)
+	}
+	r.mu.Unlock()
+	select {
+	case <-m.done:
+	default:
+		close(m.done)
+	}
+	if err := m.informer.RemoveEventHandler(m.reg); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Unable to remove the event handler")
+	}
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(m.gvk)
+	if err := r.cache.RemoveInformer(ctx, u); err != nil {
+		return fmt.Errorf("removing the informer for %s: %w", m.label, err)
+	}
+	r.writer.withLock(func() { m.stopped = true })
+	ctrl.LoggerFrom(ctx).Info("Stopped mirroring")
+	return r.unregister(m.gvk)
+}
+
+// unregister drops the kind's rows from the index and the kind from the catalog.
+func (r *Reconciler) unregister(gvk schema.GroupVersionKind) error {
+	var err error
+	r.writer.withLock(func() {
+		if r.store.Registered(gvk) {
+			err = r.store.Unregister(gvk)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("dropping %s from the index: %w", kindLabel(gvk), err)
+	}
+	r.cat.Remove(gvk)
+	forgetObjects(gvk)
+	return nil
+}
+
+// dropKind stops the kind's mirror if the named ResourceIndex owns it. Without a mirror it still
+// drops rows a file-backed index kept from before a restart. Callers have checked that the named
+// ResourceIndex is the oldest for the kind.
+func (r *Reconciler) dropKind(ctx context.Context, name string, gvk schema.GroupVersionKind) error {
+	m := r.mirrorOf(gvk)
+	switch {
+	case m == nil:
+		return r.unregister(gvk)
+	case m.Owner() == name:
+		return r.stopMirror(ctx, m)
+	default:
+		return nil
+	}
+}
+
+// finalize drops the kind's rows if the ResourceIndex mirrors it, then lets it go.
+func (r *Reconciler) finalize(ctx context.Context, ri *searchv1alpha1.ResourceIndex) error {
+	if !controllerutil.ContainsFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup) {
+		return nil
+	}
+	gvk := ri.Spec.Target.GroupVersionKind()
+	first, err := r.oldestFor(ctx, gvk)
+	if err != nil {
+		return err
+	}
+	m := r.mirrorOf(gvk)
+	if (m != nil && m.Owner() == ri.Name) || (m == nil && first != nil && first.Name == ri.Name) {
+		if err := r.dropKind(ctx, ri.Name, gvk); err != nil {
+			return err
+		}
+	}
+	patch := client.MergeFromWithOptions(ri.DeepCopy(), client.MergeFromWithOptimisticLock{})
+	controllerutil.RemoveFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup)
+	if err := r.Patch(ctx, ri, patch); err != nil && !apierrors.IsNotFound(err) {
+		return fmt.Errorf("removing the finalizer: %w", err)
+	}
+	return nil
+}
+
+// releaseOwnedBy stops the mirrors of a ResourceIndex that no longer exists.
+func (r *Reconciler) releaseOwnedBy(ctx context.Context, name string) error {
+	var errs []error
+	for _, m := range r.mirrorsOwnedBy(name) {
+		errs = append(errs, r.stopMirror(ctx, m))
+	}
+	return errors.Join(errs...)
+}
+
+func (r *Reconciler) mirrorOf(gvk schema.GroupVersionKind) *mirror {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.mirrors[gvk]
+}
+
+func (r *Reconciler) mirrorsOwnedBy(name string) []*mirror {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*mirror
+	for _, m := range r.mirrors {
+		if m.Owner() == name {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// oldestFor returns the ResourceIndex that mirrors gvk among all that name it, deleted ones
+// included, so that a younger one takes over only once the older one is gone.
+func (r *Reconciler) oldestFor(ctx context.Context, gvk schema.GroupVersionKind) (*searchv1alpha1.ResourceIndex, error) {
+	var list searchv1alpha1.ResourceIndexList
+	if err := r.List(ctx, &list); err != nil {
+		return nil, fmt.Errorf("listing ResourceIndex objects: %w", err)
+	}
+	same := slices.DeleteFunc(list.Items, func(ri searchv1alpha1.ResourceIndex) bool {
+		return ri.Spec.Target.GroupVersionKind() != gvk
+	})
+	return oldest(same), nil
+}
+
+// siblings maps a ResourceIndex to the other ones that name the same kind, so that a younger
+// duplicate takes over when the older one is deleted.
+func (r *Reconciler) siblings(ctx context.Context, obj client.Object) []reconcile.Request {
+	ri, ok := obj.(*searchv1alpha1.ResourceIndex)
+	if !ok {
+		return nil
+	}
+	gvk := ri.Spec.Target.GroupVersionKind()
+	return r.requestsFor(ctx, func(o *searchv1alpha1.ResourceIndex) bool {
+		return o.Name != ri.Name && o.Spec.Target.GroupVersionKind() == gvk
+	})
+}
+
+// indicesOfCRD maps a CustomResourceDefinition, named "<plural>.<group>", to the ResourceIndex
+// objects whose target is in its group, so that they react at once when it comes or goes.
+func (r *Reconciler) indicesOfCRD(ctx context.Context, obj client.Object) []reconcile.Request {
+	group := crdGroup(obj.GetName())
+	if group == "" {
+		return nil
+	}
+	return r.requestsFor(ctx, func(o *searchv1alpha1.ResourceIndex) bool {
+		return o.Spec.Target.GroupVersionKind().Group == group
+	})
+}
+
+// crdGroup returns the API group of a CRD from its name "<plural>.<group>".
+func crdGroup(name string) string {
+	for i := 0; i < len(name); i++ {
+		if name[i] == '.' {
+			return name[i+1:]
+		}
+	}
+	return ""
+}
+
+func (r *Reconciler) requestsFor(ctx context.Context, match func(*searchv1alpha1.ResourceIndex) bool) []reconcile.Request {
+	var list searchv1alpha1.ResourceIndexList
+	if err := r.List(ctx, &list); err != nil {
+		ctrl.LoggerFrom(ctx).Error(err, "Unable to list ResourceIndex objects")
+		return nil
+	}
+	var reqs []reconcile.Request
+	for i := range list.Items {
+		if match(&list.Items[i]) {
+			reqs = append(reqs, reconcile.Request{NamespacedName: client.ObjectKeyFromObject(&list.Items[i])})
+		}
+	}
+	return reqs
+}
+
+// refresh asks for a reconcile of the named ResourceIndex. It never blocks the writer.
+func (r *Reconciler) refresh(name string) {
+	if name == "" {
+		return
+	}
+	ev := event.TypedGenericEvent[*searchv1alpha1.ResourceIndex]{
+		Object: &searchv1alpha1.ResourceIndex{ObjectMeta: metav1.ObjectMeta{Name: name}},
+	}
+	select {
+	case r.refreshCh <- ev:
+	default:
+		go func() {
+			select {
+			case r.refreshCh <- ev:
+			case <-time.After(time.Minute):
+			}
+		}()
+	}
+}
+
+// recordTransition emits an event when the Ready reason changes.
+func (r *Reconciler) recordTransition(ctx context.Context, ri *searchv1alpha1.ResourceIndex, o outcome) {
+	typ := corev1.EventTypeWarning
+	if o.ready() || o.reconciling() {
+		typ = corev1.EventTypeNormal
+	}
+	r.recorder.Eventf(ri, nil, typ, o.reason, "Mirror", "%s", o.message)
+	ctrl.LoggerFrom(ctx).V(1).Info("ResourceIndex changed state", "resourceIndex", klog.KObj(ri), "reason", o.reason)
+}
+
+// invalidSpecMessage says which field of the spec the index rejected and why.
+func invalidSpecMessage(err error) string {
+	var qe *index.QueryError
+	if errors.As(err, &qe) && qe.Field != "" {
+		return "spec." + qe.Error()
+	}
+	return "spec.fields: " + err.Error()
+}
