@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -134,4 +135,13 @@ func realisticObject(r *rand.Rand, i int) *unstructured.Unstructured {
 		"example.com/description":           "A realistic description of this workload, long enough to matter.",
 	})
 	return u
+}
+
+func mustSelector(t testing.TB, s string) labels.Selector {
+	t.Helper()
+	sel, err := labels.Parse(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sel
 }

@@ -475,3 +475,9 @@ func creationTime(obj map[string]any) (time.Time, bool) {
 	}
 	return t.Truncate(time.Second), true
 }
+
+// unfiltered reports whether the query matches every object of its kind.
+func (q *Query) unfiltered() bool {
+	return len(q.namespaces) == 0 && len(q.names) == 0 && q.nameContains == "" && q.selector == nil &&
+		!q.labelsNothing && len(q.preds) == 0 && q.ownerUID == "" && q.createdAfter == nil && q.createdBefore == nil
+}

@@ -74,7 +74,13 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	if err := s.checkNumeric(c, k, q); err != nil {
 		return Page{}, err
 	}
-	total, err := countQuery(c, k, q, nil, nil)
+	var total int64
+	var err error
+	if q.unfiltered() {
+		total, err = storedCount(c, k)
+	} else {
+		total, err = countQuery(c, k, q, nil, nil)
+	}
 	if err != nil {
 		return Page{}, err
 	}
@@ -136,6 +142,21 @@ func columnValue(st *sqlite3.Stmt, i int) any {
 		return st.ColumnBlob(i, nil)
 	}
 	return nil
+}
+
+func storedCount(c *conn, k *kind) (int64, error) {
+	st, err := c.prepare(`SELECT objects FROM kinds WHERE id = ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	if err := bind(st, []any{k.id}); err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
 }
 
 func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any) (int64, error) {

@@ -95,7 +95,7 @@ func (sb *sqlBuilder) where(q *Query) {
 	}
 	if q.createdAfter != nil {
 		and()
-		sb.w("o.created > ")
+		sb.w("o.created <> 0 AND o.created > ")
 		sb.arg(q.createdAfter.Unix())
 	}
 	if q.createdBefore != nil {
@@ -104,7 +104,7 @@ func (sb *sqlBuilder) where(q *Query) {
 		if q.createdBefore.Nanosecond() > 0 {
 			bound++
 		}
-		sb.w("o.created < ")
+		sb.w("o.created <> 0 AND o.created < ")
 		sb.arg(bound)
 	}
 	for _, p := range q.preds {
@@ -322,6 +322,12 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 		sb.w(sym)
 		sb.arg(v.s)
 		sb.w(")")
+		if op == OpLessThan || op == OpLessThanOrEqual {
+			// Numbers sort before all text: bound the text range below.
+			sb.w(" AND ")
+			e.v()
+			sb.w(" >= ''")
+		}
 		if v.isNum {
 			sb.w(" OR (")
 			e.t()
@@ -329,6 +335,12 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 			e.v()
 			sb.w(sym)
 			sb.num(v)
+			if op == OpGreaterThan || op == OpGreaterThanOrEqual {
+				// Text sorts after all numbers: bound the numeric range above.
+				sb.w(" AND ")
+				e.v()
+				sb.w(" < ''")
+			}
 			sb.w(")")
 		}
 		sb.w(")")
@@ -369,10 +381,20 @@ func (sb *sqlBuilder) sortExpr(sf sortField, noIndex bool) {
 func (q *Query) keyFields() []sortField {
 	desc := q.sort[0].desc
 	out := append([]sortField(nil), q.sort...)
+	hasNS, hasName := false, false
+	for _, k := range q.sort {
+		hasNS = hasNS || k.col == "ns"
+		hasName = hasName || k.col == "name"
+	}
+	if hasNS && hasName {
+		// Namespace and name identify an object: the order is already total, and leaving
+		// out the tiebreakers keeps keyset conditions inside the (ns, name) index.
+		return out
+	}
 	return append(out, sortField{col: "uid", desc: desc}, sortField{col: "id", desc: desc})
 }
 
-func nullable(sf sortField) bool { return sf.col == "" || sf.col == "created" }
+func nullable(sf sortField) bool { return sf.col == "" }
 
 // after writes the keyset condition "row sorts strictly after cursor".
 func (sb *sqlBuilder) after(keys []sortField, cursor []any, noIndex bool) {

@@ -233,6 +233,10 @@ func (s *Store) openConn(writer bool) (*conn, error) {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
 	}
+	if err := db.Exec(`PRAGMA analysis_limit = 1000`); err != nil {
+		_ = db.Close()
+		return nil, err
+	}
 	if err := db.BusyTimeout(10_000_000_000); err != nil {
 		_ = db.Close()
 		return nil, err
@@ -300,6 +304,7 @@ CREATE TABLE IF NOT EXISTS kinds (
 	kind TEXT NOT NULL,
 	namespaced INTEGER NOT NULL,
 	fields TEXT NOT NULL,
+	objects INTEGER NOT NULL DEFAULT 0,
 	UNIQUE (grp, version, kind)
 )`
 
@@ -464,7 +469,7 @@ CREATE TABLE {t} (
 	name TEXT NOT NULL,
 	uid TEXT NOT NULL,
 	rv TEXT NOT NULL,
-	created INTEGER,
+	created INTEGER NOT NULL,
 	lname TEXT NOT NULL,
 	obj BLOB NOT NULL
 );

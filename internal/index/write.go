@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -26,7 +25,7 @@ type Change struct {
 // row is an object prepared for storage.
 type row struct {
 	ns, name, uid, rv string
-	created           any // int64 unix seconds or nil
+	created           int64 // unix seconds; 0 when missing
 	json              []byte
 	labels            map[string]string
 	owners            []string
@@ -91,9 +90,10 @@ func encode(obj *unstructured.Unstructured, namespaced bool) (row, error) {
 type batch struct {
 	s       *Store
 	changed map[*kind]int64 // kind -> count delta; presence means "mutated"
+	rows    map[*kind]int   // rows written per kind
 }
 
-func (s *Store) newBatch() *batch { return &batch{s: s, changed: map[*kind]int64{}} }
+func (s *Store) newBatch() *batch { return &batch{s: s, changed: map[*kind]int64{}, rows: map[*kind]int{}} }
 
 func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	r, err := encode(obj, k.namespaced)
@@ -141,6 +141,7 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 		b.changed[k]++
 	}
 	b.changed[k] += 0
+	b.rows[k]++
 	for key, val := range r.labels {
 		var num any
 		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
@@ -215,12 +216,40 @@ func (s *Store) write(fn func(b *batch) error) error {
 		return errClosed
 	}
 	b := s.newBatch()
-	if err := s.inTx(func() error { return fn(b) }); err != nil {
+	err := s.inTx(func() error {
+		if err := fn(b); err != nil {
+			return err
+		}
+		// Object counts live in the database so readers get them from their snapshot.
+		for k, delta := range b.changed {
+			if delta != 0 {
+				if err := s.w.exec(`UPDATE kinds SET objects = objects + ? WHERE id = ?`, delta, k.id); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
 	b.commit()
+	for k, n := range b.rows {
+		if n >= analyzeRows {
+			// Fresh statistics let the planner pick the most selective index; with
+			// analysis_limit set this samples rather than scans.
+			for _, t := range []string{k.table, k.table + "_labels"} {
+				if err := s.w.db.Exec(`ANALYZE ` + t); err != nil {
+					return err
+				}
+			}
+		}
+	}
 	return nil
 }
+
+// analyzeRows is the batch size after which a kind's statistics are refreshed.
+const analyzeRows = 5000
 
 func (s *Store) kindOf(obj *unstructured.Unstructured) (*kind, error) {
 	if obj == nil {
@@ -312,5 +341,3 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 		return nil
 	})
 }
-
-var _ = time.Second

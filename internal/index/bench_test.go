@@ -1,0 +1,219 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
+)
+
+var benchFields = []string{"spec.image", "spec.replicas", "spec.region"}
+
+type benchData struct {
+	store *Store
+	objs  []*unstructured.Unstructured
+}
+
+var (
+	benchMu    sync.Mutex
+	benchCache = map[int]*benchData{}
+)
+
+func benchObjects(n int) []*unstructured.Unstructured {
+	r := rand.New(rand.NewPCG(42, uint64(n)))
+	objs := make([]*unstructured.Unstructured, n)
+	for i := range objs {
+		objs[i] = realisticObject(r, i)
+	}
+	return objs
+}
+
+// benchStore returns a store holding n realistic objects, shared across benchmarks.
+func benchStore(b *testing.B, n int) *benchData {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if d := benchCache[n]; d != nil {
+		return d
+	}
+	s, err := Open(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: benchFields}); err != nil {
+		b.Fatal(err)
+	}
+	objs := benchObjects(n)
+	if err := s.Replace(widgetGVK, objs); err != nil {
+		b.Fatal(err)
+	}
+	d := &benchData{store: s, objs: objs}
+	benchCache[n] = d
+	return d
+}
+
+func dbBytes(b *testing.B, s *Store) int64 {
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.release(c)
+	st, _, err := c.db.Prepare(`SELECT (SELECT page_count FROM pragma_page_count()) * (SELECT page_size FROM pragma_page_size())`)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	st.Step()
+	return st.ColumnInt64(0)
+}
+
+func BenchmarkIngest(b *testing.B) {
+	const n = 10000
+	objs := benchObjects(n)
+	raw := 0
+	for _, o := range objs[:100] {
+		js, _ := o.MarshalJSON()
+		raw += len(js)
+	}
+	for _, vfs := range []string{"mvcc", "memdb"} {
+		b.Run(vfs, func(b *testing.B) {
+			var bytes int64
+			for b.Loop() {
+				s, err := Open(Options{vfs: vfs})
+				if err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: benchFields}); err != nil {
+					b.Fatal(err)
+				}
+				if err := s.Replace(widgetGVK, objs); err != nil {
+					b.Fatal(err)
+				}
+				bytes = dbBytes(b, s)
+				_ = s.Close()
+			}
+			b.ReportMetric(float64(n*b.N)/b.Elapsed().Seconds(), "objects/s")
+			b.ReportMetric(float64(bytes)/n, "bytes/object")
+			b.ReportMetric(float64(raw)/100, "json-bytes/object")
+		})
+	}
+}
+
+type benchCase struct {
+	name string
+	spec Spec
+	deep bool // start at the middle of the result set
+}
+
+func benchCases() []benchCase {
+	sel, _ := labels.Parse("shard=7")
+	return []benchCase{
+		{name: "label", spec: Spec{Labels: sel}},
+		{name: "indexed-field", spec: Spec{Fields: []FieldPredicate{{Path: "spec.image", Operator: OpEquals, Values: []string{"img-42"}}}}},
+		{name: "indexed-field-range", spec: Spec{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"8"}}}, Namespaces: []string{"team-005"}}},
+		{name: "unindexed-field", spec: Spec{Fields: []FieldPredicate{{Path: "status.readyReplicas", Operator: OpEquals, Values: []string{"4"}}}, Namespaces: []string{"team-005"}}},
+		{name: "name-contains", spec: Spec{NameContains: "0042"}},
+		{name: "deep-page", spec: Spec{}, deep: true},
+		{name: "sorted-created-desc", spec: Spec{Sort: []SortKey{{Path: "metadata.creationTimestamp", Descending: true}}}, deep: true},
+	}
+}
+
+// middleToken builds the continue token of the page that starts at the middle.
+func middleToken(b *testing.B, s *Store, q *Query) string {
+	k := s.kind(q.gvk)
+	sb := &sqlBuilder{k: k}
+	keys := q.keyFields()
+	sb.w("SELECT ")
+	for i, key := range keys {
+		if i > 0 {
+			sb.w(", ")
+		}
+		sb.sortExpr(key, false)
+	}
+	sb.w(" FROM ", k.table, " AS o")
+	sb.orderBy(keys, false)
+	sb.w(fmt.Sprintf(" LIMIT 1 OFFSET %d", k.count.Load()/2))
+	c, _ := s.acquire(context.Background())
+	defer s.release(c)
+	st, _, err := c.db.Prepare(sb.b.String())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer st.Close()
+	_ = bind(st, sb.args)
+	st.Step()
+	vals := make([]any, len(keys))
+	for i := range keys {
+		vals[i] = columnValue(st, i)
+	}
+	return encodeToken(s.tokenKey, q.fingerprint, vals)
+}
+
+func BenchmarkQuery(b *testing.B) {
+	for _, n := range []int{10000, 100000} {
+		for _, bc := range benchCases() {
+			bc.spec.GVK = widgetGVK
+			q, err := Compile(bc.spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("n=%d/%s/index", n, bc.name), func(b *testing.B) {
+				d := benchStore(b, n)
+				token := ""
+				if bc.deep {
+					token = middleToken(b, d.store, q)
+				}
+				var p Page
+				for b.Loop() {
+					p, err = d.store.Search(context.Background(), q, token)
+					if err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(p.Total), "matches")
+			})
+			b.Run(fmt.Sprintf("n=%d/%s/in-memory", n, bc.name), func(b *testing.B) {
+				d := benchStore(b, n)
+				var page []*unstructured.Unstructured
+				for b.Loop() {
+					page = inMemorySearch(d.objs, q, bc.deep)
+				}
+				_ = page
+			})
+		}
+	}
+}
+
+// inMemorySearch is what a controller does with an informer cache: filter every object,
+// sort the matches, cut the page.
+func inMemorySearch(objs []*unstructured.Unstructured, q *Query, deep bool) []*unstructured.Unstructured {
+	var matches []*unstructured.Unstructured
+	for _, o := range objs {
+		if q.Matches(o) {
+			matches = append(matches, o)
+		}
+	}
+	sortDesc := len(q.sort) == 1 && q.sort[0].col == "created"
+	slices.SortFunc(matches, func(a, b *unstructured.Unstructured) int {
+		if sortDesc {
+			at, bt := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+			if c := bt.Compare(at.Time); c != 0 {
+				return c
+			}
+			return strings.Compare(string(b.GetUID()), string(a.GetUID()))
+		}
+		return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
+	})
+	start := 0
+	if deep {
+		start = len(matches) / 2
+	}
+	end := min(start+q.limit, len(matches))
+	return matches[start:end]
+}
