@@ -1,0 +1,185 @@
+package searchquery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+
+	. "github.com/onsi/gomega"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+)
+
+// TestInvalidQueries covers the mistakes that admission cannot see: each ends in Ready=False
+// InvalidQuery and Stalled=True with a message that names the field, and no results.
+func TestInvalidQueries(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, widget(ns, "numeric", nil, 4, "nginx", "True"))
+
+	// A genuine token, issued for another query.
+	paged := newSearchQuery(t, ns, "paged", searchv1alpha1.QuerySpec{Target: widgetTarget, Limit: 1})
+	create(t, widget(ns, "second", nil, 5, "nginx", "True"))
+	st := eventuallyStatus(t, paged, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(st.Continue).NotTo(BeEmpty())
+	})
+	foreignToken := st.Continue
+
+	cases := []struct {
+		name    string
+		spec    searchv1alpha1.QuerySpec
+		message string
+	}{
+		{
+			name: "bad-path",
+			spec: searchv1alpha1.QuerySpec{Fields: []searchv1alpha1.FieldPredicate{
+				{Path: "spec.image", Operator: searchv1alpha1.FieldOpExists},
+				{Path: "spec..replicas", Operator: searchv1alpha1.FieldOpEquals, Values: []string{"1"}},
+			}},
+			message: "spec.fields[1].path: ",
+		},
+		{
+			name: "bad-sort-path",
+			spec: searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "spec.containers[*].image"}}},
+			message: "spec.sort[0].path: ",
+		},
+		{
+			name: "non-numeric-comparison",
+			spec: searchv1alpha1.QuerySpec{Fields: []searchv1alpha1.FieldPredicate{
+				{Path: "spec.replicas", Operator: searchv1alpha1.FieldOpGreaterThan, Values: []string{"three"}},
+			}},
+			message: `spec.fields[0].values[0]: GreaterThan needs a number`,
+		},
+		{
+			name:    "foreign-continue",
+			spec:    searchv1alpha1.QuerySpec{Limit: 2, Continue: foreignToken},
+			message: "spec.continue: token was issued for a different query",
+		},
+		{
+			name:    "garbage-continue",
+			spec:    searchv1alpha1.QuerySpec{Continue: "not a token!"},
+			message: "spec.continue: ",
+		},
+		{
+			name: "bad-label-selector",
+			spec: searchv1alpha1.QuerySpec{LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{
+				{Key: "team", Operator: metav1.LabelSelectorOpIn},
+			}}},
+			message: "spec.labelSelector: ",
+		},
+		{
+			name: "cluster-scoped-target",
+			spec: searchv1alpha1.QuerySpec{Target: searchv1alpha1.TargetRef{APIVersion: "test.kubesift.io/v1", Kind: "Gadget"}},
+			message: "spec.target: Gadget.v1.test.kubesift.io is cluster-scoped but a SearchQuery searches only its own namespace; " +
+				"use a ClusterSearchQuery to search Gadget",
+		},
+	}
+	queries := make([]*searchv1alpha1.SearchQuery, len(cases))
+	for i, tc := range cases {
+		if tc.spec.Target.Kind == "" {
+			tc.spec.Target = widgetTarget
+		}
+		queries[i] = newSearchQuery(t, ns, tc.name, tc.spec)
+	}
+	for i, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sq := queries[i]
+			st := eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonInvalidQuery))
+			g := NewWithT(t)
+			ready := meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady)
+			g.Expect(ready.Message).To(HavePrefix(tc.message))
+			stalled := meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionStalled)
+			g.Expect(stalled).NotTo(BeNil())
+			g.Expect(stalled.Status).To(Equal(metav1.ConditionTrue))
+			g.Expect(stalled.Message).To(Equal(ready.Message))
+			g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReconciling)).To(BeNil())
+			g.Expect(st.ObservedGeneration).To(BeZero())
+			g.Expect(st.Results).To(BeEmpty())
+		})
+	}
+
+	t.Run("fixing-the-spec-recovers", func(t *testing.T) {
+		sq := queries[0]
+		g := NewWithT(t)
+		sq.Spec.Fields[1].Path = "spec.replicas"
+		sq.Spec.Fields[1].Values = []string{"4"}
+		g.Expect(k8s.Update(context.Background(), sq)).To(Succeed())
+		st := eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
+		g.Expect(resultNames(st, false)).To(Equal([]string{"numeric"}))
+		g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionStalled)).To(BeNil())
+	})
+}
+
+// TestAdmissionRejectsInvalidSpecs checks the CRD validation: these specs never reach the
+// controller.
+func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
+	ns := newNamespace(t)
+	tooMany := make([]any, 101)
+	for i := range tooMany {
+		tooMany[i] = fmt.Sprintf("n%d", i)
+	}
+	pred := func(op string, values ...any) map[string]any {
+		p := map[string]any{"path": "spec.replicas", "operator": op}
+		if values != nil {
+			p["values"] = values
+		}
+		return p
+	}
+	cases := []struct {
+		name    string
+		spec    map[string]any
+		message string
+	}{
+		{name: "unknown-operator", spec: map[string]any{"fields": []any{pred("Matches", "x")}}, message: `Unsupported value: "Matches"`},
+		{name: "in-without-values", spec: map[string]any{"fields": []any{pred("In")}}, message: "values must be empty for Exists and DoesNotExist and must be set for every other operator"},
+		{name: "exists-with-values", spec: map[string]any{"fields": []any{pred("Exists", "1")}}, message: "values must be empty for Exists and DoesNotExist"},
+		{name: "equals-with-two-values", spec: map[string]any{"fields": []any{pred("Equals", "1", "2")}}, message: "only In and NotIn take more than one value"},
+		{name: "limit-zero", spec: map[string]any{"limit": int64(0)}, message: "spec.limit: Invalid value: 0: spec.limit in body should be greater than or equal to 1"},
+		{name: "limit-too-big", spec: map[string]any{"limit": int64(501)}, message: "spec.limit in body should be less than or equal to 500"},
+		{name: "created-after-not-before", spec: map[string]any{"createdAfter": "2025-01-02T00:00:00Z", "createdBefore": "2025-01-01T00:00:00Z"}, message: "createdAfter must be before createdBefore"},
+		{name: "created-equal", spec: map[string]any{"createdAfter": "2025-01-01T00:00:00Z", "createdBefore": "2025-01-01T00:00:00Z"}, message: "createdAfter must be before createdBefore"},
+		{name: "too-many-names", spec: map[string]any{"names": tooMany}, message: "spec.names: Too many: 101: must have at most 100 items"},
+		{name: "bad-sort-order", spec: map[string]any{"sort": []any{map[string]any{"path": "metadata.name", "order": "Up"}}}, message: `Unsupported value: "Up"`},
+		{name: "too-many-sort-keys", spec: map[string]any{"sort": []any{
+			map[string]any{"path": "a"}, map[string]any{"path": "b"}, map[string]any{"path": "c"}, map[string]any{"path": "d"},
+		}}, message: "spec.sort: Too many: 4"},
+		{name: "bad-api-version", spec: map[string]any{"target": map[string]any{"apiVersion": "Apps/V1", "kind": "Widget"}}, message: "spec.target.apiVersion"},
+		{name: "empty-path", spec: map[string]any{"fields": []any{map[string]any{"path": "", "operator": "Exists"}}}, message: "spec.fields[0].path"},
+	}
+	for _, kind := range []string{"SearchQuery", "ClusterSearchQuery"} {
+		for _, tc := range cases {
+			t.Run(kind+"/"+tc.name, func(t *testing.T) {
+				spec := map[string]any{"target": map[string]any{"apiVersion": "test.kubesift.io/v1", "kind": "Widget"}}
+				for k, v := range tc.spec {
+					spec[k] = v
+				}
+				u := &unstructured.Unstructured{Object: map[string]any{"spec": spec}}
+				u.SetGroupVersionKind(searchv1alpha1.GroupVersion.WithKind(kind))
+				u.SetName(strings.ToLower(tc.name) + "-" + ns)
+				if kind == "SearchQuery" {
+					u.SetNamespace(ns)
+				}
+				err := k8s.Create(context.Background(), u)
+				g := NewWithT(t)
+				g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+				g.Expect(err.Error()).To(ContainSubstring(tc.message))
+			})
+		}
+	}
+	t.Run("ClusterSearchQuery/too-many-namespaces", func(t *testing.T) {
+		u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{
+			"target":     map[string]any{"apiVersion": "v1", "kind": "ConfigMap"},
+			"namespaces": tooMany,
+		}}}
+		u.SetGroupVersionKind(searchv1alpha1.GroupVersion.WithKind("ClusterSearchQuery"))
+		u.SetName("too-many-namespaces-" + ns)
+		err := k8s.Create(context.Background(), u)
+		g := NewWithT(t)
+		g.Expect(apierrors.IsInvalid(err)).To(BeTrue(), "want Invalid, got %v", err)
+		g.Expect(err.Error()).To(ContainSubstring("spec.namespaces: Too many: 101"))
+	})
+}
