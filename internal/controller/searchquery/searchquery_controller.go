@@ -42,6 +42,13 @@ type Options struct {
 // their queries against store, learn from cat which kinds are mirrored, and subscribe to cat to
 // keep their results current.
 func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options) error {
+	_, _, err := setupWithManager(mgr, store, cat, opts)
+	return err
+}
+
+// setupWithManager sets up both controllers and returns their reconcilers.
+func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options) (
+	*reconciler[*searchv1alpha1.SearchQuery], *reconciler[*searchv1alpha1.ClusterSearchQuery], error) {
 	if opts.RequeryInterval <= 0 {
 		opts.RequeryInterval = DefaultRequeryInterval
 	}
@@ -57,7 +64,7 @@ func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 		},
 	}
 	if err := sq.setup(mgr, store, cat, opts, "searchquery"); err != nil {
-		return err
+		return nil, nil, err
 	}
 	csq := &reconciler[*searchv1alpha1.ClusterSearchQuery]{
 		kind: queryKind[*searchv1alpha1.ClusterSearchQuery]{
@@ -68,7 +75,10 @@ func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 			},
 		},
 	}
-	return csq.setup(mgr, store, cat, opts, "clustersearchquery")
+	if err := csq.setup(mgr, store, cat, opts, "clustersearchquery"); err != nil {
+		return nil, nil, err
+	}
+	return sq, csq, nil
 }
 
 // queryKind describes one of the two query kinds to the shared reconciler.

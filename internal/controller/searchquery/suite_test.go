@@ -40,6 +40,8 @@ var (
 	store *index.Store
 	cat   *catalog.Catalog
 	world = &mirror{last: map[string]*unstructured.Unstructured{}}
+
+	queryReconciler *reconciler[*searchv1alpha1.SearchQuery]
 )
 
 // TestMain starts one API server and one manager running both query controllers for the whole
@@ -105,7 +107,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := SetupWithManager(mgr, store, cat, Options{RequeryInterval: testRequeryInterval}); err != nil {
+	if queryReconciler, _, err = setupWithManager(mgr, store, cat, Options{RequeryInterval: testRequeryInterval}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
