@@ -39,8 +39,7 @@ type liveQuery struct {
 	query *index.Query
 	// evaluated is when Reconcile last evaluated the query.
 	evaluated time.Time
-	// due is when the query was last scheduled to be queued; a change before due needs no new
-	// schedule.
+	// due is when the query is scheduled to be queued; zero when no evaluation is pending.
 	due time.Time
 }
 
@@ -148,8 +147,11 @@ func (l *liveQueries) dispatch() {
 }
 
 func (l *liveQueries) scheduleLocked(key types.NamespacedName, lq *liveQuery, now time.Time) {
-	if lq.due.After(now) {
-		return // already scheduled, and the evaluation then will see this change too
+	if !lq.due.IsZero() && now.Before(lq.due.Add(l.interval)) {
+		// Already scheduled and not yet evaluated (track clears due): that evaluation searches
+		// after this change was committed, so it sees the change too. The interval of slack lets
+		// a schedule that was lost, say to a failed reconcile, be renewed by later changes.
+		return
 	}
 	delay := requeryDelay(now, lq.evaluated, l.interval)
 	lq.due = now.Add(delay)

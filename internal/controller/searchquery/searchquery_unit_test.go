@@ -1,0 +1,309 @@
+package searchquery
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	. "github.com/onsi/gomega"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/index"
+)
+
+func TestToIndexSpec(t *testing.T) {
+	after := metav1.NewTime(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	cases := []struct {
+		name       string
+		spec       searchv1alpha1.QuerySpec
+		namespaces []string
+		check      func(g Gomega, s index.Spec)
+		err        string
+	}{
+		{
+			name:       "everything",
+			namespaces: []string{"team-a"},
+			spec: searchv1alpha1.QuerySpec{
+				Target:        searchv1alpha1.TargetRef{APIVersion: "apps.example.com/v1alpha1", Kind: "Template"},
+				Names:         []string{"x"},
+				NameContains:  "web",
+				LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"team": "a"}},
+				Fields:        []searchv1alpha1.FieldPredicate{{Path: "spec.replicas", Operator: searchv1alpha1.FieldOpGreaterThan, Values: []string{"3"}}},
+				OwnerUID:      "u1",
+				CreatedAfter:  &after,
+				Sort:          []searchv1alpha1.SortKey{{Path: "metadata.creationTimestamp", Order: searchv1alpha1.SortDescending}, {Path: "metadata.name", Order: searchv1alpha1.SortAscending}},
+				Limit:         20,
+			},
+			check: func(g Gomega, s index.Spec) {
+				g.Expect(s.GVK).To(Equal(schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Template"}))
+				g.Expect(s.Namespaces).To(Equal([]string{"team-a"}))
+				g.Expect(s.Names).To(Equal([]string{"x"}))
+				g.Expect(s.NameContains).To(Equal("web"))
+				g.Expect(s.Labels.String()).To(Equal("team=a"))
+				g.Expect(s.Fields).To(Equal([]index.FieldPredicate{{Path: "spec.replicas", Operator: index.OpGreaterThan, Values: []string{"3"}}}))
+				g.Expect(s.OwnerUID).To(Equal("u1"))
+				g.Expect(*s.CreatedAfter).To(Equal(after.Time))
+				g.Expect(s.CreatedBefore).To(BeNil())
+				g.Expect(s.Sort).To(Equal([]index.SortKey{{Path: "metadata.creationTimestamp", Descending: true}, {Path: "metadata.name"}}))
+				g.Expect(s.Limit).To(Equal(20))
+			},
+		},
+		{
+			name: "defaults",
+			spec: searchv1alpha1.QuerySpec{Target: searchv1alpha1.TargetRef{APIVersion: "v1", Kind: "ConfigMap"}},
+			check: func(g Gomega, s index.Spec) {
+				g.Expect(s.GVK).To(Equal(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}))
+				g.Expect(s.Namespaces).To(BeNil())
+				g.Expect(s.Labels).To(BeNil())
+				g.Expect(s.Limit).To(BeZero()) // Compile applies its default
+			},
+		},
+		{
+			name: "bad-selector",
+			spec: searchv1alpha1.QuerySpec{LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}},
+			err:  `spec.labelSelector: "Near" is not a valid label selector operator`,
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			s, err := toIndexSpec(&tc.spec, tc.namespaces)
+			if tc.err != "" {
+				g.Expect(err).To(MatchError(index.ErrInvalidQuery))
+				g.Expect(invalidQueryMessage(err)).To(Equal(tc.err))
+				return
+			}
+			g.Expect(err).NotTo(HaveOccurred())
+			tc.check(g, s)
+		})
+	}
+}
+
+func TestInvalidQueryMessage(t *testing.T) {
+	cases := []struct {
+		err  error
+		want string
+	}{
+		{&index.QueryError{Field: "fields[1].path", Msg: "unexpected '.'"}, "spec.fields[1].path: unexpected '.'"},
+		{&index.QueryError{Field: "labels[0]", Msg: "bad"}, "spec.labelSelector[0]: bad"},
+		{&index.QueryError{Field: "continue", Msg: "token was issued for a different query"}, "spec.continue: token was issued for a different query"},
+		{&index.QueryError{Msg: "nil query"}, "nil query"},
+		{fmt.Errorf("wrapped: %w", &index.QueryError{Field: "limit", Msg: "out of range"}), "spec.limit: out of range"},
+		{errors.New("plain"), "plain"},
+	}
+	for _, tc := range cases {
+		NewWithT(t).Expect(invalidQueryMessage(tc.err)).To(Equal(tc.want))
+	}
+}
+
+func TestApplyOutcome(t *testing.T) {
+	target := searchv1alpha1.TargetRef{APIVersion: "apps.example.com/v1alpha1", Kind: "Template"}
+	page := index.Page{Items: []index.Ref{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}, Total: 3, Remaining: 2, Continue: "tok"}
+	types := func(st *searchv1alpha1.QueryStatus) map[string]string {
+		out := map[string]string{}
+		for _, c := range st.Conditions {
+			out[c.Type] = string(c.Status) + "/" + c.Reason
+		}
+		return out
+	}
+	withPage := func() searchv1alpha1.QueryStatus {
+		st := searchv1alpha1.QueryStatus{}
+		applyOutcome(&st, 1, succeeded(page))
+		return st
+	}
+	cases := []struct {
+		name        string
+		before      searchv1alpha1.QueryStatus
+		out         outcome
+		conditions  map[string]string
+		observed    int64
+		keepResults bool
+	}{
+		{name: "succeeded", out: succeeded(page), observed: 2, keepResults: true,
+			conditions: map[string]string{"Ready": "True/Succeeded"}},
+		{name: "invalid clears results", before: withPage(), out: invalidQuery(&index.QueryError{Field: "limit", Msg: "x"}), observed: 1,
+			conditions: map[string]string{"Ready": "False/InvalidQuery", "Stalled": "True/InvalidQuery"}},
+		{name: "not indexed clears results", before: withPage(), out: resourceNotIndexed(target), observed: 1,
+			conditions: map[string]string{"Ready": "False/ResourceNotIndexed"}},
+		{name: "loading keeps results", before: withPage(), out: indexNotReady(target, "templates"), observed: 1, keepResults: true,
+			conditions: map[string]string{"Ready": "False/IndexNotReady", "Reconciling": "True/Progressing"}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			g := NewWithT(t)
+			st := *tc.before.DeepCopy()
+			applyOutcome(&st, 2, tc.out)
+			g.Expect(types(&st)).To(Equal(tc.conditions))
+			g.Expect(st.ObservedGeneration).To(Equal(tc.observed))
+			if tc.keepResults {
+				g.Expect(st.Results).To(Equal([]searchv1alpha1.ResultRef{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}))
+				g.Expect([]any{st.Total, st.Count, st.Remaining, st.Continue}).To(Equal([]any{int64(3), int32(1), int64(2), "tok"}))
+			} else {
+				g.Expect(st.Results).To(BeNil())
+				g.Expect([]any{st.Total, st.Count, st.Remaining, st.Continue}).To(Equal([]any{int64(0), int32(0), int64(0), ""}))
+			}
+			for _, c := range st.Conditions {
+				g.Expect(c.ObservedGeneration).To(Equal(int64(2)))
+				g.Expect(c.Message).NotTo(BeEmpty())
+			}
+		})
+	}
+
+	t.Run("unchanged outcome keeps the transition time", func(t *testing.T) {
+		g := NewWithT(t)
+		st := withPage()
+		ready := meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady)
+		ready.LastTransitionTime = metav1.NewTime(time.Date(2020, 1, 1, 0, 0, 0, 0, time.UTC))
+		before := *st.DeepCopy()
+		applyOutcome(&st, 1, succeeded(page))
+		g.Expect(st).To(Equal(before))
+	})
+
+	t.Run("an empty page has no results list", func(t *testing.T) {
+		g := NewWithT(t)
+		st := withPage()
+		applyOutcome(&st, 1, succeeded(index.Page{}))
+		g.Expect(st.Results).To(BeNil())
+		g.Expect(st.Count).To(BeZero())
+	})
+}
+
+func TestRequeryDelay(t *testing.T) {
+	now := time.Date(2025, 1, 1, 0, 0, 10, 0, time.UTC)
+	cases := []struct {
+		name string
+		last time.Time
+		want time.Duration
+	}{
+		{name: "never evaluated", last: time.Time{}, want: 0},
+		{name: "long ago", last: now.Add(-time.Hour), want: 0},
+		{name: "exactly one interval ago", last: now.Add(-time.Second), want: 0},
+		{name: "just now", last: now, want: time.Second},
+		{name: "mid-interval", last: now.Add(-300 * time.Millisecond), want: 700 * time.Millisecond},
+		{name: "clock went back", last: now.Add(time.Minute), want: 0},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			NewWithT(t).Expect(requeryDelay(now, tc.last, time.Second)).To(Equal(tc.want))
+		})
+	}
+}
+
+// recordingQueue records what liveQueries puts on the controller's queue.
+type recordingQueue struct {
+	workqueue.TypedRateLimitingInterface[reconcile.Request]
+	mu    sync.Mutex
+	added []string
+}
+
+func (q *recordingQueue) Add(r reconcile.Request) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.added = append(q.added, r.Name)
+}
+
+func (q *recordingQueue) AddAfter(r reconcile.Request, d time.Duration) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.added = append(q.added, fmt.Sprintf("%s after %s", r.Name, d))
+}
+
+func (q *recordingQueue) take() []string {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	out := q.added
+	q.added = nil
+	return out
+}
+
+func TestLiveQueriesScheduling(t *testing.T) {
+	g := NewWithT(t)
+	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Template"}
+	other := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
+	compile := func(gvk schema.GroupVersionKind, nameContains string) *index.Query {
+		q, err := index.Compile(index.Spec{GVK: gvk, Namespaces: []string{"ns"}, NameContains: nameContains})
+		g.Expect(err).NotTo(HaveOccurred())
+		return q
+	}
+	obj := func(gvk schema.GroupVersionKind, name string) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		u.SetNamespace("ns")
+		u.SetName(name)
+		return u
+	}
+
+	clock := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
+	l := newLiveQueries(time.Second)
+	l.now = func() time.Time { return clock }
+	queue := &recordingQueue{}
+	l.queue = queue // as the source's Start does
+	web := types.NamespacedName{Namespace: "ns", Name: "web"}
+	db := types.NamespacedName{Namespace: "ns", Name: "db"}
+	cms := types.NamespacedName{Namespace: "ns", Name: "cms"}
+	l.track(web, compile(gvk, "web"))
+	l.track(db, compile(gvk, "db"))
+	l.track(cms, compile(other, "web"))
+
+	send := func(ch catalog.Change) []string {
+		l.onChange(ch)
+		l.dispatch()
+		return queue.take()
+	}
+
+	clock = clock.Add(5 * time.Second)
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "web-1")})).To(Equal([]string{"web"}), "leading edge: queued at once")
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "web-1")})).To(BeEmpty(), "already queued")
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "api-1")})).To(BeEmpty(), "matches no filter")
+	g.Expect(send(catalog.Change{GVK: gvk, Old: obj(gvk, "db-1")})).To(Equal([]string{"db"}), "the old version matched")
+
+	// web is evaluated; a change 300ms later waits for the rest of the interval, once.
+	l.track(web, compile(gvk, "web"))
+	clock = clock.Add(300 * time.Millisecond)
+	g.Expect(send(catalog.Change{GVK: gvk, Old: obj(gvk, "web-1"), New: obj(gvk, "web-1")})).To(Equal([]string{"web after 700ms"}))
+	clock = clock.Add(100 * time.Millisecond)
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "web-2")})).To(BeEmpty(), "coalesced into the pending evaluation")
+
+	// The pending evaluation of web runs; db's evaluation was lost, so a change more than an
+	// interval after its schedule renews it.
+	clock = clock.Add(600 * time.Millisecond)
+	l.track(web, compile(gvk, "web"))
+	clock = clock.Add(time.Second)
+
+	// A kind-wide change reaches every query on the kind and no other.
+	g.Expect(sortedStrings(send(catalog.Change{GVK: gvk})...)).To(Equal([]string{"db", "web"}))
+	g.Expect(send(catalog.Change{GVK: other, New: obj(other, "web-1")})).To(Equal([]string{"cms"}))
+
+	// Forgotten queries and unknown kinds are ignored, and nothing is buffered for them.
+	l.forget(web)
+	l.forget(db)
+	clock = clock.Add(time.Minute)
+	g.Expect(send(catalog.Change{GVK: gvk})).To(BeEmpty())
+	g.Expect(l.pending).To(BeEmpty())
+	g.Expect(l.byKind).NotTo(HaveKey(gvk))
+
+	// A query whose target changed moves to the new kind.
+	l.track(cms, compile(gvk, "web"))
+	g.Expect(send(catalog.Change{GVK: other})).To(BeEmpty())
+	clock = clock.Add(time.Minute)
+	g.Expect(send(catalog.Change{GVK: gvk})).To(Equal([]string{"cms"}))
+}
+
+func TestOnChangeBeforeStartIsDropped(t *testing.T) {
+	l := newLiveQueries(time.Second)
+	q, err := index.Compile(index.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}})
+	NewWithT(t).Expect(err).NotTo(HaveOccurred())
+	l.track(types.NamespacedName{Name: "q"}, q)
+	l.onChange(catalog.Change{GVK: q.GVK()})
+	NewWithT(t).Expect(l.pending).To(BeEmpty())
+}
