@@ -43,8 +43,8 @@ func TestInvalidQueries(t *testing.T) {
 			message: "spec.fields[1].path: ",
 		},
 		{
-			name: "bad-sort-path",
-			spec: searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "spec.containers[*].image"}}},
+			name:    "bad-sort-path",
+			spec:    searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "spec.containers[*].image"}}},
 			message: "spec.sort[0].path: ",
 		},
 		{
