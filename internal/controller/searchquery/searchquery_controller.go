@@ -15,6 +15,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
+	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
@@ -35,6 +36,7 @@ type Options struct {
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=searchqueries;clustersearchqueries,verbs=get;list;watch
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=searchqueries/status;clustersearchqueries/status,verbs=get;update;patch
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices,verbs=get;list;watch
 // +kubebuilder:rbac:groups=events.k8s.io,resources=events,verbs=create;patch
 // +kubebuilder:rbac:groups="",resources=events,verbs=create;patch
 
@@ -114,6 +116,11 @@ func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog
 	err := ctrl.NewControllerManagedBy(mgr).
 		// Status writes bump neither the generation nor anything the query depends on.
 		For(r.kind.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
+		// A ResourceIndex that appears, fails or goes away changes what queries on its target
+		// report before the catalog hears of it.
+		Watches(&searchv1alpha1.ResourceIndex{},
+			handler.EnqueueRequestsFromMapFunc(r.queriesOnTargetOf),
+			builder.WithPredicates(resourceIndexStateChanged)).
 		WatchesRawSource(r.live.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named(name).
@@ -193,7 +200,7 @@ func (r *reconciler[T]) evaluate(ctx context.Context, key types.NamespacedName, 
 	kind, ok := r.catalog.Get(ispec.GVK)
 	switch {
 	case !ok:
-		return resourceNotIndexed(spec.Target), nil
+		return r.notMirrored(ctx, spec.Target)
 	case !kind.Namespaced && r.kind.namespacedOnly:
 		return invalidQuery(clusterScopedTarget(ispec.GVK, spec.Target)), nil
 	case !kind.Namespaced && len(namespaces) > 0:

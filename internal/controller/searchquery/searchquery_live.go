@@ -88,6 +88,17 @@ func (l *liveQueries) removeLocked(key types.NamespacedName) {
 	}
 }
 
+// keys returns the queries tracked on gvk.
+func (l *liveQueries) keys(gvk schema.GroupVersionKind) []types.NamespacedName {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make([]types.NamespacedName, 0, len(l.byKind[gvk]))
+	for k := range l.byKind[gvk] {
+		out = append(out, k)
+	}
+	return out
+}
+
 // onChange receives catalog changes. It never blocks.
 func (l *liveQueries) onChange(ch catalog.Change) {
 	l.mu.Lock()

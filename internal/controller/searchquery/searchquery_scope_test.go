@@ -202,3 +202,39 @@ func (l *liveQueries) tracked(key types.NamespacedName) bool {
 	_, ok := l.kindOf[key]
 	return ok
 }
+
+// TestResourceIndexNotYetInCatalog covers a ResourceIndex that exists before the catalog knows its
+// kind (as right after a restart), and one that reports a problem.
+func TestResourceIndexNotYetInCatalog(t *testing.T) {
+	ns := newNamespace(t)
+	target := searchv1alpha1.TargetRef{APIVersion: "test.kubesift.io/v1", Kind: "Sprocket"}
+	sq := newSearchQuery(t, ns, "sprockets", searchv1alpha1.QuerySpec{Target: target})
+	eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonResourceNotIndexed))
+
+	ri := &searchv1alpha1.ResourceIndex{
+		ObjectMeta: metav1.ObjectMeta{Name: "sprockets-" + ns},
+		Spec:       searchv1alpha1.ResourceIndexSpec{Target: target},
+	}
+	g := NewWithT(t)
+	g.Expect(k8s.Create(context.Background(), ri)).To(Succeed())
+	st := eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonIndexNotReady))
+	g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady).Message).To(Equal(
+		"ResourceIndex " + ri.Name + " is starting to mirror Sprocket.v1.test.kubesift.io; results follow once it has synced"))
+	g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReconciling)).NotTo(BeNil())
+
+	meta.SetStatusCondition(&ri.Status.Conditions, metav1.Condition{
+		Type: searchv1alpha1.ConditionReady, Status: metav1.ConditionFalse,
+		Reason: searchv1alpha1.ReasonResourceNotFound, Message: "the API server does not serve sprockets",
+	})
+	g.Expect(k8s.Status().Update(context.Background(), ri)).To(Succeed())
+	st = eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonResourceNotIndexed))
+	g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady).Message).To(Equal(
+		"no ResourceIndex mirrors Sprocket.v1.test.kubesift.io: ResourceIndex " + ri.Name +
+			" reports ResourceNotFound: the API server does not serve sprockets"))
+
+	g.Expect(k8s.Delete(context.Background(), ri)).To(Succeed())
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady).Message).To(Equal(
+			"no ResourceIndex mirrors Sprocket.v1.test.kubesift.io; create one with spec.target {apiVersion: test.kubesift.io/v1, kind: Sprocket}"))
+	})
+}

@@ -52,6 +52,14 @@ func indexNotReady(t searchv1alpha1.TargetRef, indexName string) outcome {
 	}
 }
 
+func indexStarting(t searchv1alpha1.TargetRef, indexName string) outcome {
+	return outcome{
+		reason: searchv1alpha1.ReasonIndexNotReady,
+		message: fmt.Sprintf("ResourceIndex %s is starting to mirror %s; results follow once it has synced",
+			indexName, t.String()),
+	}
+}
+
 // clusterScopedTarget is the error of a SearchQuery that targets a cluster-scoped kind.
 func clusterScopedTarget(gvk schema.GroupVersionKind, t searchv1alpha1.TargetRef) error {
 	return &index.QueryError{

@@ -1,0 +1,83 @@
+package searchquery
+
+import (
+	"context"
+	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/api/meta"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	"sigs.k8s.io/controller-runtime/pkg/event"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
+	"sigs.k8s.io/controller-runtime/pkg/reconcile"
+
+	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+)
+
+// notMirrored explains why the catalog does not know target.
+//
+// Right after the manager starts, a kind's ResourceIndex exists but has not reached the catalog
+// yet. Reporting ResourceNotIndexed then would clear every query's results on each restart and
+// write them back moments later, so a query whose target has a ResourceIndex that is new or was
+// working reports IndexNotReady and keeps its results. A ResourceIndex that reports a problem is
+// named in the ResourceNotIndexed message, so that users see why their kind is not searchable.
+func (r *reconciler[T]) notMirrored(ctx context.Context, target searchv1alpha1.TargetRef) (outcome, error) {
+	list := &searchv1alpha1.ResourceIndexList{}
+	if err := r.client.List(ctx, list); err != nil {
+		return outcome{}, fmt.Errorf("listing ResourceIndex objects: %w", err)
+	}
+	gvk := target.GroupVersionKind()
+	var problems []string
+	for i := range list.Items {
+		ri := &list.Items[i]
+		if ri.Spec.Target.GroupVersionKind() != gvk || !ri.DeletionTimestamp.IsZero() {
+			continue
+		}
+		ready := meta.FindStatusCondition(ri.Status.Conditions, searchv1alpha1.ConditionReady)
+		if ready == nil || ready.Reason == searchv1alpha1.ReasonSynced || ready.Reason == searchv1alpha1.ReasonSyncing {
+			return indexStarting(target, ri.Name), nil
+		}
+		problems = append(problems, fmt.Sprintf("ResourceIndex %s reports %s: %s", ri.Name, ready.Reason, ready.Message))
+	}
+	out := resourceNotIndexed(target)
+	if len(problems) > 0 {
+		out.message = fmt.Sprintf("no ResourceIndex mirrors %s: %s", target.String(), strings.Join(problems, "; "))
+	}
+	return out, nil
+}
+
+// queriesOnTargetOf maps a ResourceIndex to the tracked queries on its target.
+func (r *reconciler[T]) queriesOnTargetOf(_ context.Context, obj client.Object) []reconcile.Request {
+	ri, ok := obj.(*searchv1alpha1.ResourceIndex)
+	if !ok {
+		return nil
+	}
+	keys := r.live.keys(ri.Spec.Target.GroupVersionKind())
+	reqs := make([]reconcile.Request, len(keys))
+	for i, k := range keys {
+		reqs[i] = reconcile.Request{NamespacedName: k}
+	}
+	return reqs
+}
+
+// resourceIndexStateChanged lets through ResourceIndex events that can change what a query
+// reports: creation, deletion, a new target, the start of deletion and a new Ready condition. The
+// periodic refresh of status.objectCount is filtered out.
+var resourceIndexStateChanged = predicate.Funcs{
+	UpdateFunc: func(e event.UpdateEvent) bool {
+		oldRI, okOld := e.ObjectOld.(*searchv1alpha1.ResourceIndex)
+		newRI, okNew := e.ObjectNew.(*searchv1alpha1.ResourceIndex)
+		if !okOld || !okNew {
+			return false
+		}
+		if oldRI.Spec.Target != newRI.Spec.Target || oldRI.DeletionTimestamp.IsZero() != newRI.DeletionTimestamp.IsZero() {
+			return true
+		}
+		oldReady := meta.FindStatusCondition(oldRI.Status.Conditions, searchv1alpha1.ConditionReady)
+		newReady := meta.FindStatusCondition(newRI.Status.Conditions, searchv1alpha1.ConditionReady)
+		if oldReady == nil || newReady == nil {
+			return oldReady != newReady
+		}
+		return oldReady.Status != newReady.Status || oldReady.Reason != newReady.Reason || oldReady.Message != newReady.Message
+	},
+}
