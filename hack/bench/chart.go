@@ -110,6 +110,7 @@ func tile(rep Report, title, ylabel string, ss []series, pick func(Run) *QueryRe
 	p.X.Tick.Marker = plot.ConstantTicks(ticks)
 	p.X.Min, p.X.Max = float64(minN)/2, float64(maxN)*2
 	p.Legend.Top, p.Legend.Left = true, true
+	p.Legend.XOffs, p.Legend.YOffs = vg.Millimeter*2, -vg.Millimeter*2
 	p.Legend.TextStyle.Font.Size = vg.Points(8)
 	for i, s := range ss {
 		var xys plotter.XYs

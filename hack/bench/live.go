@@ -23,7 +23,7 @@ const benchLabel = "bench.kubesift.io/query"
 
 // liveSelector is the filter of every live query. Updates of objects outside it (env=dev) can
 // change no query's result.
-var liveSelector = map[string]string{"tier": "backend", "env": "prod"}
+var liveSelector = map[string]string{"env": "prod"}
 
 // measureLiveQueries measures freshness with one live query and with o.liveQueries, then counts
 // status writes during a burst of unrelated updates with all of them live.

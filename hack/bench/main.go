@@ -32,6 +32,9 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
 // options are the command-line settings of a run.
@@ -87,6 +90,9 @@ func main() {
 		}
 	}
 
+	// The informer cache and the clients log through controller-runtime; the benchmark prints
+	// its own progress.
+	ctrllog.SetLogger(logr.Discard())
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	if err := run(ctx, o); err != nil {
@@ -168,7 +174,7 @@ func run(ctx context.Context, o options) error {
 
 // measureSize runs every scenario over the n objects already loaded.
 func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, error) {
-	r := Run{N: n, Namespaces: o.namespaces, Date: time.Now().UTC().Format(time.RFC3339)}
+	r := Run{N: n, Namespaces: o.namespaces, Date: time.Now().UTC().Format(time.RFC3339), CRDs: o.crdPaths}
 
 	logf("[N=%d] Query latency: kubesift in process, API server LIST, informer cache", n)
 	queries, objBytes, err := measureQueries(ctx, env, o, n)

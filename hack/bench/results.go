@@ -25,6 +25,8 @@ type Run struct {
 	ObjectBytes int    `json:"objectBytes"` // mean JSON size of one object as listed
 	Date        string `json:"date"`
 	Host        Host   `json:"host"`
+	// CRDs are the CRD files or directories installed.
+	CRDs []string `json:"crds"`
 	// RequeryInterval is the manager's --requery-interval.
 	RequeryInterval string        `json:"requeryInterval"`
 	Load            LoadResult    `json:"load"`
