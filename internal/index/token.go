@@ -63,7 +63,7 @@ func decodeToken(key []byte, fingerprint string, n int, token string) ([]any, er
 	if len(token) > maxToken {
 		return nil, bad("token is too long")
 	}
-	b, err := base64.RawURLEncoding.DecodeString(token)
+	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return nil, bad("token is not base64url")
 	}
