@@ -63,6 +63,12 @@ func decodeToken(key []byte, fingerprint string, n int, token string) ([]any, er
 	if len(token) > maxToken {
 		return nil, bad("token is too long")
 	}
+	for i := 0; i < len(token); i++ {
+		// The decoder skips CR and LF; accept only the alphabet so a token has one spelling.
+		if c := token[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+			return nil, bad("token is not base64url")
+		}
+	}
 	b, err := base64.RawURLEncoding.Strict().DecodeString(token)
 	if err != nil {
 		return nil, bad("token is not base64url")
