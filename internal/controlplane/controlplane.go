@@ -251,6 +251,12 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 			// Without a controller-manager no namespace gets a default ServiceAccount, and this
 			// plugin would reject every Pod for the lack of one.
 			"--disable-admission-plugins=ServiceAccount",
+			// The kubernetes Service cannot have a loopback endpoint, and nothing here needs it.
+			"--endpoint-reconciler-type=none",
+			// Close open watches when asked to stop. Without this the apiserver waits for its
+			// request timeout (a minute) for watches to end, so a restart under a running
+			// controller would hang.
+			"--shutdown-watch-termination-grace-period=2s",
 		}, opts.APIServerArgs...),
 	}
 
@@ -328,7 +334,8 @@ func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
 	if cp.stopped {
 		return errors.New("the control plane is stopped")
 	}
-	if err := cp.apiServer.stop(); err != nil {
+	// An apiserver that had to be killed is gone all the same; start it again.
+	if err := cp.apiServer.stop(); err != nil && cp.apiServer.running() {
 		return err
 	}
 	return cp.startAPIServerLocked(ctx)
