@@ -119,6 +119,12 @@ var (
 // the extra flags, logging to name.log in the work directory, and waits until it is ready.
 func startManager(name string, extraArgs ...string) *managerProcess {
 	GinkgoHelper()
+	return startManagerAs(name, cp.Kubeconfig(), extraArgs...)
+}
+
+// startManagerAs is startManager with the credentials of another kubeconfig.
+func startManagerAs(name, kubeconfig string, extraArgs ...string) *managerProcess {
+	GinkgoHelper()
 	m := &managerProcess{
 		name:        name,
 		logPath:     filepath.Join(workDir, name+".log"),
@@ -129,7 +135,7 @@ func startManager(name string, extraArgs ...string) *managerProcess {
 	log, err := os.OpenFile(m.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	Expect(err).NotTo(HaveOccurred())
 	args := append([]string{
-		"--kubeconfig=" + cp.Kubeconfig(),
+		"--kubeconfig=" + kubeconfig,
 		"--metrics-bind-address=" + m.metricsAddr,
 		"--health-probe-bind-address=" + m.probeAddr,
 	}, extraArgs...)
