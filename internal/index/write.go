@@ -93,7 +93,9 @@ type batch struct {
 	rows    map[*kind]int   // rows written per kind
 }
 
-func (s *Store) newBatch() *batch { return &batch{s: s, changed: map[*kind]int64{}, rows: map[*kind]int{}} }
+func (s *Store) newBatch() *batch {
+	return &batch{s: s, changed: map[*kind]int64{}, rows: map[*kind]int{}}
+}
 
 func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	r, err := encode(obj, k.namespaced)
