@@ -190,3 +190,16 @@ func memTotal() uint64 {
 	}
 	return 0
 }
+
+// loadAverage returns the machine's 1-minute load average (0 where /proc/loadavg is missing).
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	var l float64
+	if _, err := fmt.Sscanf(string(b), "%f", &l); err != nil {
+		return 0
+	}
+	return l
+}

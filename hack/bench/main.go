@@ -176,6 +176,7 @@ func run(ctx context.Context, o options) error {
 func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, error) {
 	r := Run{N: n, Namespaces: o.namespaces, Date: time.Now().UTC().Format(time.RFC3339), CRDs: o.crdPaths}
 
+	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Query latency: kubesift in process, API server LIST, informer cache", n)
 	queries, objBytes, err := measureQueries(ctx, env, o, n)
 	if err != nil {
@@ -183,6 +184,7 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 	}
 	r.Queries, r.ObjectBytes = queries, objBytes
 
+	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Initial sync: paginated LIST baseline, then a ResourceIndex in the manager", n)
 	mgr, err := startManager(ctx, env, o)
 	if err != nil {
@@ -194,10 +196,12 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 	}
 	r.RequeryInterval = mgr.requeryInterval.String()
 
+	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Freshness and status writes", n)
 	if r.Freshness, r.Cost.Burst, err = measureLiveQueries(ctx, env, mgr, o, n); err != nil {
 		return r, err
 	}
+	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	if err := cleanupManagerObjects(ctx, env); err != nil {
 		return r, err
 	}

@@ -342,7 +342,8 @@ func measure(ctx context.Context, budget time.Duration, maxSamples int, f func(c
 }
 
 // loadIndex fills an in-memory index with objs, registered as the benchmark's ResourceIndex
-// registers the kind. managedFields are dropped (in place), as the manager's cache transform does.
+// registers the kind and loaded as the controller loads an initial list: one Replace.
+// managedFields are dropped (in place), as the manager's cache transform does.
 func loadIndex(objs []unstructured.Unstructured) (*index.Store, error) {
 	start := time.Now()
 	store, err := index.Open(index.Options{})
@@ -353,19 +354,14 @@ func loadIndex(objs []unstructured.Unstructured) (*index.Store, error) {
 		_ = store.Close()
 		return nil, fmt.Errorf("registering the kind: %w", err)
 	}
-	const batch = 1000
-	changes := make([]index.Change, 0, batch)
+	list := make([]*unstructured.Unstructured, len(objs))
 	for i := range objs {
-		u := &objs[i]
-		u.SetManagedFields(nil)
-		changes = append(changes, index.Change{Object: u})
-		if len(changes) == batch || i == len(objs)-1 {
-			if err := store.Apply(changes); err != nil {
-				_ = store.Close()
-				return nil, fmt.Errorf("loading the index: %w", err)
-			}
-			changes = changes[:0]
-		}
+		objs[i].SetManagedFields(nil)
+		list[i] = &objs[i]
+	}
+	if err := store.Replace(sample.TemplateGVK, list); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("loading the index: %w", err)
 	}
 	logf("  in-process index loaded with %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
 	return store, nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -59,8 +60,23 @@ func renderMarkdown(rep Report) string {
 		return fmt.Sprintf("%s objects in %.0f s: %.0f creates/s, each followed by a status write, from %d goroutines",
 			count(r.Load.Objects), r.Load.Seconds, r.Load.CreatesPerSec, r.Load.ClientRoutines)
 	})
+	row("Machine load (1-min average at each scenario)", func(r Run) string {
+		parts := make([]string, len(r.LoadAverages))
+		for i, l := range r.LoadAverages {
+			parts[i] = fmt.Sprintf("%.1f", l)
+		}
+		return strings.Join(parts, ", ")
+	})
 	row("Manager `--requery-interval`", func(r Run) string { return r.RequeryInterval })
 	p("")
+	for _, r := range rep.Runs {
+		if slices.Max(append([]float64{0}, r.LoadAverages...)) > float64(r.Host.Machine.CPUs) {
+			p("The machine was shared with other work during the run at N = %s (load above its %d CPUs):", count(r.N), r.Host.Machine.CPUs)
+			p("every side ran slower than on an idle machine, so absolute figures are pessimistic; the")
+			p("ratios compare methods measured minutes apart under similar load.")
+			p("")
+		}
+	}
 
 	p("## 1. Initial sync")
 	p("")

@@ -25,6 +25,9 @@ type Run struct {
 	ObjectBytes int    `json:"objectBytes"` // mean JSON size of one object as listed
 	Date        string `json:"date"`
 	Host        Host   `json:"host"`
+	// LoadAverages are the machine's 1-minute load averages at the start of each scenario: other
+	// work on the machine inflates every figure.
+	LoadAverages []float64 `json:"loadAverages,omitempty"`
 	// CRDs are the CRD files or directories installed.
 	CRDs []string `json:"crds"`
 	// RequeryInterval is the manager's --requery-interval.
