@@ -96,13 +96,13 @@ var _ = AfterSuite(func() {
 	}
 })
 
-// Dump the logs that explain a failure: the tail of every manager started by the spec and of
-// the apiserver.
+// Dump the logs that explain a failure: the tail of every manager that ran during the spec and
+// of the apiserver.
 var _ = AfterEach(func() {
 	if !CurrentSpecReport().Failed() {
 		return
 	}
-	for _, m := range runningOrRecentManagers() {
+	for _, m := range managersRunningSince(CurrentSpecReport().StartTime) {
 		fmt.Fprintf(GinkgoWriter, "\n---- last %d lines of %s ----\n%s\n", failureLogLines, m.logPath, tail(m.logPath, failureLogLines))
 	}
 	if cp != nil {

@@ -106,12 +106,13 @@ type managerProcess struct {
 	probeAddr   string
 	cmd         *exec.Cmd
 	done        chan struct{}
-	waitErr     error // valid after done is closed
+	waitErr     error     // valid after done is closed
+	exitedAt    time.Time // valid after done is closed
 }
 
 var (
 	managersMu sync.Mutex
-	// managers are every manager the current spec container started, for log dumps and cleanup.
+	// managers are every manager the suite started, for log dumps and cleanup.
 	managers []*managerProcess
 )
 
@@ -146,6 +147,7 @@ func startManagerAs(name, kubeconfig string, extraArgs ...string) *managerProces
 	Expect(m.cmd.Start()).To(Succeed())
 	go func() {
 		m.waitErr = m.cmd.Wait()
+		m.exitedAt = time.Now()
 		_ = log.Close()
 		close(m.done)
 	}()
@@ -210,14 +212,19 @@ func stopAllManagers() {
 	for _, m := range managers {
 		m.stop(20 * time.Second)
 	}
-	managers = nil
 }
 
-// runningOrRecentManagers returns the managers started since the last stopAllManagers.
-func runningOrRecentManagers() []*managerProcess {
+// managersRunningSince returns the managers that ran at some point after t.
+func managersRunningSince(t time.Time) []*managerProcess {
 	managersMu.Lock()
 	defer managersMu.Unlock()
-	return append([]*managerProcess(nil), managers...)
+	var ms []*managerProcess
+	for _, m := range managers {
+		if !m.exited() || m.exitedAt.After(t) {
+			ms = append(ms, m)
+		}
+	}
+	return ms
 }
 
 func httpGet(url string) (string, error) {

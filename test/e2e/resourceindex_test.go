@@ -29,7 +29,8 @@ var _ = Describe("ResourceIndex", Ordered, Label("resourceindex"), func() {
 	)
 
 	// expectMirrored waits until the index holds exactly the Templates in teams: the query "all"
-	// lists them, the query "team-a" lists those of team a, and objectCount counts them.
+	// lists them, the query "team-a" lists those of team a, and objectCount and the
+	// kubesift_index_objects metric count them.
 	expectMirrored := func() {
 		GinkgoHelper()
 		var all, teamA []string
@@ -45,6 +46,8 @@ var _ = Describe("ResourceIndex", Ordered, Label("resourceindex"), func() {
 		Eventually(jsonPath("{.status.total} {.status.results[*].name}", "sq", "team-a", "-n", ns)).
 			Should(Equal(strings.TrimSpace(fmt.Sprintf("%d %s", len(teamA), strings.Join(teamA, " ")))))
 		Eventually(jsonPath("{.status.objectCount}", "ri", "templates")).Should(Equal(fmt.Sprint(len(all))))
+		Eventually(manager.metrics).Should(ContainSubstring(
+			`kubesift_index_objects{group="apps.example.com",kind="Template",version="v1alpha1"} %d`, len(all)))
 	}
 	createTemplate := func(name, team string, replicas int) {
 		GinkgoHelper()
