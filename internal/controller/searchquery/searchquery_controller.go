@@ -179,7 +179,9 @@ func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 
 // evaluate runs the query and says what came of it. It returns an error only for failures that
 // a retry can fix; problems with the query itself are reported in the outcome.
-func (r *reconciler[T]) evaluate(ctx context.Context, key types.NamespacedName, spec *searchv1alpha1.QuerySpec, namespaces []string) (outcome, error) {
+func (r *reconciler[T]) evaluate(
+	ctx context.Context, key types.NamespacedName, spec *searchv1alpha1.QuerySpec, namespaces []string,
+) (outcome, error) {
 	ispec, err := toIndexSpec(spec, namespaces)
 	if err != nil {
 		r.live.forget(key)

@@ -186,12 +186,23 @@ func sortedStrings(s ...string) []string {
 // TestDeletedQueriesAreForgotten checks that a deleted query leaves the live registry.
 func TestDeletedQueriesAreForgotten(t *testing.T) {
 	ns := newNamespace(t)
-	sq := newSearchQuery(t, ns, "short-lived", searchv1alpha1.QuerySpec{Target: widgetTarget})
-	eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
 	g := NewWithT(t)
+	sq := newSearchQuery(t, ns, "short-lived", searchv1alpha1.QuerySpec{Target: widgetTarget})
+	csq := &searchv1alpha1.ClusterSearchQuery{
+		ObjectMeta: metav1.ObjectMeta{Name: "short-lived-" + ns},
+		Spec:       searchv1alpha1.ClusterSearchQuerySpec{QuerySpec: searchv1alpha1.QuerySpec{Target: widgetTarget}},
+	}
+	g.Expect(k8s.Create(context.Background(), csq)).To(Succeed())
+	eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
+	eventuallyStatus(t, csq, readyWith(csq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
+	g.Expect(queryReconciler.live.tracked(client.ObjectKeyFromObject(sq))).To(BeTrue())
+	g.Expect(clusterQueryReconciler.live.tracked(client.ObjectKeyFromObject(csq))).To(BeTrue())
+
 	g.Expect(k8s.Delete(context.Background(), sq)).To(Succeed())
+	g.Expect(k8s.Delete(context.Background(), csq)).To(Succeed())
 	g.Eventually(func() bool {
-		return queryReconciler.live.tracked(client.ObjectKeyFromObject(sq))
+		return queryReconciler.live.tracked(client.ObjectKeyFromObject(sq)) ||
+			clusterQueryReconciler.live.tracked(client.ObjectKeyFromObject(csq))
 	}).Should(BeFalse())
 }
 

@@ -14,6 +14,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/util/workqueue"
+	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
@@ -109,7 +110,7 @@ func TestInvalidQueryMessage(t *testing.T) {
 func TestApplyOutcome(t *testing.T) {
 	target := searchv1alpha1.TargetRef{APIVersion: "apps.example.com/v1alpha1", Kind: "Template"}
 	page := index.Page{Items: []index.Ref{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}, Total: 3, Remaining: 2, Continue: "tok"}
-	types := func(st *searchv1alpha1.QueryStatus) map[string]string {
+	conditionsOf := func(st *searchv1alpha1.QueryStatus) map[string]string {
 		out := map[string]string{}
 		for _, c := range st.Conditions {
 			out[c.Type] = string(c.Status) + "/" + c.Reason
@@ -143,7 +144,7 @@ func TestApplyOutcome(t *testing.T) {
 			g := NewWithT(t)
 			st := *tc.before.DeepCopy()
 			applyOutcome(&st, 2, tc.out)
-			g.Expect(types(&st)).To(Equal(tc.conditions))
+			g.Expect(conditionsOf(&st)).To(Equal(tc.conditions))
 			g.Expect(st.ObservedGeneration).To(Equal(tc.observed))
 			if tc.keepResults {
 				g.Expect(st.Results).To(Equal([]searchv1alpha1.ResultRef{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}))
@@ -306,4 +307,38 @@ func TestOnChangeBeforeStartIsDropped(t *testing.T) {
 	l.track(types.NamespacedName{Name: "q"}, q)
 	l.onChange(catalog.Change{GVK: q.GVK()})
 	NewWithT(t).Expect(l.pending).To(BeEmpty())
+}
+
+func TestResourceIndexStateChanged(t *testing.T) {
+	base := func(mutate func(ri *searchv1alpha1.ResourceIndex)) *searchv1alpha1.ResourceIndex {
+		ri := &searchv1alpha1.ResourceIndex{Spec: searchv1alpha1.ResourceIndexSpec{
+			Target: searchv1alpha1.TargetRef{APIVersion: "v1", Kind: "ConfigMap"},
+		}}
+		ri.Status.Conditions = []metav1.Condition{{Type: "Ready", Status: "True", Reason: "Synced", Message: "ok"}}
+		if mutate != nil {
+			mutate(ri)
+		}
+		return ri
+	}
+	now := metav1.Now()
+	cases := []struct {
+		name string
+		new  *searchv1alpha1.ResourceIndex
+		want bool
+	}{
+		{name: "object count only", new: base(func(ri *searchv1alpha1.ResourceIndex) { ri.Status.ObjectCount = 7 }), want: false},
+		{name: "fields only", new: base(func(ri *searchv1alpha1.ResourceIndex) { ri.Spec.Fields = []string{"data.a"} }), want: false},
+		{name: "target", new: base(func(ri *searchv1alpha1.ResourceIndex) { ri.Spec.Target.Kind = "Secret" }), want: true},
+		{name: "deleting", new: base(func(ri *searchv1alpha1.ResourceIndex) { ri.DeletionTimestamp = &now }), want: true},
+		{name: "ready reason", new: base(func(ri *searchv1alpha1.ResourceIndex) {
+			ri.Status.Conditions[0] = metav1.Condition{Type: "Ready", Status: "False", Reason: "Forbidden", Message: "no"}
+		}), want: true},
+		{name: "ready removed", new: base(func(ri *searchv1alpha1.ResourceIndex) { ri.Status.Conditions = nil }), want: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := resourceIndexStateChanged.Update(event.UpdateEvent{ObjectOld: base(nil), ObjectNew: tc.new})
+			NewWithT(t).Expect(got).To(Equal(tc.want))
+		})
+	}
 }

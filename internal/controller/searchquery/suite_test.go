@@ -41,7 +41,8 @@ var (
 	cat   *catalog.Catalog
 	world = &mirror{last: map[string]*unstructured.Unstructured{}}
 
-	queryReconciler *reconciler[*searchv1alpha1.SearchQuery]
+	queryReconciler        *reconciler[*searchv1alpha1.SearchQuery]
+	clusterQueryReconciler *reconciler[*searchv1alpha1.ClusterSearchQuery]
 )
 
 // TestMain starts one API server and one manager running both query controllers for the whole
@@ -107,7 +108,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if queryReconciler, _, err = setupWithManager(mgr, store, cat, Options{RequeryInterval: testRequeryInterval}); err != nil {
+	if queryReconciler, clusterQueryReconciler, err = setupWithManager(mgr, store, cat, Options{RequeryInterval: testRequeryInterval}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
