@@ -47,13 +47,13 @@ func measureLiveQueries(ctx context.Context, c *cluster, mgr *manager, o options
 		if err := waitQueriesReady(ctx, c, queries); err != nil {
 			return nil, BurstResult{}, err
 		}
-		logf("  %d live queries Ready; %d updates, one every %s", live, o.updates, o.updateInterval)
+		logf("  %s Ready; %d updates, one every %s", plural(live, "live query", "live queries"), o.updates, o.updateInterval)
 		r, err := measureFreshness(ctx, c, t, o, queries)
 		if err != nil {
 			return nil, BurstResult{}, err
 		}
-		logf("  freshness with %d live queries: median %.0f ms, p99 %.0f ms, max %.0f ms over %d updates (%d status writes)",
-			live, r.Latency.Median, r.Latency.P99, r.MaxMs, r.Updates, r.StatusWrites)
+		logf("  freshness with %s: median %.0f ms, p99 %.0f ms, max %.0f ms over %d updates (%d status writes)",
+			plural(live, "live query", "live queries"), r.Latency.Median, r.Latency.P99, r.MaxMs, r.Updates, r.StatusWrites)
 		out = append(out, r)
 	}
 

@@ -54,6 +54,7 @@ type options struct {
 	queryBudget     time.Duration
 	updateInterval  time.Duration
 	keepData        bool
+	renderOnly      bool
 }
 
 func main() {
@@ -76,6 +77,7 @@ func main() {
 	flag.DurationVar(&o.requeryInterval, "requery-interval", 0, "Passed to the manager as --requery-interval; 0 keeps the manager's default.")
 	flag.DurationVar(&o.queryBudget, "query-budget", 10*time.Second, "Time spent measuring one query with one method (at least a few samples are always taken).")
 	flag.DurationVar(&o.updateInterval, "update-interval", 200*time.Millisecond, "Time between two updates in the freshness measurement.")
+	flag.BoolVar(&o.renderOnly, "render", false, "Only render benchmarks.md and benchmarks.png again from benchmarks.json in -out.")
 	flag.BoolVar(&o.keepData, "keep", false, "Keep the control plane's directory (kubeconfig, logs) after the run.")
 	flag.Parse()
 
@@ -129,6 +131,13 @@ func parseSizes(s string) ([]int, error) {
 
 // run performs the whole benchmark and writes the results.
 func run(ctx context.Context, o options) error {
+	if o.renderOnly {
+		rep, err := mergeReport(o.out, nil)
+		if err != nil {
+			return err
+		}
+		return writeReport(o.out, rep)
+	}
 	start := time.Now()
 	env, err := startCluster(ctx, o)
 	if err != nil {

@@ -72,7 +72,14 @@ func benchQueries() []benchQuery {
 	)
 	return []benchQuery{{
 		name:     "label",
-		title:    "Selective label query (tier=backend,env=prod,shard=s7), cluster-wide, first page of 50 + total",
+		title:    "Selective label query (shard=s7), cluster-wide, first page of 50 + total",
+		spec:     index.Spec{GVK: gvk, Labels: sel("shard=s7"), Limit: 50},
+		page:     1,
+		selector: sel("shard=s7"),
+		compare:  byNamespaceName,
+	}, {
+		name:     "label-conjunction",
+		title:    "Selective label conjunction (tier=backend,env=prod,shard=s7), cluster-wide, first page of 50 + total",
 		spec:     index.Spec{GVK: gvk, Labels: sel("tier=backend,env=prod,shard=s7"), Limit: 50},
 		page:     1,
 		selector: sel("tier=backend,env=prod,shard=s7"),
