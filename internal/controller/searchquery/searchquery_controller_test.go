@@ -41,8 +41,8 @@ func TestFilters(t *testing.T) {
 	create(t, gamma)
 	// delta-alpha is created in a later second than the others, so that creation time filters
 	// can tell them apart (timestamps have second precision).
-	first := alpha.GetCreationTimestamp().Time
-	time.Sleep(time.Until(first.Add(time.Second + 50*time.Millisecond)))
+	latest := gamma.GetCreationTimestamp()
+	time.Sleep(time.Until(latest.Add(time.Second + 50*time.Millisecond)))
 	delta := create(t, widget(ns, "delta-alpha", nil, 3, "busybox", "True"))
 
 	sel := func(s metav1.LabelSelector) *metav1.LabelSelector { return &s }
@@ -75,7 +75,7 @@ func TestFilters(t *testing.T) {
 		{name: "exists", spec: searchv1alpha1.QuerySpec{Fields: field("spec.paused", searchv1alpha1.FieldOpExists)}, want: []string{"alpha"}},
 		{name: "not-equals", spec: searchv1alpha1.QuerySpec{Fields: field("status.conditions[type=Ready].status", searchv1alpha1.FieldOpNotEquals, "False")}, want: []string{"alpha", "delta-alpha"}},
 		{name: "owner-uid", spec: searchv1alpha1.QuerySpec{OwnerUID: "owner-uid-1"}, want: []string{"gamma"}},
-		{name: "created-after", spec: searchv1alpha1.QuerySpec{CreatedAfter: ptrTime(alpha.GetCreationTimestamp())}, want: []string{"delta-alpha"}},
+		{name: "created-after", spec: searchv1alpha1.QuerySpec{CreatedAfter: ptrTime(latest)}, want: []string{"delta-alpha"}},
 		{name: "created-before", spec: searchv1alpha1.QuerySpec{CreatedBefore: ptrTime(delta.GetCreationTimestamp())}, want: []string{"alpha", "beta", "gamma"}},
 		{name: "all-filters-anded", spec: searchv1alpha1.QuerySpec{
 			NameContains:  "a",
@@ -85,8 +85,8 @@ func TestFilters(t *testing.T) {
 		{name: "sort-by-field-descending", spec: searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "spec.replicas", Order: searchv1alpha1.SortDescending}}}, want: []string{"gamma", "beta", "delta-alpha", "alpha"}},
 		{name: "sort-by-name-limited", spec: searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "metadata.name", Order: searchv1alpha1.SortDescending}}, Limit: 2},
 			want: []string{"gamma", "delta-alpha"}, total: 4, remaining: 2},
-		{name: "sort-by-creation", spec: searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "metadata.creationTimestamp", Order: searchv1alpha1.SortDescending}, {Path: "metadata.name"}}},
-			want: []string{"delta-alpha", "alpha", "beta", "gamma"}},
+		{name: "sort-by-creation", spec: searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "metadata.creationTimestamp", Order: searchv1alpha1.SortDescending}}, Limit: 1},
+			want: []string{"delta-alpha"}, total: 4, remaining: 3},
 	}
 	queries := make([]*searchv1alpha1.SearchQuery, len(cases))
 	for i, tc := range cases {
