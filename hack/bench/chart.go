@@ -102,7 +102,7 @@ func tile(rep Report, title, ylabel string, ss []series, pick func(Run) *QueryRe
 	p.Y.Label.Text = ylabel
 	p.X.Scale, p.Y.Scale = plot.LogScale{}, plot.LogScale{}
 	p.Y.Tick.Marker = plot.LogTicks{Prec: -1}
-	var ticks []plot.Tick
+	ticks := make([]plot.Tick, 0, len(rep.Runs))
 	minN, maxN := rep.Runs[0].N, rep.Runs[len(rep.Runs)-1].N
 	for _, r := range rep.Runs {
 		ticks = append(ticks, plot.Tick{Value: float64(r.N), Label: shortCount(r.N)})

@@ -109,7 +109,7 @@ func (c *cluster) stop() {
 }
 
 // describeHost returns the machine and the versions of the components in the run.
-func describeHost(ctx context.Context, c *cluster, o options) (Host, error) {
+func describeHost(ctx context.Context, c *cluster) (Host, error) {
 	h := Host{Machine: Machine{CPUs: runtime.NumCPU(), OS: runtime.GOOS + "/" + runtime.GOARCH}}
 	h.Machine.CPUModel, h.Machine.MemoryBytes = cpuModel(), memTotal()
 	h.Versions.Go = runtime.Version()
@@ -140,7 +140,6 @@ func describeHost(ctx context.Context, c *cluster, o options) (Host, error) {
 	if out, err := exec.CommandContext(ctx, "git", "describe", "--always", "--dirty").Output(); err == nil {
 		h.Versions.Kubesift = strings.TrimSpace(string(out))
 	}
-	_ = o
 	return h, nil
 }
 

@@ -19,7 +19,7 @@ import (
 )
 
 // benchLabel marks the SearchQuery objects the benchmark creates.
-const benchLabel = "bench.kubesift.io/query"
+const benchLabel, benchLabelValue = "bench.kubesift.io/query", "true"
 
 // liveSelector is the filter of every live query. Updates of objects outside it (env=dev) can
 // change no query's result.
@@ -70,7 +70,7 @@ func measureLiveQueries(ctx context.Context, c *cluster, mgr *manager, o options
 // namespace matching liveSelector.
 func liveQuery(ns string) *searchv1alpha1.SearchQuery {
 	return &searchv1alpha1.SearchQuery{
-		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-live", Labels: map[string]string{benchLabel: "true"}},
+		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "bench-live", Labels: map[string]string{benchLabel: benchLabelValue}},
 		Spec: searchv1alpha1.SearchQuerySpec{QuerySpec: searchv1alpha1.QuerySpec{
 			Target:        searchv1alpha1.TargetRef{APIVersion: sample.TemplateGVK.GroupVersion().String(), Kind: sample.TemplateGVK.Kind},
 			LabelSelector: &metav1.LabelSelector{MatchLabels: liveSelector},
@@ -235,7 +235,7 @@ type pendingUpdate struct {
 func startTracker(ctx context.Context, c *cluster) (*tracker, error) {
 	ctx, cancel := context.WithCancel(ctx)
 	t := &tracker{c: c, cancel: cancel, done: make(chan struct{}), seen: map[string]seenRV{}, changed: make(chan struct{})}
-	w, err := c.kube.Watch(ctx, &searchv1alpha1.SearchQueryList{}, client.MatchingLabels{benchLabel: "true"})
+	w, err := c.kube.Watch(ctx, &searchv1alpha1.SearchQueryList{}, client.MatchingLabels{benchLabel: benchLabelValue})
 	if err != nil {
 		cancel()
 		return nil, fmt.Errorf("watching SearchQuery objects: %w", err)
@@ -261,7 +261,7 @@ func (t *tracker) run(ctx context.Context, w watch.Interface) {
 			return
 		}
 		var err error
-		if w, err = t.c.kube.Watch(ctx, &searchv1alpha1.SearchQueryList{}, client.MatchingLabels{benchLabel: "true"}); err != nil {
+		if w, err = t.c.kube.Watch(ctx, &searchv1alpha1.SearchQueryList{}, client.MatchingLabels{benchLabel: benchLabelValue}); err != nil {
 			logf("  watching SearchQuery objects again: %v", err)
 			select {
 			case <-ctx.Done():

@@ -123,8 +123,9 @@ func retryTransient(ctx context.Context, f func() error) error {
 	wait := 100 * time.Millisecond
 	for attempt := 0; ; attempt++ {
 		err := f()
-		if err == nil || attempt == 5 || !(apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) ||
-			apierrors.IsTimeout(err) || apierrors.IsServiceUnavailable(err)) {
+		transient := apierrors.IsTooManyRequests(err) || apierrors.IsServerTimeout(err) ||
+			apierrors.IsTimeout(err) || apierrors.IsServiceUnavailable(err)
+		if err == nil || attempt == 5 || !transient {
 			return err
 		}
 		select {

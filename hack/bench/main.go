@@ -1,23 +1,3 @@
-// Command bench measures kubesift against the Kubernetes API server on the same data, in one run.
-//
-// It starts the project's control plane (etcd and kube-apiserver on loopback), loads N realistic
-// Template objects (internal/sample) through the API, runs the manager binary against it, and
-// measures, each next to a baseline from the same run:
-//
-//  1. initial sync: a ResourceIndex over N existing objects turning Ready, against a plain
-//     paginated LIST of the same objects;
-//  2. query latency: kubesift's query path in process (index.Compile and Store.Search over the same
-//     objects), against a kube-apiserver LIST with the equivalent label selector plus client-side
-//     filtering, sorting and counting, and against the same work over a controller-runtime
-//     informer cache;
-//  3. freshness: from an acknowledged update to the SearchQuery status showing it, with 1 and 100
-//     live queries;
-//  4. cost: the manager's memory and CPU, and its SearchQuery status writes during a burst of
-//     updates that no query can see.
-//
-// It writes docs/benchmarks.json (merged with the runs at other N already there),
-// docs/benchmarks.md and docs/benchmarks.png. It asserts nothing about time, but exits non-zero
-// when kubesift's answer to a query differs from a baseline's.
 package main
 
 import (
@@ -63,7 +43,8 @@ func main() {
 		sizes string
 		crds  string
 	)
-	flag.StringVar(&sizes, "n", "10000", "Object counts to measure, comma separated (e.g. 10000,100000). Objects are loaded once and topped up for each larger count.")
+	flag.StringVar(&sizes, "n", "10000", "Object counts to measure, comma separated (e.g. 10000,100000). "+
+		"Objects are loaded once and topped up for each larger count.")
 	flag.StringVar(&o.manager, "manager", "bin/manager", "The kubesift manager binary (make build).")
 	flag.StringVar(&o.out, "out", "docs", "Directory for benchmarks.json, benchmarks.md and benchmarks.png.")
 	flag.IntVar(&o.namespaces, "namespaces", 100, "Namespaces the objects are spread over.")
@@ -72,10 +53,12 @@ func main() {
 	flag.IntVar(&o.updates, "updates", 200, "Updates per freshness measurement.")
 	flag.IntVar(&o.burst, "burst", 1000, "Unrelated updates in the status-write burst.")
 	flag.IntVar(&o.liveQueries, "live-queries", 100, "Live SearchQuery objects in the many-queries freshness measurement.")
-	flag.StringVar(&o.controlPlaneBin, "controlplane", "bin/controlplane", "Directory with etcd, kube-apiserver and kubectl (make controlplane).")
+	flag.StringVar(&o.controlPlaneBin, "controlplane", "bin/controlplane",
+		"Directory with etcd, kube-apiserver and kubectl (make controlplane).")
 	flag.StringVar(&crds, "crds", "config/crd/bases,config/samples/crds", "CRD directories or files to install, comma separated.")
 	flag.DurationVar(&o.requeryInterval, "requery-interval", 0, "Passed to the manager as --requery-interval; 0 keeps the manager's default.")
-	flag.DurationVar(&o.queryBudget, "query-budget", 10*time.Second, "Time spent measuring one query with one method (at least a few samples are always taken).")
+	flag.DurationVar(&o.queryBudget, "query-budget", 10*time.Second,
+		"Time spent measuring one query with one method (at least a few samples are always taken).")
 	flag.DurationVar(&o.updateInterval, "update-interval", 200*time.Millisecond, "Time between two updates in the freshness measurement.")
 	flag.BoolVar(&o.renderOnly, "render", false, "Only render benchmarks.md and benchmarks.png again from benchmarks.json in -out.")
 	flag.BoolVar(&o.keepData, "keep", false, "Keep the control plane's directory (kubeconfig, logs) after the run.")
@@ -145,7 +128,7 @@ func run(ctx context.Context, o options) error {
 	}
 	defer env.stop()
 
-	host, err := describeHost(ctx, env, o)
+	host, err := describeHost(ctx, env)
 	if err != nil {
 		return err
 	}

@@ -82,7 +82,7 @@ func startManager(ctx context.Context, c *cluster, o options) (*manager, error) 
 		}
 		select {
 		case <-m.exited:
-			return nil, fmt.Errorf("the manager exited (%v); see %s", m.waitErr, m.logPath)
+			return nil, fmt.Errorf("the manager exited (%w); see %s", m.waitErr, m.logPath)
 		case <-ctx.Done():
 			m.stop()
 			return nil, ctx.Err()

@@ -22,7 +22,16 @@ import (
 
 // indexedFields are the fields of the benchmark's ResourceIndex, and of the in-process index
 // that stands for it.
-var indexedFields = []string{"spec.replicas", "spec.team", "spec.tier", "status.phase"}
+var indexedFields = []string{pathReplicas, "spec.team", "spec.tier", "status.phase"}
+
+// pathReplicas is an indexed numeric field the queries filter and sort on.
+const pathReplicas = "spec.replicas"
+
+// Names of the queries the report refers to.
+const (
+	queryLabel            = "label"
+	queryLabelConjunction = "label-conjunction"
+)
 
 // benchQuery is one question asked three ways: through kubesift's index, through a LIST on the
 // API server, and through an informer cache. The baselines filter by selector where they can
@@ -46,12 +55,12 @@ func (q benchQuery) apiRequest() string {
 	if q.selector != nil {
 		req = "LIST with labelSelector=" + q.selector.String()
 	}
-	client := []string{}
+	work := []string{}
 	if q.match != nil {
-		client = append(client, "filter")
+		work = append(work, "filter")
 	}
-	client = append(client, "sort", "page", "count")
-	return req + "; client: " + strings.Join(client, ", ")
+	work = append(work, "sort", "page", "count")
+	return req + "; client: " + strings.Join(work, ", ")
 }
 
 // benchQueries are the measured questions, chosen so that their answers are small pages of a
@@ -71,14 +80,14 @@ func benchQueries() []benchQuery {
 		nameText    = "ledger-12"
 	)
 	return []benchQuery{{
-		name:     "label",
+		name:     queryLabel,
 		title:    "Selective label query (shard=s7), cluster-wide, first page of 50 + total",
 		spec:     index.Spec{GVK: gvk, Labels: sel("shard=s7"), Limit: 50},
 		page:     1,
 		selector: sel("shard=s7"),
 		compare:  byNamespaceName,
 	}, {
-		name:     "label-conjunction",
+		name:     queryLabelConjunction,
 		title:    "Selective label conjunction (tier=backend,env=prod,shard=s7), cluster-wide, first page of 50 + total",
 		spec:     index.Spec{GVK: gvk, Labels: sel("tier=backend,env=prod,shard=s7"), Limit: 50},
 		page:     1,
@@ -88,7 +97,7 @@ func benchQueries() []benchQuery {
 		name:  "field-indexed",
 		title: "Field comparison on indexed fields (spec.replicas >= 12 and status.phase = Degraded), first page of 50 + total",
 		spec: index.Spec{GVK: gvk, Limit: 50, Fields: []index.FieldPredicate{
-			{Path: "spec.replicas", Operator: index.OpGreaterThanOrEqual, Values: []string{fmt.Sprint(minReplicas)}},
+			{Path: pathReplicas, Operator: index.OpGreaterThanOrEqual, Values: []string{fmt.Sprint(minReplicas)}},
 			{Path: "status.phase", Operator: index.OpEquals, Values: []string{"Degraded"}},
 		}},
 		page: 1,
@@ -123,7 +132,7 @@ func benchQueries() []benchQuery {
 		name:  "sorted-deep-page",
 		title: "Sorted deep page (env=prod by spec.replicas desc, name), page 10 of 100 + total",
 		spec: index.Spec{GVK: gvk, Labels: sel("env=prod"), Limit: 100, Sort: []index.SortKey{
-			{Path: "spec.replicas", Descending: true}, {Path: "metadata.name"},
+			{Path: pathReplicas, Descending: true}, {Path: "metadata.name"},
 		}},
 		page:     10,
 		selector: sel("env=prod"),
@@ -220,7 +229,6 @@ func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryR
 		return nil, 0, err
 	}
 	defer func() { _ = store.Close() }()
-	all = nil //nolint:ineffassign,wastedassign // let the list go before the informer cache fills
 
 	informer, stopInformer, err := startInformer(ctx, c)
 	if err != nil {
@@ -243,7 +251,8 @@ func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryR
 }
 
 // measureQuery measures one query three ways and checks the answers agree.
-func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store, informer cache.Cache, rv string, q benchQuery) (QueryResult, error) {
+func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store, informer cache.Cache, rv string,
+	q benchQuery) (QueryResult, error) {
 	r := QueryResult{Name: q.name, Title: q.title, Limit: q.spec.Limit, Page: q.page, APIRequest: q.apiRequest()}
 	compiled, err := index.Compile(q.spec)
 	if err != nil {

@@ -113,7 +113,8 @@ func renderMarkdown(rep Report) string {
 		p("")
 		p("### N = %s", count(r.N))
 		p("")
-		p("| Query | Matches | kubesift median / p99 | API server LIST median / p99 | Speed-up vs LIST | Informer cache median / p99 | Speed-up vs informer |")
+		p("| Query | Matches | kubesift median / p99 | API server LIST median / p99 | Speed-up vs LIST | " +
+			"Informer cache median / p99 | Speed-up vs informer |")
 		p("|---|---|---|---|---|---|---|")
 		for _, q := range r.Queries {
 			p("| %s | %s | %s | %s | %s | %s | %s |", q.Title, count(int(q.Total)), latency(q.Kubesift), latency(q.API),
@@ -161,7 +162,8 @@ func renderMarkdown(rep Report) string {
 	p("are running; every SearchQuery modification seen by a watch until a few requery intervals after")
 	p("the burst counts as a status write (target: zero).")
 	p("")
-	p("| N | RSS idle → synced | RSS per object | Go heap idle → synced | Heap per object | Unrelated updates | Live queries | Status writes | Manager CPU during the burst |")
+	p("| N | RSS idle → synced | RSS per object | Go heap idle → synced | Heap per object | " +
+		"Unrelated updates | Live queries | Status writes | Manager CPU during the burst |")
 	p("|---|---|---|---|---|---|---|---|---|")
 	for _, r := range rep.Runs {
 		c := r.Cost
@@ -195,7 +197,7 @@ var slowerReasons = map[string]string{
 	"field-unindexed": "`spec.image` is not among the ResourceIndex's fields, so SQLite reads every object's JSON " +
 		"(`json_extract` over all rows) where the informer cache compares Go values already decoded in memory; adding " +
 		"the path to `spec.fields` turns the scan into an index lookup.",
-	"label-conjunction": "The selective label alone (`label`) is answered from the labels index in a fraction of this; " +
+	queryLabelConjunction: "The selective label alone (`label`) is answered from the labels index in a fraction of this; " +
 		"here SQLite also intersects it with the matches of unselective labels (`env=prod` holds a third of the objects), " +
 		"which costs in proportion to those. A query plan that drives from the most selective label would close the gap.",
 	"name-substring":   "A substring cannot use an index: every name is compared.",
@@ -210,8 +212,9 @@ func targetLines(rep Report) []string {
 	r := rep.Runs[len(rep.Runs)-1]
 	var out []string
 	for _, q := range r.Queries {
-		if q.Name == "label" || q.Name == "label-conjunction" {
-			out = append(out, fmt.Sprintf("Selective query `%s` (page + exact total) at N = %s: %s faster than the API server LIST (median; target ≥ 100× at 100,000).",
+		if q.Name == queryLabel || q.Name == queryLabelConjunction {
+			out = append(out, fmt.Sprintf("Selective query `%s` (page + exact total) at N = %s: %s faster than the API server LIST "+
+				"(median; target ≥ 100× at 100,000).",
 				q.Name, count(r.N), ratio(q.API.Median, q.Kubesift.Median)))
 		}
 	}
@@ -221,7 +224,8 @@ func targetLines(rep Report) []string {
 	}
 	out = append(out, fmt.Sprintf("Initial sync at N = %s: %.2f× the paginated LIST (target ≤ 1.5×).", count(r.N),
 		r.Sync.ResourceIndexSeconds/r.Sync.ListSeconds))
-	out = append(out, fmt.Sprintf("Status writes for %s unrelated updates: %d (target 0).", count(r.Cost.Burst.Updates), r.Cost.Burst.StatusWrites))
+	out = append(out, fmt.Sprintf("Status writes for %s unrelated updates: %d (target 0).",
+		count(r.Cost.Burst.Updates), r.Cost.Burst.StatusWrites))
 	return out
 }
 
@@ -241,7 +245,8 @@ func slowerLines(rep Report) []string {
 			}
 		}
 		if r.Sync.ResourceIndexSeconds > r.Sync.ListSeconds {
-			out = append(out, fmt.Sprintf("N = %s, initial sync: %.2f s against %.2f s for the paginated LIST, which only reads; the ResourceIndex also decodes, caches and writes every object to SQLite with its indexes.",
+			out = append(out, fmt.Sprintf("N = %s, initial sync: %.2f s against %.2f s for the paginated LIST, which only reads; "+
+				"the ResourceIndex also decodes, caches and writes every object to SQLite with its indexes.",
 				count(r.N), r.Sync.ResourceIndexSeconds, r.Sync.ListSeconds))
 		}
 	}

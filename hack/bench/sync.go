@@ -165,7 +165,7 @@ func waitReady(ctx context.Context, w watch.Interface, name string, timeout time
 // waits until they are gone (the ResourceIndex's finalizer needs the manager running).
 func cleanupManagerObjects(ctx context.Context, c *cluster) error {
 	var list searchv1alpha1.SearchQueryList
-	if err := c.kube.List(ctx, &list, client.MatchingLabels{benchLabel: "true"}); err != nil {
+	if err := c.kube.List(ctx, &list, client.MatchingLabels{benchLabel: benchLabelValue}); err != nil {
 		return fmt.Errorf("listing SearchQuery objects: %w", err)
 	}
 	for i := range list.Items {
