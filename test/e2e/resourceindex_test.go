@@ -126,6 +126,13 @@ spec:
 	})
 
 	It("rebuilds a file index that missed changes while the manager was down", func() {
+		By("holding a second page of the Templates across the restart")
+		apply(pagedTemplateQuery(ns, ""))
+		kubectl("wait", "--for=condition=Ready", "sq/paged", "-n", ns, "--timeout=60s")
+		Expect(kubectl("get", "sq", "paged", "-n", ns, "-o", "jsonpath={.status.results[*].name}")).To(Equal("t-1 t-3"))
+		apply(pagedTemplateQuery(ns, kubectl("get", "sq", "paged", "-n", ns, "-o", "jsonpath={.status.continue}")))
+		Eventually(jsonPath("{.status.results[*].name}", "sq", "paged", "-n", ns)).Should(Equal("t-4 t-5"))
+
 		code, _ := manager.stop(30 * time.Second)
 		Expect(code).To(Equal(0), "exit code after SIGTERM")
 		info, err := os.Stat(indexPath)
@@ -143,6 +150,10 @@ spec:
 		manager = startManager("resourceindex-restarted", "--index-path="+indexPath)
 		expectMirrored()
 		Expect(kubectl("get", "sq", "team-a", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)).To(Equal("True"))
+
+		By("continuing the second page with a token from before the restart")
+		Eventually(jsonPath("{.status.results[*].name} {.status.remaining}", "sq", "paged", "-n", ns)).Should(Equal("t-5 t-6 0"))
+		Expect(kubectl("get", "sq", "paged", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)).To(Equal("True"))
 	})
 })
 
@@ -183,4 +194,24 @@ spec:
     apiVersion: apps.example.com/v1alpha1
     kind: Template%s
 `, name, ns, filter)
+}
+
+// pagedTemplateQuery returns the manifest of the SearchQuery "paged": every Template, two per
+// page in name order, from the page that continueToken names.
+func pagedTemplateQuery(ns, continueToken string) string {
+	return fmt.Sprintf(`
+apiVersion: search.kubesift.io/v1alpha1
+kind: SearchQuery
+metadata:
+  name: paged
+  namespace: %s
+spec:
+  target:
+    apiVersion: apps.example.com/v1alpha1
+    kind: Template
+  sort:
+  - path: metadata.name
+  limit: 2
+  continue: %q
+`, ns, continueToken)
 }
