@@ -15,8 +15,9 @@ import (
 	"k8s.io/client-go/kubernetes"
 )
 
-// TestControlPlane runs a real control plane: start, use, restart the apiserver, stop, and start
-// a second one right after. It is skipped when the binaries are missing.
+// TestControlPlane runs a real control plane: start, use, restart the apiserver, stop, start a
+// second one right after, and a third on the second's etcd data. It is skipped when the binaries
+// are missing.
 func TestControlPlane(t *testing.T) {
 	if _, err := resolveBinDir(""); err != nil {
 		t.Skipf("Skipping: %v", err)
@@ -80,8 +81,9 @@ func TestControlPlane(t *testing.T) {
 	// A second control plane, right after, in a given directory that survives Stop; cancelling
 	// its context stops it.
 	given := t.TempDir()
+	etcdData := filepath.Join(t.TempDir(), "etcd")
 	ctx2, cancel2 := context.WithCancel(ctx)
-	cp2, err := Start(ctx2, Options{Dir: given})
+	cp2, err := Start(ctx2, Options{Dir: given, EtcdDataDir: etcdData})
 	if err != nil {
 		t.Fatalf("second Start: %v", err)
 	}
@@ -100,5 +102,16 @@ func TestControlPlane(t *testing.T) {
 	}
 	if _, err := os.Stat(filepath.Join(given, KubeconfigFile)); err != nil {
 		t.Errorf("the given directory lost its kubeconfig: %v", err)
+	}
+
+	// A third control plane on the same etcd data, with new ports and certificates, still has the
+	// ConfigMap.
+	cp3, err := Start(ctx, Options{EtcdDataDir: etcdData})
+	if err != nil {
+		t.Fatalf("third Start: %v", err)
+	}
+	defer func() { _ = cp3.Stop() }()
+	if _, err := kubernetes.NewForConfigOrDie(cp3.RESTConfig()).CoreV1().ConfigMaps("default").Get(ctx, "cm", metav1.GetOptions{}); err != nil {
+		t.Errorf("get the ConfigMap from reused etcd data: %v", err)
 	}
 }
