@@ -252,7 +252,16 @@ func refPredicate(o map[string]any, p FieldPredicate) bool {
 	return anyOf(p.Operator, p.Values)
 }
 
+// TestDifferential compares Search and Matches with a reference evaluator, once with only
+// spec.a declared (other paths are scanned) and once with every path declared, the list
+// paths declared after the objects were stored (a backfill) and then rewritten.
 func TestDifferential(t *testing.T) {
+	for _, declared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("declared=%v", declared), func(t *testing.T) { testDifferential(t, declared) })
+	}
+}
+
+func testDifferential(t *testing.T, declared bool) {
 	r := rand.New(rand.NewPCG(7, 11))
 	n := 400
 	rounds := 300
@@ -269,6 +278,40 @@ func TestDifferential(t *testing.T) {
 	}
 	if err := s.Apply(changes); err != nil {
 		t.Fatal(err)
+	}
+	if declared {
+		if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: diffPaths}); err != nil {
+			t.Fatal(err)
+		}
+		// Rewrite, delete and recreate objects so the side table follows every write path.
+		changes = nil
+		for i := 0; i < n; i += 3 {
+			o := randomObject(r, i)
+			o.SetResourceVersion(fmt.Sprint(i + 1))
+			changes = append(changes, Change{Object: o})
+			objs[i] = o
+		}
+		for i := 1; i < n; i += 10 {
+			changes = append(changes, Change{Object: objs[i], Deleted: true})
+		}
+		if err := s.Apply(changes); err != nil {
+			t.Fatal(err)
+		}
+		var kept []*unstructured.Unstructured
+		for i, o := range objs {
+			if i%10 != 1 {
+				kept = append(kept, o)
+			}
+		}
+		objs = kept
+		if err := s.Replace(widgetGVK, objs[:len(objs)-20]); err != nil {
+			t.Fatal(err)
+		}
+		objs = objs[:len(objs)-20]
+		k := s.kind(widgetGVK)
+		if len(k.lists) != 4 {
+			t.Fatalf("list fields: %v", k.lists)
+		}
 	}
 	for round := range rounds {
 		selText := randomSelector(r)

@@ -33,7 +33,7 @@ func explain(t testing.TB, s *Store, q *Query, walk bool) string {
 }
 
 func TestDeclaredFieldsUseAnIndex(t *testing.T) {
-	s := newStore(t, "spec.replicas", "spec.region")
+	s := newStore(t, "spec.replicas", "spec.region", "status.conditions[type=Available].status", "spec.template.spec.containers[*].image")
 	r := rand.New(rand.NewPCG(1, 1))
 	var changes []Change
 	for i := range 2000 {
@@ -53,6 +53,11 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 		{"range declared", Spec{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"7"}}}}, false, indexName(k.table, "spec.replicas")},
 		{"sort declared", Spec{Sort: []SortKey{{Path: "spec.replicas", Descending: true}}}, true, indexName(k.table, "spec.replicas")},
 		{"label", Spec{Labels: mustSelector(t, "shard=7")}, false, k.table + "_labels"},
+		{"keyed equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=?)"},
+		{"keyed not equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpNotEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=?)"},
+		{"wildcard starts with", Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: OpStartsWith, Values: []string{"registry.example.com/team-007/"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
+		{"wildcard range", Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: OpGreaterThan, Values: []string{"registry.example.com/team-098"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
+		{"keyed exists in walk", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpExists}}}, true, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=?)"},
 		{"default sort walk", Spec{}, true, k.table + "_nsname"},
 	}
 	for _, tt := range tests {
@@ -64,6 +69,27 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 			}
 			t.Logf("plan:\n%s", plan)
 		})
+	}
+	// Keyed paths give the same answers as Matches.
+	for _, f := range []FieldPredicate{
+		{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}},
+		{Path: "spec.template.spec.containers[*].image", Operator: OpContains, Values: []string{"team-007/app-1:"}},
+	} {
+		q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{f}})
+		p, err := s.Search(context.Background(), q, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		r := rand.New(rand.NewPCG(1, 1))
+		for i := range 2000 {
+			if q.Matches(realisticObject(r, i)) {
+				want++
+			}
+		}
+		if p.Total != int64(want) || want == 0 {
+			t.Fatalf("%+v: total %d, Matches %d", f, p.Total, want)
+		}
 	}
 	// An undeclared path still works, by scanning.
 	q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.image", Operator: OpEquals, Values: []string{"img-7"}}}})

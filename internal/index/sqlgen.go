@@ -216,6 +216,10 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 }
 
 func (sb *sqlBuilder) predicate(p predicate) {
+	if lf, ok := sb.k.lists[p.path.String()]; ok {
+		sb.sidePredicate(p, lf)
+		return
+	}
 	if p.negate {
 		sb.w("NOT coalesce((")
 	}

@@ -48,8 +48,9 @@ type kind struct {
 	id         int64
 	gvk        schema.GroupVersionKind
 	namespaced bool
-	table      string            // "k<id>"; derived from the integer id only
-	fields     map[string]string // canonical path -> index name, scalar paths only
+	table      string               // "k<id>"; derived from the integer id only
+	fields     map[string]string    // canonical path -> index name, scalar paths only
+	lists      map[string]listField // canonical path -> side table field, list paths
 	count      atomic.Int64
 	gen        atomic.Uint64
 }
@@ -312,6 +313,13 @@ func (s *Store) loadKinds() error {
 	if err := s.w.db.Exec(schemaSQL); err != nil {
 		return err
 	}
+	if err := s.w.db.Exec(fieldsSchemaSQL); err != nil {
+		return err
+	}
+	lists, err := s.loadLists()
+	if err != nil {
+		return err
+	}
 	st, err := s.w.prepare(`SELECT id, grp, version, kind, namespaced, fields FROM kinds`)
 	if err != nil {
 		return err
@@ -332,9 +340,14 @@ func (s *Store) loadKinds() error {
 	for _, r := range rows {
 		var fields []string
 		_ = json.Unmarshal([]byte(r.fields), &fields)
-		k := &kind{id: r.id, gvk: r.gvk, namespaced: r.ns, table: fmt.Sprintf("k%d", r.id), fields: map[string]string{}}
+		k := &kind{id: r.id, gvk: r.gvk, namespaced: r.ns, table: fmt.Sprintf("k%d", r.id), fields: map[string]string{}, lists: lists[r.id]}
+		if k.lists == nil {
+			k.lists = map[string]listField{}
+		}
 		for _, f := range fields {
-			k.fields[f] = indexName(k.table, f)
+			if _, ok := k.lists[f]; !ok {
+				k.fields[f] = indexName(k.table, f)
+			}
 		}
 		n, err := s.countRows(s.w, k)
 		if err != nil {
@@ -344,6 +357,28 @@ func (s *Store) loadKinds() error {
 		s.kinds[r.gvk] = k
 	}
 	return nil
+}
+
+// loadLists reads the declared list fields of every kind.
+func (s *Store) loadLists() (map[int64]map[string]listField, error) {
+	st, err := s.w.prepare(`SELECT id, kind, path FROM fields`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Reset()
+	out := map[int64]map[string]listField{}
+	for st.Step() {
+		p, err := ParsePath(st.ColumnText(2))
+		if err != nil {
+			return nil, fmt.Errorf("stored field path: %w", err)
+		}
+		kid := st.ColumnInt64(1)
+		if out[kid] == nil {
+			out[kid] = map[string]listField{}
+		}
+		out[kid][p.String()] = listField{id: st.ColumnInt64(0), path: p}
+	}
+	return out, st.Err()
 }
 
 func (s *Store) countRows(c *conn, k *kind) (int64, error) {
@@ -388,9 +423,6 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 		if err != nil {
 			return &QueryError{Field: fmt.Sprintf("fields[%d]", i), Reason: ErrInvalidPath, Msg: trimSentinel(err)}
 		}
-		if !p.scalar() {
-			return &QueryError{Field: fmt.Sprintf("fields[%d]", i), Reason: ErrInvalidPath, Msg: fmt.Sprintf("indexed path %q must select a single value: [*] and [key=value] can be queried but not indexed", f)}
-		}
 		want[p.String()] = p
 	}
 	s.writeMu.Lock()
@@ -402,6 +434,7 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 	k := s.kinds[gvk]
 	s.mu.RUnlock()
 
+	lists := map[string]listField{}
 	err := s.inTx(func() error {
 		if k == nil {
 			st, err := s.w.prepare(`INSERT INTO kinds (grp, version, kind, namespaced, fields) VALUES (?, ?, ?, ?, '[]') RETURNING id`)
@@ -416,19 +449,63 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 			}
 			id := st.ColumnInt64(0)
 			_ = st.Reset()
-			k = &kind{id: id, gvk: gvk, namespaced: cfg.Namespaced, table: fmt.Sprintf("k%d", id), fields: map[string]string{}}
+			k = &kind{id: id, gvk: gvk, namespaced: cfg.Namespaced, table: fmt.Sprintf("k%d", id), fields: map[string]string{}, lists: map[string]listField{}}
 			if err := s.w.db.Exec(kindSchema(k.table)); err != nil {
 				return err
 			}
 		}
+		if err := s.w.db.Exec(sideSchema(k.table)); err != nil {
+			return err
+		}
 		for canon, name := range k.fields {
-			if _, ok := want[canon]; !ok {
+			if p, ok := want[canon]; !ok || !p.scalar() {
 				if err := s.w.db.Exec(`DROP INDEX IF EXISTS ` + name); err != nil {
 					return err
 				}
 			}
 		}
+		var added []listField
+		for canon, lf := range k.lists {
+			if _, ok := want[canon]; ok {
+				lists[canon] = lf
+				continue
+			}
+			if err := s.w.exec(`DELETE FROM `+k.table+`_fields WHERE field = ?`, lf.id); err != nil {
+				return err
+			}
+			if err := s.w.exec(`DELETE FROM fields WHERE id = ?`, lf.id); err != nil {
+				return err
+			}
+		}
 		for canon, p := range want {
+			if p.scalar() {
+				continue
+			}
+			if _, ok := lists[canon]; ok {
+				continue
+			}
+			st, err := s.w.prepare(`INSERT INTO fields (kind, path) VALUES (?, ?) RETURNING id`)
+			if err != nil {
+				return err
+			}
+			if err := bind(st, []any{k.id, canon}); err != nil {
+				return err
+			}
+			if !st.Step() {
+				return fmt.Errorf("declaring %s: %w", canon, st.Err())
+			}
+			lf := listField{id: st.ColumnInt64(0), path: p}
+			_ = st.Reset()
+			lists[canon] = lf
+			added = append(added, lf)
+		}
+		if err := s.backfill(k, added); err != nil {
+			return err
+		}
+		for canon, p := range want {
+			if !p.scalar() {
+				continue
+			}
 			if _, ok := k.fields[canon]; !ok {
 				q := fmt.Sprintf(`CREATE INDEX IF NOT EXISTS %s ON %s (%s, uid)`, indexName(k.table, canon), k.table, fieldIndexExpr(p))
 				if err := s.w.db.Exec(q); err != nil {
@@ -448,10 +525,12 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 		return fmt.Errorf("registering %s: %w", gvk, err)
 	}
 	fields := map[string]string{}
-	for canon := range want {
-		fields[canon] = indexName(k.table, canon)
+	for canon, p := range want {
+		if p.scalar() {
+			fields[canon] = indexName(k.table, canon)
+		}
 	}
-	nk := &kind{id: k.id, gvk: gvk, namespaced: cfg.Namespaced, table: k.table, fields: fields}
+	nk := &kind{id: k.id, gvk: gvk, namespaced: cfg.Namespaced, table: k.table, fields: fields, lists: lists}
 	nk.count.Store(k.count.Load())
 	nk.gen.Store(k.gen.Load())
 	s.mu.Lock()
@@ -527,10 +606,13 @@ func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
 		return nil
 	}
 	err := s.inTx(func() error {
-		for _, t := range []string{k.table + "_labels", k.table + "_owners", k.table} {
+		for _, t := range []string{k.table + "_labels", k.table + "_owners", k.table + "_fields", k.table} {
 			if err := s.w.db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
 				return err
 			}
+		}
+		if err := s.w.exec(`DELETE FROM fields WHERE kind = ?`, k.id); err != nil {
+			return err
 		}
 		return s.w.exec(`DELETE FROM kinds WHERE id = ?`, k.id)
 	})

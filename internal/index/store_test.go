@@ -286,3 +286,97 @@ func TestContinueTokens(t *testing.T) {
 		t.Fatalf("re-encoded token: %v", err)
 	}
 }
+
+// sideRows counts the side table rows of the kind.
+func sideRows(t *testing.T, s *Store) int64 {
+	t.Helper()
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.release(c)
+	st, err := c.prepare(`SELECT count(*) FROM ` + s.kind(widgetGVK).table + `_fields`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Reset()
+	st.Step()
+	return st.ColumnInt64(0)
+}
+
+func TestListFieldsFollowWritesAndDeclarations(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "index.db")
+	s, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = s.Close() }()
+	ready := "status.conditions[type=Ready].status"
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{ready}}); err != nil {
+		t.Fatal(err)
+	}
+	cond := func(status string) map[string]any {
+		return map[string]any{"status": map[string]any{"conditions": []any{
+			map[string]any{"type": "Synced", "status": "True"},
+			map[string]any{"type": "Ready", "status": status},
+		}}}
+	}
+	for i, st := range []string{"True", "False", "True", "Unknown"} {
+		o := obj("n", string(rune('a'+i)), cond(st))
+		o.SetResourceVersion("1")
+		if err := s.Upsert(o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: ready, Operator: OpEquals, Values: []string{"True"}}}})
+	check := func(what string, want ...string) {
+		t.Helper()
+		refs, _ := searchAll(t, s, q)
+		var got []string
+		for _, r := range refs {
+			got = append(got, r.Name)
+		}
+		if strings.Join(got, ",") != strings.Join(want, ",") {
+			t.Fatalf("%s: got %v, want %v", what, got, want)
+		}
+	}
+	check("insert", "a", "c")
+	b := obj("n", "b", cond("True"))
+	b.SetResourceVersion("2")
+	a := obj("n", "a", cond("False"))
+	a.SetResourceVersion("2")
+	if err := s.Apply([]Change{{Object: b}, {Object: a}, {Object: obj("n", "c", nil), Deleted: true}}); err != nil {
+		t.Fatal(err)
+	}
+	check("update and delete", "b")
+	if n := sideRows(t, s); n != 3 {
+		t.Fatalf("side rows %d, want 3", n)
+	}
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true}); err != nil {
+		t.Fatal(err)
+	}
+	if n := sideRows(t, s); n != 0 {
+		t.Fatalf("side rows after dropping the field: %d", n)
+	}
+	check("undeclared", "b")
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.n", ready}}); err != nil {
+		t.Fatal(err)
+	}
+	check("backfilled", "b")
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s, err = Open(Options{Path: path}); err != nil {
+		t.Fatal(err)
+	}
+	if lf, ok := s.kind(widgetGVK).lists[ready]; !ok || lf.path.String() != ready {
+		t.Fatalf("list fields after reopen: %v", s.kind(widgetGVK).lists)
+	}
+	if err := s.Replace(widgetGVK, []*unstructured.Unstructured{obj("n", "d", cond("True"))}); err != nil {
+		t.Fatal(err)
+	}
+	check("after reopen and replace", "d")
+	if n := sideRows(t, s); n != 1 {
+		t.Fatalf("side rows after replace %d, want 1", n)
+	}
+}

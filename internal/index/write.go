@@ -29,6 +29,7 @@ type row struct {
 	json              []byte
 	labels            map[string]string
 	owners            []string
+	content           map[string]any // the stored document, for the side table
 }
 
 // encode strips fields that are never stored and serializes the object. The caller's
@@ -83,6 +84,7 @@ func encode(obj *unstructured.Unstructured, namespaced bool) (row, error) {
 		return r, fmt.Errorf("encoding %s %s/%s: %w", gvk.Kind, r.ns, r.name, err)
 	}
 	r.json = b
+	r.content = content
 	return r, nil
 }
 
@@ -130,6 +132,11 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 		if err := w.exec(`DELETE FROM `+k.table+`_owners WHERE obj = ?`, id); err != nil {
 			return 0, err
 		}
+		if len(k.lists) > 0 {
+			if err := w.exec(`DELETE FROM `+k.table+`_fields WHERE obj = ?`, id); err != nil {
+				return 0, err
+			}
+		}
 	} else {
 		if err := st.Err(); err != nil {
 			return 0, err
@@ -158,16 +165,23 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 			return 0, err
 		}
 	}
+	if err := b.insertSide(k, id, r.content); err != nil {
+		return 0, err
+	}
 	return id, nil
 }
 
 func (b *batch) deleteID(k *kind, id int64) error {
 	w := b.s.w
-	for _, q := range []string{
+	qs := []string{
 		`DELETE FROM ` + k.table + `_labels WHERE obj = ?`,
 		`DELETE FROM ` + k.table + `_owners WHERE obj = ?`,
 		`DELETE FROM ` + k.table + ` WHERE id = ?`,
-	} {
+	}
+	if len(k.lists) > 0 {
+		qs = append(qs, `DELETE FROM `+k.table+`_fields WHERE obj = ?`)
+	}
+	for _, q := range qs {
 		if err := w.exec(q, id); err != nil {
 			return err
 		}
@@ -280,21 +294,23 @@ func (s *Store) Delete(obj *unstructured.Unstructured) error {
 // Apply performs many upserts and deletes, of any kinds, in one transaction. Either all
 // changes are stored or, on error, none.
 func (s *Store) Apply(changes []Change) error {
-	kinds := make([]*kind, len(changes))
-	for i, c := range changes {
-		k, err := s.kindOf(c.Object)
-		if err != nil {
+	for _, c := range changes {
+		if _, err := s.kindOf(c.Object); err != nil {
 			return err
 		}
-		kinds[i] = k
 	}
 	return s.write(func(b *batch) error {
-		for i, c := range changes {
-			var err error
+		for _, c := range changes {
+			// Resolved again under the write lock: a concurrent Register may have
+			// replaced the kind's field declarations, which the side table must follow.
+			k, err := s.kindOf(c.Object)
+			if err != nil {
+				return err
+			}
 			if c.Deleted {
-				err = b.delete(kinds[i], c.Object)
+				err = b.delete(k, c.Object)
 			} else {
-				_, err = b.upsert(kinds[i], c.Object)
+				_, err = b.upsert(k, c.Object)
 			}
 			if err != nil {
 				return err
@@ -316,6 +332,10 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 		}
 	}
 	return s.write(func(b *batch) error {
+		k := s.kind(gvk)
+		if k == nil {
+			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+		}
 		st, err := s.w.prepare(`SELECT id FROM ` + k.table)
 		if err != nil {
 			return err

@@ -1,0 +1,255 @@
+package index
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// listField is a declared path that can select several values ([*] or [key=value]). Its
+// values live in the side table k<id>_fields, one row per distinct selected value, filled
+// by evaluating the path in Go when an object is written, so the rows agree with
+// Query.Matches by construction.
+type listField struct {
+	id   int64 // row id in the fields table; stored in k<id>_fields.field
+	path Path
+}
+
+// Encodings of the side table's value column. Strings and numbers are stored as TEXT and
+// INTEGER/REAL, so SQLite's ordering (numbers < text < blobs) keeps each type in its own
+// index range. JSON null satisfies no positive operator and is not stored.
+var (
+	sideTrue   = []byte{'t'}
+	sideFalse  = []byte{'f'}
+	sideObject = []byte{'o'} // an object or array: it exists but equals and compares to nothing
+)
+
+// sideValue converts a value selected by resolve to what the side table stores, or nil
+// for JSON null.
+func sideValue(v any) any {
+	switch x := v.(type) {
+	case nil:
+		return nil
+	case string:
+		return x
+	case bool:
+		if x {
+			return sideTrue
+		}
+		return sideFalse
+	case map[string]any, []any:
+		return sideObject
+	}
+	i, f, isInt, ok := number(v)
+	switch {
+	case !ok:
+		return sideObject
+	case isInt:
+		return i
+	default:
+		return f
+	}
+}
+
+const fieldsSchemaSQL = `
+CREATE TABLE IF NOT EXISTS fields (
+	id INTEGER PRIMARY KEY,
+	kind INTEGER NOT NULL,
+	path TEXT NOT NULL,
+	UNIQUE (kind, path)
+)`
+
+// sideSchema creates a kind's side table; IF NOT EXISTS so databases written before the
+// table existed gain it on Register.
+func sideSchema(t string) string {
+	return strings.ReplaceAll(`
+CREATE TABLE IF NOT EXISTS {t}_fields (
+	field INTEGER NOT NULL,
+	value NOT NULL,
+	obj INTEGER NOT NULL,
+	PRIMARY KEY (field, value, obj)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {t}_fields_obj ON {t}_fields (obj);
+`, "{t}", t)
+}
+
+// insertSide writes the side table rows of object id. Duplicate values of one object are
+// stored once: "any selected value matches" does not need multiplicity.
+func (b *batch) insertSide(k *kind, id int64, content map[string]any) error {
+	var vals []any
+	for _, lf := range k.lists {
+		vals = resolve(content, lf.path.segs, vals[:0])
+		for _, v := range vals {
+			sv := sideValue(v)
+			if sv == nil {
+				continue
+			}
+			if err := b.s.w.exec(`INSERT OR IGNORE INTO `+k.table+`_fields (field, value, obj) VALUES (?, ?, ?)`, lf.id, sv, id); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// backfill fills the side table rows of newly declared list fields from the stored
+// documents. Callers hold writeMu and run inside a transaction.
+func (s *Store) backfill(k *kind, add []listField) error {
+	if len(add) == 0 {
+		return nil
+	}
+	st, _, err := s.w.db.Prepare(`SELECT id, json(obj) FROM ` + k.table)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	ins := &kind{table: k.table, lists: map[string]listField{}}
+	for _, lf := range add {
+		ins.lists[lf.path.String()] = lf
+	}
+	b := s.newBatch()
+	for st.Step() {
+		id := st.ColumnInt64(0)
+		dec := json.NewDecoder(bytes.NewReader(st.ColumnRawText(1)))
+		dec.UseNumber()
+		var content map[string]any
+		if err := dec.Decode(&content); err != nil {
+			return fmt.Errorf("decoding stored object %d: %w", id, err)
+		}
+		if err := b.insertSide(ins, id, content); err != nil {
+			return err
+		}
+	}
+	return st.Err()
+}
+
+// sidePredicate writes the condition of a predicate on a declared list field: a lookup in
+// the side table's (field, value, obj) index.
+func (sb *sqlBuilder) sidePredicate(p predicate, lf listField) {
+	t := sb.k.table
+	if p.negate {
+		sb.w("o.id NOT IN (")
+	} else {
+		sb.plus()
+		sb.w("o.id IN (")
+	}
+	branch := func(cond func()) {
+		sb.w("SELECT obj FROM ", t, "_fields WHERE field = ")
+		sb.arg(lf.id)
+		if cond != nil {
+			sb.w(" AND ")
+			cond()
+		}
+	}
+	switch p.op {
+	case OpExists:
+		branch(nil)
+	case OpIn:
+		branch(func() {
+			sb.w("value IN (")
+			n := 0
+			add := func(v any) {
+				if n > 0 {
+					sb.w(", ")
+				}
+				n++
+				sb.arg(v)
+			}
+			hasTrue, hasFalse := false, false
+			for _, v := range p.values {
+				add(v.s)
+				if v.isNum {
+					add(numArg(v))
+				}
+				hasTrue = hasTrue || v.isTrue
+				hasFalse = hasFalse || v.isFalse
+			}
+			if hasTrue {
+				add(sideTrue)
+			}
+			if hasFalse {
+				add(sideFalse)
+			}
+			sb.w(")")
+		})
+	case OpStartsWith:
+		for i, v := range p.values {
+			if i > 0 {
+				sb.w(" UNION ALL ")
+			}
+			branch(func() {
+				// A prefix selects a contiguous range of text in bytewise order.
+				sb.w("value >= ")
+				sb.arg(v.s)
+				sb.w(" AND value < ")
+				if hi, ok := prefixEnd(v.s); ok {
+					sb.arg(hi)
+				} else {
+					sb.w("x''")
+				}
+			})
+		}
+	case OpContains:
+		branch(func() {
+			sb.w("value >= '' AND value < x'' AND (")
+			for i, v := range p.values {
+				if i > 0 {
+					sb.w(" OR ")
+				}
+				sb.w("instr(CAST(value AS BLOB), ")
+				sb.arg([]byte(v.s))
+				sb.w(") > 0")
+			}
+			sb.w(")")
+		})
+	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		sym := compareSyms[p.op]
+		v := p.values[0]
+		up := p.op == OpGreaterThan || p.op == OpGreaterThanOrEqual
+		// Text: strings compared bytewise, bounded to the text range.
+		branch(func() {
+			sb.w("value", sym)
+			sb.arg(v.s)
+			if up {
+				sb.w(" AND value < x''")
+			} else {
+				sb.w(" AND value >= ''")
+			}
+		})
+		if v.isNum {
+			// Numbers: compared numerically, bounded to the numeric range.
+			sb.w(" UNION ALL ")
+			branch(func() {
+				sb.w("value", sym)
+				sb.arg(numArg(v))
+				if up {
+					sb.w(" AND value < ''")
+				}
+			})
+		}
+	default:
+		branch(func() { sb.w("0") })
+	}
+	sb.w(")")
+}
+
+func numArg(v typedValue) any {
+	if v.isInt {
+		return v.i
+	}
+	return v.f
+}
+
+// prefixEnd returns the smallest string greater than every string with prefix p, or false
+// when there is none (p is empty or all 0xff bytes).
+func prefixEnd(p string) (string, bool) {
+	b := []byte(p)
+	for i := len(b) - 1; i >= 0; i-- {
+		if b[i] < 0xff {
+			b[i]++
+			return string(b[:i+1]), true
+		}
+	}
+	return "", false
+}
