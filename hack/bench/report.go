@@ -72,8 +72,8 @@ func renderMarkdown(rep Report) string {
 	for _, r := range rep.Runs {
 		if slices.Max(append([]float64{0}, r.LoadAverages...)) > float64(r.Host.Machine.CPUs) {
 			p("The machine was shared with other work during the run at N = %s (load above its %d CPUs):", count(r.N), r.Host.Machine.CPUs)
-			p("every side ran slower than on an idle machine, so absolute figures are pessimistic; the")
-			p("ratios compare methods measured minutes apart under similar load.")
+			p("every side ran slower than on an idle machine, so absolute figures are pessimistic. The methods")
+			p("of one scenario were measured one after another within a minute or so, so their ratios suffer less.")
 			p("")
 		}
 	}
@@ -140,7 +140,10 @@ func renderMarkdown(rep Report) string {
 	p("object's resourceVersion in the page changes), timed when the API server acknowledges the write,")
 	p("to the SearchQuery status showing the new resourceVersion, seen through a watch on SearchQuery")
 	p("objects. The live queries select `env=prod` in one namespace each, 50 per page;")
-	p("updates go round robin over them, one at a time at a fixed pace.")
+	p("updates go round robin over them, one at a time at a fixed pace. With one query, updates arrive")
+	p("faster than the requery interval and are batched into one evaluation (and one status write) per")
+	p("interval, so the interval dominates; with many queries each one sees an update rarely, and the")
+	p("latency is the event path's: informer, index write, evaluation, status patch, watch.")
 	p("")
 	p("| N | Live queries | Updates | Median | p99 | Max | SearchQuery status writes |")
 	p("|---|---|---|---|---|---|---|")
