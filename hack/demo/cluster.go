@@ -60,6 +60,7 @@ func openCluster(ctx context.Context, useCurrent bool, root string) (*cluster, e
 		fmt.Printf("Point kubectl at it with:\n  export KUBECONFIG=%s\n", cp.Kubeconfig())
 	}
 	cl.config.QPS, cl.config.Burst = 500, 1000
+	cl.config.WarningHandler = rest.NoWarnings{}
 	dyn, err := dynamic.NewForConfig(cl.config)
 	if err != nil {
 		return nil, errors.Join(fmt.Errorf("creating a client: %w", err), cl.close())

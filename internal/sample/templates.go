@@ -17,7 +17,7 @@ var TemplateGVK = schema.GroupVersionKind{Group: "apps.example.com", Version: "v
 // selective queries whose answers they know.
 var (
 	Teams   = []string{"payments", "search", "checkout", "identity", "platform", "data", "mobile", "growth"}
-	Tiers   = []string{"frontend", "backend", "cache", "batch"}
+	Tiers   = []string{"frontend", "backend", "batch", "data"}
 	Envs    = []string{"prod", "staging", "dev"}
 	Regions = []string{"eu-west-1", "us-east-1", "ap-south-1"}
 	Apps    = []string{"web", "api", "worker", "cron", "gateway", "auth", "ledger", "indexer", "mailer", "resizer"}
