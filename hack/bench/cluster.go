@@ -64,6 +64,8 @@ func startCluster(ctx context.Context, o options) (*cluster, error) {
 func (c *cluster) init(ctx context.Context, o options) error {
 	c.cfg = c.cp.RESTConfig()
 	c.cfg.QPS, c.cfg.Burst = 5000, 10000
+	// Print each distinct API warning (such as a field the CRD's schema prunes) once, not per object.
+	c.cfg.WarningHandler = rest.NewWarningWriter(os.Stderr, rest.WarningWriterOptions{Deduplicate: true})
 	dyn, err := dynamic.NewForConfig(c.cfg)
 	if err != nil {
 		return fmt.Errorf("creating the dynamic client: %w", err)
