@@ -104,8 +104,8 @@ build: manifests generate fmt vet ## Build the manager binary (static, CGO_ENABL
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager cmd/main.go
 
 .PHONY: run
-run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig context.
-	go run ./cmd/main.go
+run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig context (flags in RUN_ARGS).
+	go run ./cmd/main.go $(RUN_ARGS)
 
 .PHONY: docker-build
 docker-build: ## Build the manager image (needs a container engine).
@@ -131,7 +131,6 @@ uninstall: manifests ## Remove the CRDs from the cluster. ignore-not-found=true 
 
 .PHONY: deploy
 deploy: manifests ## Deploy the manager (image IMG) to the cluster of the current kubeconfig context.
-	cd config/manager && $(KUBECTL) kustomize . >/dev/null
 	$(KUBECTL) kustomize config/default | sed 's|controller:latest|$(IMG)|' | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy

@@ -172,14 +172,17 @@ type QueryStatus struct {
 
 	// total is the number of matches over all pages.
 	// +optional
+	// +kubebuilder:default=0
 	Total int64 `json:"total"`
 
 	// count is the number of results in this page.
 	// +optional
+	// +kubebuilder:default=0
 	Count int32 `json:"count"`
 
 	// remaining is the number of matches after this page.
 	// +optional
+	// +kubebuilder:default=0
 	Remaining int64 `json:"remaining"`
 
 	// continue asks for the next page when copied into spec.continue of a query with the same

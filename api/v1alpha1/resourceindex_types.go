@@ -30,6 +30,7 @@ type ResourceIndexStatus struct {
 	// objectCount is the number of objects currently mirrored. It is refreshed every few seconds,
 	// not on every change.
 	// +optional
+	// +kubebuilder:default=0
 	ObjectCount int64 `json:"objectCount"`
 
 	// conditions describe the state of the index: Ready=True once the initial list is in the

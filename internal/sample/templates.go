@@ -93,7 +93,7 @@ func (g Generator) Template(i int) *unstructured.Unstructured {
 			"image":      image,
 			"team":       team,
 			"tier":       tier,
-			"paused":     r.IntN(20) == 0,
+			"paused":     r.IntN(5) == 0,
 			"containers": containers,
 		},
 		"status": map[string]any{
