@@ -136,7 +136,6 @@ func run(ctx context.Context, o options) error {
 		host.Machine.CPUs, bytesIEC(float64(host.Machine.MemoryBytes)), host.Machine.CPUModel,
 		host.Versions.Go, host.Versions.Kubernetes, host.Versions.Etcd, host.Versions.SQLite)
 
-	var runs []Run
 	loaded := 0
 	for _, n := range o.sizes {
 		load, err := loadObjects(ctx, env, o, loaded, n)
@@ -150,17 +149,17 @@ func run(ctx context.Context, o options) error {
 		}
 		r.Load = load
 		r.Host = host
-		runs = append(runs, r)
+		// Write after every N, so that a long run at a larger N keeps what it measured before.
+		rep, err := mergeReport(o.out, []Run{r})
+		if err != nil {
+			return err
+		}
+		if err := writeReport(o.out, rep); err != nil {
+			return err
+		}
+		logf("[N=%d] Results written to %s/benchmarks.md, .json and .png", n, o.out)
 	}
-
-	rep, err := mergeReport(o.out, runs)
-	if err != nil {
-		return err
-	}
-	if err := writeReport(o.out, rep); err != nil {
-		return err
-	}
-	logf("Done in %s: %s/benchmarks.md, .json and .png", time.Since(start).Round(time.Second), o.out)
+	logf("Done in %s", time.Since(start).Round(time.Second))
 	return nil
 }
 
