@@ -55,7 +55,3 @@ type ClusterSearchQueryList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ClusterSearchQuery `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ClusterSearchQuery{}, &ClusterSearchQueryList{})
-}

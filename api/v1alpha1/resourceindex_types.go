@@ -75,7 +75,3 @@ type ResourceIndexList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []ResourceIndex `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&ResourceIndex{}, &ResourceIndexList{})
-}

@@ -45,7 +45,3 @@ type SearchQueryList struct {
 	metav1.ListMeta `json:"metadata,omitempty"`
 	Items           []SearchQuery `json:"items"`
 }
-
-func init() {
-	SchemeBuilder.Register(&SearchQuery{}, &SearchQueryList{})
-}

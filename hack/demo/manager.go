@@ -68,7 +68,7 @@ func startManager(ctx context.Context, bin string, cl *cluster) (*managerProcess
 		select {
 		case err := <-m.done:
 			m.done <- err
-			return nil, fmt.Errorf("the manager exited (%v); see %s", err, logPath)
+			return nil, fmt.Errorf("the manager exited (%w); see %s", err, logPath)
 		case <-ctx.Done():
 			return nil, errors.Join(ctx.Err(), m.stop())
 		case <-time.After(200 * time.Millisecond):

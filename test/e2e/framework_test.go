@@ -43,17 +43,16 @@ func kubectlErr(args ...string) (string, error) {
 }
 
 // kubectlStdin runs kubectl with stdin as its standard input and fails the spec if it fails.
-func kubectlStdin(stdin string, args ...string) string {
+func kubectlStdin(stdin string, args ...string) {
 	GinkgoHelper()
 	ctx, cancel := context.WithTimeout(suiteCtx, kubectlTimeout)
 	defer cancel()
 	cmd := cp.KubectlCmd(ctx, args...)
 	cmd.Stdin = strings.NewReader(stdin)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	err := cmd.Run()
 	Expect(err).NotTo(HaveOccurred(), "kubectl %s: %s", strings.Join(args, " "), stderr.String())
-	return stdout.String()
 }
 
 // apply applies YAML manifests with kubectl.

@@ -58,7 +58,7 @@ func newNamespace(t *testing.T, name string) {
 	g.Expect(k8sClient.Create(context.Background(), &corev1.Namespace{ObjectMeta: metav1ObjectMeta(name)})).To(Succeed())
 }
 
-func newResourceIndex(t *testing.T, name, apiVersion, kind string, fields ...string) *searchv1alpha1.ResourceIndex {
+func newResourceIndex(t *testing.T, name, apiVersion, kind string, fields ...string) {
 	t.Helper()
 	ri := &searchv1alpha1.ResourceIndex{
 		ObjectMeta: metav1ObjectMeta(name),
@@ -68,7 +68,6 @@ func newResourceIndex(t *testing.T, name, apiVersion, kind string, fields ...str
 		},
 	}
 	NewWithT(t).Expect(k8sClient.Create(context.Background(), ri)).To(Succeed())
-	return ri
 }
 
 // readyOf returns the Ready condition of the named ResourceIndex, or nil.

@@ -159,8 +159,9 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 	}
 	if first != nil && first.Name != ri.Name {
 		return outcome{
-			reason:  searchv1alpha1.ReasonDuplicate,
-			message: fmt.Sprintf("ResourceIndex %q, created earlier, already mirrors %s; this one takes over only if that one is deleted", first.Name, target),
+			reason: searchv1alpha1.ReasonDuplicate,
+			message: fmt.Sprintf("ResourceIndex %q, created earlier, already mirrors %s; "+
+				"this one takes over only if that one is deleted", first.Name, target),
 			stalled: true,
 		}, nil
 	}
@@ -235,7 +236,9 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 // unavailable handles a target that cannot be mirrored now. A missing CRD or missing access
 // stops the mirror and drops the kind's rows, and is retried with backoff; anything else is
 // transient.
-func (r *Reconciler) unavailable(ctx context.Context, ri *searchv1alpha1.ResourceIndex, gvk schema.GroupVersionKind, err error) (outcome, error) {
+func (r *Reconciler) unavailable(
+	ctx context.Context, ri *searchv1alpha1.ResourceIndex, gvk schema.GroupVersionKind, err error,
+) (outcome, error) {
 	var te *targetError
 	if !errors.As(err, &te) {
 		return outcome{}, err
@@ -248,7 +251,9 @@ func (r *Reconciler) unavailable(ctx context.Context, ri *searchv1alpha1.Resourc
 
 // startMirror registers an event handler on the cache's informer for the kind and queues the
 // full replace that follows the informer's initial list.
-func (r *Reconciler) startMirror(ctx context.Context, owner string, gvk schema.GroupVersionKind, namespaced bool, fields []string) (*mirror, error) {
+func (r *Reconciler) startMirror(
+	ctx context.Context, owner string, gvk schema.GroupVersionKind, namespaced bool, fields []string,
+) (*mirror, error) {
 	u := &unstructured.Unstructured{}
 	u.SetGroupVersionKind(gvk)
 	inf, err := r.cache.GetInformer(ctx, u, cache.BlockUntilSynced(false))
