@@ -564,7 +564,6 @@ CREATE TABLE {t}_labels (
 	obj INTEGER NOT NULL,
 	PRIMARY KEY (key, value, obj)
 ) WITHOUT ROWID;
-CREATE INDEX {t}_labels_obj ON {t}_labels (obj);
 CREATE TABLE {t}_owners (
 	uid TEXT NOT NULL,
 	obj INTEGER NOT NULL,

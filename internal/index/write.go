@@ -34,7 +34,7 @@ type row struct {
 
 // encode strips fields that are never stored and serializes the object. The caller's
 // object is not modified: only the maps on the path to removed keys are copied.
-func encode(obj *unstructured.Unstructured, namespaced bool) (row, error) {
+func encode(obj *unstructured.Unstructured, namespaced bool, buf []byte) (row, error) {
 	r := row{name: obj.GetName(), uid: string(obj.GetUID()), rv: obj.GetResourceVersion()}
 	if namespaced {
 		r.ns = obj.GetNamespace()
@@ -73,13 +73,13 @@ func encode(obj *unstructured.Unstructured, namespaced bool) (row, error) {
 			r.created = ts.Unix()
 		}
 	}
-	r.labels = obj.GetLabels()
+	r.labels = labelsOf(content)
 	for _, o := range obj.GetOwnerReferences() {
 		if o.UID != "" {
 			r.owners = append(r.owners, string(o.UID))
 		}
 	}
-	b, err := json.Marshal(content)
+	b, err := appendJSON(buf[:0], content)
 	if err != nil {
 		return r, fmt.Errorf("encoding %s %s/%s: %w", gvk.Kind, r.ns, r.name, err)
 	}
@@ -88,11 +88,43 @@ func encode(obj *unstructured.Unstructured, namespaced bool) (row, error) {
 	return r, nil
 }
 
+// labelsOf returns the labels of a stored document: the string values of
+// metadata.labels. The label rows of an object are always exactly labelsOf its stored
+// document, which lets updates and deletes find the rows to remove without an index on
+// the object id.
+func labelsOf(content map[string]any) map[string]string {
+	md, _ := content["metadata"].(map[string]any)
+	l, _ := md["labels"].(map[string]any)
+	if len(l) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(l))
+	for k, v := range l {
+		if s, ok := v.(string); ok {
+			out[k] = s
+		}
+	}
+	return out
+}
+
+// decodeLabels decodes the JSON of a stored metadata.labels (nil when absent).
+func decodeLabels(js []byte) map[string]string {
+	if len(js) == 0 {
+		return nil
+	}
+	var l map[string]any
+	if err := json.Unmarshal(js, &l); err != nil {
+		return nil
+	}
+	return labelsOf(map[string]any{"metadata": map[string]any{"labels": l}})
+}
+
 // batch accumulates the effects of one write transaction.
 type batch struct {
 	s       *Store
 	changed map[*kind]int64 // kind -> count delta; presence means "mutated"
 	rows    map[*kind]int   // rows written per kind
+	buf     []byte          // JSON encoding buffer, reused for every object
 }
 
 func (s *Store) newBatch() *batch {
@@ -100,12 +132,13 @@ func (s *Store) newBatch() *batch {
 }
 
 func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
-	r, err := encode(obj, k.namespaced)
+	r, err := encode(obj, k.namespaced, b.buf)
 	if err != nil {
 		return 0, err
 	}
+	b.buf = r.json
 	w := b.s.w
-	st, err := w.prepare(`SELECT id, rv, uid FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	st, err := w.prepare(`SELECT id, rv, uid, json_extract(obj, '$.metadata.labels') FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
 	if err != nil {
 		return 0, err
 	}
@@ -113,21 +146,39 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 		return 0, err
 	}
 	var id int64
+	var oldLabels map[string]string
 	exists := st.Step()
 	if exists {
 		id = st.ColumnInt64(0)
-		sameRV := r.rv != "" && st.ColumnText(1) == r.rv && st.ColumnText(2) == r.uid
+		sameUID := st.ColumnText(2) == r.uid
+		sameRV := r.rv != "" && st.ColumnText(1) == r.rv && sameUID
+		if !sameRV {
+			oldLabels = decodeLabels(st.ColumnRawText(3))
+		}
 		_ = st.Reset()
 		if sameRV {
 			// A resync of an unchanged object: nothing to write.
 			return id, nil
 		}
-		if err := w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
-			r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id); err != nil {
+		if sameUID {
+			// Same incarnation: name, uid and creation time are unchanged, so their
+			// indexes need no update.
+			err = w.exec(`UPDATE `+k.table+` SET rv = ?, obj = jsonb(?) WHERE id = ?`, r.rv, rawText(r.json), id)
+		} else {
+			err = w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
+				r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id)
+		}
+		if err != nil {
 			return 0, err
 		}
-		if err := w.exec(`DELETE FROM `+k.table+`_labels WHERE obj = ?`, id); err != nil {
-			return 0, err
+		// Only labels that changed are rewritten; most updates change none.
+		for key, val := range oldLabels {
+			if nv, ok := r.labels[key]; ok && nv == val {
+				continue
+			}
+			if err := w.exec(`DELETE FROM `+k.table+`_labels WHERE key = ? AND value = ? AND obj = ?`, key, val, id); err != nil {
+				return 0, err
+			}
 		}
 		if err := w.exec(`DELETE FROM `+k.table+`_owners WHERE obj = ?`, id); err != nil {
 			return 0, err
@@ -152,6 +203,9 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	b.changed[k] += 0
 	b.rows[k]++
 	for key, val := range r.labels {
+		if ov, ok := oldLabels[key]; ok && ov == val {
+			continue
+		}
 		var num any
 		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
 			num = n
@@ -173,8 +227,28 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 
 func (b *batch) deleteID(k *kind, id int64) error {
 	w := b.s.w
+	st, err := w.prepare(`SELECT json_extract(obj, '$.metadata.labels') FROM ` + k.table + ` WHERE id = ?`)
+	if err != nil {
+		return err
+	}
+	if err := bind(st, []any{id}); err != nil {
+		return err
+	}
+	var labels map[string]string
+	if st.Step() {
+		labels = decodeLabels(st.ColumnRawText(0))
+	}
+	err = st.Err()
+	_ = st.Reset()
+	if err != nil {
+		return err
+	}
+	for key, val := range labels {
+		if err := w.exec(`DELETE FROM `+k.table+`_labels WHERE key = ? AND value = ? AND obj = ?`, key, val, id); err != nil {
+			return err
+		}
+	}
 	qs := []string{
-		`DELETE FROM ` + k.table + `_labels WHERE obj = ?`,
 		`DELETE FROM ` + k.table + `_owners WHERE obj = ?`,
 		`DELETE FROM ` + k.table + ` WHERE id = ?`,
 	}
