@@ -22,7 +22,7 @@ import (
 
 // indexedFields are the fields of the benchmark's ResourceIndex, and of the in-process index
 // that stands for it.
-var indexedFields = []string{pathReplicas, "spec.team", "spec.tier", "status.phase"}
+var indexedFields = []string{pathReplicas, "spec.team", "spec.tier", "status.conditions[type=Ready].status"}
 
 // pathReplicas is an indexed numeric field the queries filter and sort on.
 const pathReplicas = "spec.replicas"
@@ -95,16 +95,15 @@ func benchQueries() []benchQuery {
 		compare:  byNamespaceName,
 	}, {
 		name:  "field-indexed",
-		title: "Field comparison on indexed fields (spec.replicas >= 12 and status.phase = Degraded), first page of 50 + total",
+		title: "Field comparison on indexed fields (spec.replicas >= 12 and Ready condition False), first page of 50 + total",
 		spec: index.Spec{GVK: gvk, Limit: 50, Fields: []index.FieldPredicate{
 			{Path: pathReplicas, Operator: index.OpGreaterThanOrEqual, Values: []string{fmt.Sprint(minReplicas)}},
-			{Path: "status.phase", Operator: index.OpEquals, Values: []string{"Degraded"}},
+			{Path: "status.conditions[type=Ready].status", Operator: index.OpEquals, Values: []string{"False"}},
 		}},
 		page: 1,
 		match: func(u *unstructured.Unstructured) bool {
 			r, _, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-			phase, _, _ := unstructured.NestedString(u.Object, "status", "phase")
-			return r >= minReplicas && phase == "Degraded"
+			return r >= minReplicas && readyStatus(u) == "False"
 		},
 		compare: byNamespaceName,
 	}, {
@@ -149,6 +148,18 @@ func benchQueries() []benchQuery {
 func byNamespaceName(a, b *unstructured.Unstructured) int {
 	return cmp.Or(cmp.Compare(a.GetNamespace(), b.GetNamespace()), cmp.Compare(a.GetName(), b.GetName()),
 		cmp.Compare(a.GetUID(), b.GetUID()))
+}
+
+// readyStatus returns the status of the object's Ready condition, "" without one.
+func readyStatus(u *unstructured.Unstructured) string {
+	conds, _, _ := unstructured.NestedSlice(u.Object, "status", "conditions")
+	for _, c := range conds {
+		if m, ok := c.(map[string]any); ok && m["type"] == "Ready" {
+			s, _ := m["status"].(string)
+			return s
+		}
+	}
+	return ""
 }
 
 // answer is what a query returns: the page's objects in order and the total number of matches.
