@@ -4,10 +4,13 @@ import (
 	"cmp"
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -16,7 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 )
 
-var benchFields = []string{"spec.image", "spec.replicas", "spec.region"}
+var benchFields = []string{"spec.image", "spec.replicas", "spec.region", "spec.template.spec.containers[name=c1].image", "status.conditions[type=Available].status"}
 
 type benchData struct {
 	store *Store
@@ -85,7 +88,8 @@ func cpuTime() time.Duration {
 // BenchmarkIngest loads 10k objects of ~2 KB with one Replace, as an initial list does.
 // objects/s depends on the machine's load; cpu-µs/object (process CPU time, GC included)
 // is steadier on a shared machine.
-var ingestFields = benchFields
+// plainFields are benchFields without list paths.
+var plainFields = benchFields[:3]
 
 func BenchmarkIngest(b *testing.B) {
 	const n = 10000
@@ -95,8 +99,12 @@ func BenchmarkIngest(b *testing.B) {
 		js, _ := o.MarshalJSON()
 		raw += len(js)
 	}
-	for _, vfs := range []string{"mvcc", "memdb"} {
-		b.Run(vfs, func(b *testing.B) {
+	for _, v := range []struct {
+		name, vfs string
+		fields    []string
+	}{{"mvcc", "mvcc", plainFields}, {"memdb", "memdb", plainFields}, {"mvcc-keyed", "mvcc", benchFields}} {
+		vfs := v.vfs
+		b.Run(v.name, func(b *testing.B) {
 			var bytes int64
 			var cpu time.Duration
 			for b.Loop() {
@@ -104,7 +112,7 @@ func BenchmarkIngest(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: ingestFields}); err != nil {
+				if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: v.fields}); err != nil {
 					b.Fatal(err)
 				}
 				c0 := cpuTime()
@@ -136,7 +144,11 @@ func benchCases() []benchCase {
 		{name: "indexed-field", spec: Spec{Fields: []FieldPredicate{{Path: "spec.image", Operator: OpEquals, Values: []string{"img-42"}}}}},
 		{name: "indexed-field-range", spec: Spec{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"8"}}}, Namespaces: []string{"team-005"}}},
 		{name: "unindexed-field", spec: Spec{Fields: []FieldPredicate{{Path: "status.readyReplicas", Operator: OpEquals, Values: []string{"4"}}}, Namespaces: []string{"team-005"}}},
+		{name: "unindexed-field-scan", spec: Spec{Fields: []FieldPredicate{{Path: "status.readyReplicas", Operator: OpEquals, Values: []string{"4"}}}}},
+		{name: "keyed-field", spec: Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[name=c1].image", Operator: OpStartsWith, Values: []string{"registry.example.com/team-042/app-1:v7."}}}}},
+		{name: "keyed-field-half", spec: Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}}}}},
 		{name: "name-contains", spec: Spec{NameContains: "0042"}},
+		{name: "name-contains-quarter", spec: Spec{NameContains: "frontend"}},
 		{name: "deep-page", spec: Spec{}, deep: true},
 		{name: "sorted-created-desc", spec: Spec{Sort: []SortKey{{Path: "metadata.creationTimestamp", Descending: true}}}, deep: true},
 	}
@@ -234,4 +246,105 @@ func inMemorySearch(objs []*unstructured.Unstructured, q *Query, deep bool) []*u
 	}
 	end := min(start+q.limit, len(matches))
 	return matches[start:end]
+}
+
+// updatedCopy returns obj with a new resourceVersion and status, sharing everything else.
+func updatedCopy(obj *unstructured.Unstructured, gen int) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{Object: maps.Clone(obj.Object)}
+	md := maps.Clone(obj.Object["metadata"].(map[string]any))
+	md["resourceVersion"] = fmt.Sprint(1_000_000 + gen)
+	u.Object["metadata"] = md
+	st := maps.Clone(obj.Object["status"].(map[string]any))
+	st["readyReplicas"] = int64(gen % 11)
+	u.Object["status"] = st
+	return u
+}
+
+// BenchmarkConcurrent runs searches (ns/op is per search, across 2 goroutines) while one
+// goroutine applies batches of 100 updates to a store of 10k objects, for each candidate
+// storage: the mvcc and memdb in-memory VFSes, and a WAL-mode file.
+func BenchmarkConcurrent(b *testing.B) {
+	const n = 10000
+	objs := benchObjects(n)
+	sel, _ := labels.Parse("tier=cache")
+	queries := []Spec{
+		{GVK: widgetGVK, Labels: sel},
+		{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"7"}}}, Namespaces: []string{"team-001", "team-002"}},
+		{GVK: widgetGVK, NameContains: "0042"},
+		{GVK: widgetGVK, Sort: []SortKey{{Path: "metadata.creationTimestamp", Descending: true}}},
+	}
+	for _, storage := range []string{"mvcc", "memdb", "file"} {
+		b.Run(storage, func(b *testing.B) {
+			opts := Options{vfs: storage}
+			if storage == "file" {
+				opts = Options{Path: filepath.Join(b.TempDir(), "index.db")}
+			}
+			s, err := Open(opts)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: plainFields}); err != nil {
+				b.Fatal(err)
+			}
+			if err := s.Replace(widgetGVK, objs); err != nil {
+				b.Fatal(err)
+			}
+			var compiled []*Query
+			for _, spec := range queries {
+				compiled = append(compiled, mustCompile(b, spec))
+			}
+			stop := make(chan struct{})
+			done := make(chan struct{})
+			var updates atomic.Int64
+			go func() {
+				defer close(done)
+				r := rand.New(rand.NewPCG(1, 2))
+				for gen := 0; ; gen++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					batch := make([]Change, 100)
+					for i := range batch {
+						batch[i] = Change{Object: updatedCopy(objs[r.IntN(n)], gen*100+i)}
+					}
+					if err := s.Apply(batch); err != nil {
+						b.Error(err)
+						return
+					}
+					updates.Add(int64(len(batch)))
+				}
+			}()
+			var next atomic.Int64
+			var latMu sync.Mutex
+			var lat []time.Duration
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				var mine []time.Duration
+				for pb.Next() {
+					q := compiled[int(next.Add(1))%len(compiled)]
+					t0 := time.Now()
+					if _, err := s.Search(context.Background(), q, ""); err != nil {
+						b.Error(err)
+						return
+					}
+					mine = append(mine, time.Since(t0))
+				}
+				latMu.Lock()
+				lat = append(lat, mine...)
+				latMu.Unlock()
+			})
+			elapsed := b.Elapsed()
+			close(stop)
+			<-done
+			slices.Sort(lat)
+			b.ReportMetric(float64(updates.Load())/elapsed.Seconds(), "updates/s")
+			if len(lat) > 0 {
+				b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
+				b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
+			}
+		})
+	}
 }

@@ -329,7 +329,11 @@ func testDifferential(t *testing.T, declared bool) {
 				preds = append(preds, randomPredicate(r))
 			}
 		}
-		q, err := Compile(Spec{GVK: widgetGVK, Labels: sel, Fields: preds, Limit: 1 + r.IntN(40)})
+		nameContains := ""
+		if round%3 == 0 {
+			nameContains = []string{"0", "01", "o-0", "O-01", "-012", "0123", "x", "o-o", "\"ü"}[r.IntN(9)]
+		}
+		q, err := Compile(Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -337,6 +341,7 @@ func testDifferential(t *testing.T, declared bool) {
 		var want []string
 		for _, o := range objs {
 			ok := sel == nil || sel.Matches(labels.Set(o.GetLabels()))
+			ok = ok && strings.Contains(strings.ToLower(o.GetName()), strings.ToLower(nameContains))
 			for _, p := range preds {
 				ok = ok && refPredicate(o.Object, p)
 			}

@@ -253,3 +253,54 @@ func prefixEnd(p string) (string, bool) {
 	}
 	return "", false
 }
+
+// ensureNames creates the kind's trigram name index if it is missing (databases written
+// before it existed) and fills it from the stored rows.
+func (s *Store) ensureNames(k *kind) error {
+	st, err := s.w.prepare(`SELECT 1 FROM sqlite_schema WHERE type = 'table' AND name = ?`)
+	if err != nil {
+		return err
+	}
+	if err := bind(st, []any{k.table + "_names"}); err != nil {
+		return err
+	}
+	exists := st.Step()
+	err = st.Err()
+	_ = st.Reset()
+	if err != nil || exists {
+		return err
+	}
+	// detail=none keeps only which rows hold a trigram (no positions): about a third of
+	// the size of detail=full. Matches are rechecked against lname, so the superset an
+	// AND of trigrams returns is fine.
+	if err := s.w.db.Exec(`CREATE VIRTUAL TABLE ` + k.table + `_names USING fts5(lname, content='', contentless_delete=1, tokenize='trigram', detail='none')`); err != nil {
+		return err
+	}
+	return s.w.db.Exec(`INSERT INTO ` + k.table + `_names (rowid, lname) SELECT id, lname FROM ` + k.table)
+}
+
+// trigramQuery returns an FTS5 query matching the rows whose name holds every trigram of
+// the lower-cased substring s, or false when s is shorter than three characters (the
+// trigram index cannot answer it).
+func trigramQuery(s string) (string, bool) {
+	r := []rune(s)
+	if len(r) < 3 {
+		return "", false
+	}
+	seen := map[string]bool{}
+	var b strings.Builder
+	for i := 0; i+3 <= len(r); i++ {
+		t := string(r[i : i+3])
+		if seen[t] {
+			continue
+		}
+		seen[t] = true
+		if b.Len() > 0 {
+			b.WriteString(" AND ")
+		}
+		b.WriteByte('"')
+		b.WriteString(strings.ReplaceAll(t, `"`, `""`))
+		b.WriteByte('"')
+	}
+	return b.String(), true
+}

@@ -72,11 +72,23 @@ func (sb *sqlBuilder) where(q *Query) {
 	}
 	if q.nameContains != "" {
 		and()
-		// Scanning the narrow lname index is much cheaper than scanning table rows.
-		sb.plus()
-		sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
-		sb.arg(q.nameContains)
-		sb.w(") > 0)")
+		if match, ok := trigramQuery(q.nameContains); ok {
+			// The trigram index finds the rows holding every trigram; lname confirms the
+			// substring.
+			sb.plus()
+			sb.w("o.id IN (SELECT rowid FROM ", t, "_names WHERE ", t, "_names MATCH ")
+			sb.arg(match)
+			sb.w(") AND instr(o.lname, ")
+			sb.arg(q.nameContains)
+			sb.w(") > 0")
+		} else {
+			// Shorter than a trigram: scanning the narrow lname index is much cheaper
+			// than scanning table rows.
+			sb.plus()
+			sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
+			sb.arg(q.nameContains)
+			sb.w(") > 0)")
+		}
 	}
 	if q.labelsNothing {
 		and()

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 
 	"github.com/ncruces/go-sqlite3"
+	"github.com/ncruces/go-sqlite3/ext/fts5"
 	_ "github.com/ncruces/go-sqlite3/vfs/memdb" // registers the "memdb" VFS
 	_ "github.com/ncruces/go-sqlite3/vfs/mvcc"  // registers the "mvcc" VFS
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -211,6 +212,10 @@ func (s *Store) openConn(writer bool) (*conn, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening index database: %w", err)
 	}
+	if err := fts5.Register(db); err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("registering fts5: %w", err)
+	}
 	c := &conn{db: db, stmts: map[string]*sqlite3.Stmt{}}
 	pragmas := []string{
 		`PRAGMA temp_store = MEMORY`,
@@ -349,6 +354,9 @@ func (s *Store) loadKinds() error {
 				k.fields[f] = indexName(k.table, f)
 			}
 		}
+		if err := s.ensureNames(k); err != nil {
+			return err
+		}
 		n, err := s.countRows(s.w, k)
 		if err != nil {
 			return err
@@ -455,6 +463,9 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 			}
 		}
 		if err := s.w.db.Exec(sideSchema(k.table)); err != nil {
+			return err
+		}
+		if err := s.ensureNames(k); err != nil {
 			return err
 		}
 		for canon, name := range k.fields {
@@ -605,7 +616,7 @@ func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
 		return nil
 	}
 	err := s.inTx(func() error {
-		for _, t := range []string{k.table + "_labels", k.table + "_owners", k.table + "_fields", k.table} {
+		for _, t := range []string{k.table + "_labels", k.table + "_owners", k.table + "_fields", k.table + "_names", k.table} {
 			if err := s.w.db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
 				return err
 			}

@@ -198,6 +198,9 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 			return 0, err
 		}
 		id = w.db.LastInsertRowID()
+		if err := w.exec(`INSERT INTO `+k.table+`_names (rowid, lname) VALUES (?, ?)`, id, strings.ToLower(r.name)); err != nil {
+			return 0, err
+		}
 		b.changed[k]++
 	}
 	b.changed[k] += 0
@@ -250,6 +253,7 @@ func (b *batch) deleteID(k *kind, id int64) error {
 	}
 	qs := []string{
 		`DELETE FROM ` + k.table + `_owners WHERE obj = ?`,
+		`DELETE FROM ` + k.table + `_names WHERE rowid = ?`,
 		`DELETE FROM ` + k.table + ` WHERE id = ?`,
 	}
 	if len(k.lists) > 0 {
