@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds etcd, kube-apiserver and kubectl from the Go module proxy (hack/controlplane/go.mod) into a
-# versioned cache outside the clone, so every clone on the machine reuses them, then links them into
-# bin/. Idempotent: a binary already in the cache is not rebuilt.
+# Builds etcd, kube-apiserver, kube-controller-manager and kubectl from the Go module proxy
+# (hack/controlplane/go.mod) into a versioned cache outside the clone, so every clone on the machine
+# reuses them, then links them into bin/. Idempotent: a binary already in the cache is not rebuilt.
 #
 # Prints the directory that holds the binaries (use it as KUBEBUILDER_ASSETS).
 set -euo pipefail
@@ -33,10 +33,11 @@ build() { # name package ldflags
 
 build etcd go.etcd.io/etcd/server/v3 "-s -w"
 build kube-apiserver k8s.io/kubernetes/cmd/kube-apiserver "$k8s_ldflags"
+build kube-controller-manager k8s.io/kubernetes/cmd/kube-controller-manager "$k8s_ldflags"
 build kubectl k8s.io/kubernetes/cmd/kubectl "$k8s_ldflags"
 
-for b in etcd kube-apiserver kubectl; do
+for b in etcd kube-apiserver kube-controller-manager kubectl; do
   ln -sf "$cache/$b" "$root/bin/controlplane/$b"
 done
-echo "controlplane: etcd $etcd_version, kube-apiserver $k8s_version, kubectl $k8s_version in $root/bin/controlplane" >&2
+echo "controlplane: etcd $etcd_version, kube-apiserver, kube-controller-manager and kubectl $k8s_version in $root/bin/controlplane" >&2
 echo "$root/bin/controlplane"
