@@ -74,19 +74,22 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	if err := s.checkNumeric(c, k, q); err != nil {
 		return Page{}, err
 	}
+	trigram, err := useTrigrams(c, k, q)
+	if err != nil {
+		return Page{}, err
+	}
 	var total int64
-	var err error
 	if q.unfiltered() {
 		total, err = storedCount(c, k)
 	} else {
-		total, err = countQuery(c, k, q, nil, nil)
+		total, err = countQuery(c, k, q, nil, nil, trigram)
 	}
 	if err != nil {
 		return Page{}, err
 	}
 	after := total
 	if cursor != nil {
-		if after, err = countQuery(c, k, q, keys, cursor); err != nil {
+		if after, err = countQuery(c, k, q, keys, cursor, trigram); err != nil {
 			return Page{}, err
 		}
 	}
@@ -94,7 +97,7 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	if after == 0 {
 		return page, nil
 	}
-	sql, args := pageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.limit))
+	sql, args := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.limit), trigram)
 	st, err := c.prepare(sql)
 	if err != nil {
 		return Page{}, fmt.Errorf("preparing page query: %w", err)
@@ -159,8 +162,40 @@ func storedCount(c *conn, k *kind) (int64, error) {
 	return st.ColumnInt64(0), nil
 }
 
-func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any) (int64, error) {
-	sb := &sqlBuilder{k: k}
+// useTrigrams decides how nameContains is answered. The trigram index finds few matches
+// fast, but every candidate costs a read of its table row (~2 KB, rarely cached): for a
+// substring in many names, scanning the narrow lname index is cheaper. A bounded probe
+// of the trigram index tells the two apart.
+func useTrigrams(c *conn, k *kind, q *Query) (bool, error) {
+	match, ok := trigramQuery(q.nameContains)
+	if !ok {
+		return false, nil
+	}
+	limit := max(trigramProbeMin, k.count.Load()/trigramProbeFraction)
+	st, err := c.prepare(`SELECT count(*) FROM (SELECT 1 FROM ` + k.table + `_names WHERE ` + k.table + `_names MATCH ? LIMIT ?)`)
+	if err != nil {
+		return false, err
+	}
+	defer st.Reset()
+	if err := bind(st, []any{match, limit}); err != nil {
+		return false, err
+	}
+	if !st.Step() {
+		return false, st.Err()
+	}
+	return st.ColumnInt64(0) < limit, nil
+}
+
+// Above n/trigramProbeFraction candidates (at least trigramProbeMin) reading rows costs
+// more than scanning the lname index: measured ~8 µs per row read against ~0.15 µs per
+// index entry scanned, at 100k objects.
+const (
+	trigramProbeMin      = 200
+	trigramProbeFraction = 50
+)
+
+func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any, trigram bool) (int64, error) {
+	sb := &sqlBuilder{k: k, trigram: trigram}
 	sb.w("SELECT count(*) FROM ", k.table, " AS o WHERE ")
 	sb.where(q)
 	if cursor != nil {
@@ -183,7 +218,11 @@ func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any) (int
 
 // pageSQL builds the page query. walk selects the plan; see walkPlan.
 func pageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool) (string, []any) {
-	sb := &sqlBuilder{k: k}
+	return buildPageSQL(k, q, keys, cursor, walk, true)
+}
+
+func buildPageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk, trigram bool) (string, []any) {
+	sb := &sqlBuilder{k: k, trigram: trigram}
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
 		sb.w(", ")

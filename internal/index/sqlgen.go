@@ -19,6 +19,8 @@ type sqlBuilder struct {
 	// noIndex prefixes filter expressions with unary "+" so SQLite does not use them to
 	// drive the query (the sort index drives instead).
 	noIndex bool
+	// trigram answers nameContains from the trigram index; see useTrigrams.
+	trigram bool
 }
 
 func (sb *sqlBuilder) w(s ...string) {
@@ -72,7 +74,7 @@ func (sb *sqlBuilder) where(q *Query) {
 	}
 	if q.nameContains != "" {
 		and()
-		if match, ok := trigramQuery(q.nameContains); ok {
+		if match, ok := trigramQuery(q.nameContains); ok && sb.trigram {
 			// The trigram index finds the rows holding every trigram; lname confirms the
 			// substring.
 			sb.plus()
