@@ -12,17 +12,44 @@
 //
 //	k<id>         (id, ns, name, uid, rv, created, lname, obj JSONB)
 //	              UNIQUE (ns, name); indexes (name, uid), (created, uid), (uid), (lname)
-//	k<id>_labels  (key, value, num, obj)  PRIMARY KEY (key, value, obj), index (obj)
+//	k<id>_labels  (key, value, num, obj)  PRIMARY KEY (key, value, obj)
 //	k<id>_owners  (uid, obj)              PRIMARY KEY (uid, obj), index (obj)
+//	k<id>_fields  (field, value, obj)     PRIMARY KEY (field, value, obj), index (obj)
+//	k<id>_names   FTS5 trigram index of lname (contentless, detail=none)
 //	kinds         (id, group, version, kind, namespaced, fields, objects)
+//	fields        (id, kind, path)        the declared list paths and their ids
 //
 // Label selectors are answered from k<id>_labels, so they never read JSON; num holds the
-// value parsed as an int64 for the Gt/Lt operators. Paths declared in KindConfig.Fields
-// get an expression index on json_extract(obj, '<path>'), uid; Register adds and drops
-// these at runtime. Undeclared paths are evaluated with json_extract/json_each over the
-// JSONB document (a scan). Before storing, metadata.managedFields and the
-// last-applied-configuration annotation are dropped, and core v1 Secrets lose data and
-// stringData; the caller's object is not modified.
+// value parsed as an int64 for the Gt/Lt operators. The label rows of an object are always
+// exactly the string values of metadata.labels in its stored document, so an update reads
+// the old labels from the document and rewrites only those that changed (usually none),
+// and no index on obj is needed.
+//
+// Declared paths (KindConfig.Fields, any path of the query grammar) are indexed two ways:
+//   - A path without [*] or [key=value] gets an expression index on
+//     json_extract(obj, '<path>'), uid, which also serves sorting.
+//   - A path with [*] or [key=value] can select several values. Its values go to
+//     k<id>_fields, one row per distinct selected value, computed in Go when an object is
+//     written by the same evaluator as Query.Matches, so "any selected value matches"
+//     holds and the rows cannot disagree with Matches. Strings and numbers are stored as
+//     TEXT and INTEGER/REAL; SQLite orders numbers < text < blobs, so each operator is a
+//     range of the (field, value, obj) index restricted to its type. Booleans and
+//     objects/lists are the blobs 't', 'f' and 'o'; JSON null satisfies no positive
+//     operator and is not stored. Negated operators are "NOT IN" the positive rows.
+//
+// Register adds and drops both at runtime: a new list path is backfilled from the stored
+// documents in the Register transaction, a dropped one has its rows deleted. Writes
+// resolve the kind under the write lock, so they always follow the current declarations.
+// A side row costs about as much to write as two expression-index entries (measured:
+// +5 µs of CPU per object for one keyed path against +1.5 µs per expression index), so
+// plain paths keep the expression index. Undeclared paths are evaluated with
+// json_extract/json_each over the JSONB document (a scan). Sorting is by plain paths only.
+//
+// Before storing, metadata.managedFields and the last-applied-configuration annotation are
+// dropped, and core v1 Secrets lose data and stringData; only the top-level and metadata
+// maps are copied, the caller's object is not modified. The document is encoded by
+// appendJSON rather than encoding/json, which spent a quarter of ingest time on reflection
+// and on sorting map keys; SQLite converts it to JSONB (jsonb(?)).
 //
 // # Query planning
 //
@@ -33,6 +60,18 @@
 // selective label on 100k objects. When many match, the filter gets the "+" instead and
 // SQLite walks the sort index, stopping after limit rows. Statistics (ANALYZE with an
 // analysis_limit) are refreshed after large batches so the planner can compare indexes.
+//
+// Every matching row that a count or page visits is a read of its table row, and a row
+// holds the ~2 KB document: about 8 µs per row at 100k objects (the page is copied out
+// of the VFS), against ~0.15 µs per entry when scanning a narrow index. Unselective
+// filters therefore cost time proportional to their matches.
+//
+// nameContains of three or more characters asks the trigram index for the rows holding
+// every trigram of the substring, then confirms with instr(lname, ...). A probe bounded to
+// max(200, n/50) candidates decides first: above that, reading the candidates' rows costs
+// more than scanning the narrow lname index, which is used instead (and always for one or
+// two characters). Both are ordinary tables in the same read transaction, so Total, Items
+// and Remaining stay consistent.
 //
 // # Pagination
 //

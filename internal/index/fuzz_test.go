@@ -42,10 +42,10 @@ func getFuzzStore(t testing.TB) *Store {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.a", "metadata.annotations['x.io/y']"}}); err != nil {
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.a", "metadata.annotations['x.io/y']", "spec.l[k=v].x[*]", "spec.l[*].k"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Upsert(obj("n", "a", map[string]any{"spec": map[string]any{"a": int64(1), "l": []any{map[string]any{"k": "v"}}}})); err != nil {
+	if err := s.Upsert(obj("n", "a", map[string]any{"spec": map[string]any{"a": int64(1), "l": []any{map[string]any{"k": "v", "x": []any{"s", int64(2), true, nil}}}}})); err != nil {
 		t.Fatal(err)
 	}
 	fuzzStore = s
@@ -71,6 +71,8 @@ func FuzzCompile(f *testing.F) {
 		{NameContains: "WeB", Names: []string{"a"}, Namespaces: []string{"n"}, Limit: 3},
 		{Fields: []FieldPredicate{{Path: "metadata.annotations['x.io/y']", Operator: OpStartsWith, Values: []string{"'; DROP TABLE kinds; --"}}}},
 		{Fields: []FieldPredicate{{Path: "spec.a", Operator: OpContains, Values: []string{"\x00\xff"}}}},
+		{Fields: []FieldPredicate{{Path: "spec.l[*].k", Operator: OpStartsWith, Values: []string{"\xff\xff", ""}}, {Path: "spec.l[k=v].x[*]", Operator: OpLessThanOrEqual, Values: []string{"2"}}}},
+		{NameContains: "a\"b'c", Fields: []FieldPredicate{{Path: "spec.l[k=v].x[*]", Operator: OpIn, Values: []string{"true", "s", "2.0"}}}},
 	}
 	for _, s := range seeds {
 		js, _ := json.Marshal(s)

@@ -332,7 +332,11 @@ func (s *Store) write(fn func(b *batch) error) error {
 		if n >= analyzeRows {
 			// Fresh statistics let the planner pick the most selective index; with
 			// analysis_limit set this samples rather than scans.
-			for _, t := range []string{k.table, k.table + "_labels"} {
+			tables := []string{k.table, k.table + "_labels"}
+			if len(k.lists) > 0 {
+				tables = append(tables, k.table+"_fields")
+			}
+			for _, t := range tables {
 				if err := s.w.db.Exec(`ANALYZE ` + t); err != nil {
 					return err
 				}
