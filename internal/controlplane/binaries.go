@@ -15,6 +15,10 @@ const (
 	kubectlBinary   = "kubectl"
 )
 
+// controllerManagerBinary is the one optional binary: `make controlplane` builds it, setup-envtest
+// does not ship it. Without it the control plane runs no controllers.
+const controllerManagerBinary = "kube-controller-manager"
+
 // AssetsEnv is the environment variable that names the directory holding etcd, kube-apiserver
 // and kubectl. It is the variable controller-runtime's envtest reads, so both find the same
 // binaries.
@@ -50,15 +54,23 @@ func resolveBinDir(explicit string) (string, error) {
 		return "", fmt.Errorf("resolving %s: %w", dir, err)
 	}
 	for _, name := range []string{etcdBinary, apiServerBinary, kubectlBinary} {
-		info, err := os.Stat(filepath.Join(dir, name))
-		if err != nil {
+		if err := checkExecutable(filepath.Join(dir, name)); err != nil {
 			return "", fmt.Errorf("%w: %w", ErrBinariesNotFound, err)
-		}
-		if info.IsDir() || info.Mode().Perm()&0o111 == 0 {
-			return "", fmt.Errorf("%w: %s is not an executable file", ErrBinariesNotFound, filepath.Join(dir, name))
 		}
 	}
 	return dir, nil
+}
+
+// checkExecutable fails unless path is an executable file.
+func checkExecutable(path string) error {
+	info, err := os.Stat(path)
+	if err != nil {
+		return err
+	}
+	if info.IsDir() || info.Mode().Perm()&0o111 == 0 {
+		return fmt.Errorf("%s is not an executable file", path)
+	}
+	return nil
 }
 
 // moduleRoot returns the nearest directory at or above dir that holds a go.mod file.

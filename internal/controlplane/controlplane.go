@@ -29,11 +29,32 @@ const (
 	EtcdLogFile = "etcd.log"
 	// APIServerLogFile holds kube-apiserver's output, of every run when it was restarted.
 	APIServerLogFile = "kube-apiserver.log"
+	// ControllerManagerLogFile holds kube-controller-manager's output.
+	ControllerManagerLogFile = "kube-controller-manager.log"
 )
 
 // AdminUser is the user name of the admin kubeconfig. The user is in the system:masters group,
 // which RBAC lets do anything.
 const AdminUser = "kubesift-admin"
+
+// controllerManagerUser is the user kube-controller-manager authenticates as. It is in the
+// system:masters group: the namespace and garbage collector controllers delete objects of every
+// resource, custom ones included, which the bootstrap system:kube-controller-manager role only
+// grants through per-controller service accounts (--use-service-account-credentials), and those
+// would need the token controller and a signing key.
+const controllerManagerUser = "system:kube-controller-manager"
+
+// controllers are the only kube-controller-manager controllers the control plane runs. Names as
+// listed by `kube-controller-manager --help` (v1.36); each one's health check is part of /healthz.
+var controllers = []string{
+	// Empties and removes namespaces being deleted; without it they stay Terminating forever.
+	"namespace-controller",
+	// Deletes objects whose owners are gone (ownerReferences) and honours foreground and orphan
+	// deletion.
+	"garbage-collector-controller",
+	// Fills the rules of ClusterRoles that have an aggregationRule.
+	"clusterrole-aggregation-controller",
+}
 
 // host is the only address the control plane listens on.
 const host = "127.0.0.1"
@@ -56,8 +77,9 @@ type Options struct {
 	// KeepDir keeps a temporary Dir after Stop, to read the logs.
 	KeepDir bool
 
-	// BinDir holds the etcd, kube-apiserver and kubectl binaries. Empty uses $KUBEBUILDER_ASSETS,
-	// else bin/controlplane in the Go module that contains the working directory.
+	// BinDir holds the etcd, kube-apiserver and kubectl binaries, and optionally
+	// kube-controller-manager. Empty uses $KUBEBUILDER_ASSETS, else bin/controlplane in the Go
+	// module that contains the working directory.
 	BinDir string
 
 	// EtcdDataDir is etcd's data directory. Empty uses etcd/ in Dir. A directory outside Dir keeps
@@ -70,9 +92,16 @@ type Options struct {
 	// APIServerArgs are extra kube-apiserver flags, such as "--v=4". They are appended to the
 	// defaults; a flag given twice takes its last value.
 	APIServerArgs []string
+
+	// NoControllerManager leaves kube-controller-manager out. By default it runs whenever BinDir
+	// holds the binary (`make controlplane` builds it; setup-envtest's asset directories have none,
+	// and then the control plane silently runs without it). Without it namespaces never finish
+	// deleting, aggregated ClusterRoles stay empty and owned objects outlive their owners.
+	NoControllerManager bool
 }
 
-// ControlPlane is a running etcd and kube-apiserver. Its methods are safe for concurrent use.
+// ControlPlane is a running etcd, kube-apiserver and, unless absent or disabled,
+// kube-controller-manager. Its methods are safe for concurrent use.
 type ControlPlane struct {
 	dir           string
 	removeDir     bool
@@ -84,17 +113,21 @@ type ControlPlane struct {
 	restConfig    *rest.Config
 	ca            *authority
 	readyzClient  *http.Client
+	kcmURL        string       // kube-controller-manager's secure serving address
+	kcmClient     *http.Client // trusts the control plane's CA, presents no client certificate
 	stopWatchdog  context.CancelFunc
 	watchdogEnded chan struct{}
 
-	mu        sync.Mutex // guards the processes and stopped
-	etcd      *process
-	apiServer *process
-	stopped   bool
+	mu                sync.Mutex // guards the processes and stopped
+	etcd              *process
+	apiServer         *process
+	controllerManager *process // nil when not run
+	stopped           bool
 }
 
-// Start starts etcd and kube-apiserver and returns once the apiserver is ready and the default
-// namespace exists. ctx bounds the life of the control plane, not only its start: when ctx ends,
+// Start starts etcd, kube-apiserver and then kube-controller-manager (see
+// Options.NoControllerManager) and returns once the apiserver is ready, the default namespace
+// exists and the controller-manager is healthy. ctx bounds the life of the control plane, not only its start: when ctx ends,
 // the processes are stopped as by Stop. Callers should still call Stop.
 func Start(ctx context.Context, opts Options) (*ControlPlane, error) {
 	binDir, err := resolveBinDir(opts.BinDir)
@@ -149,11 +182,11 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 		etcdData = filepath.Join(cp.dir, "etcd")
 	}
 
-	ports, err := freePorts(3)
+	ports, err := freePorts(4)
 	if err != nil {
 		return err
 	}
-	etcdClientPort, etcdPeerPort, apiPort := ports[0], ports[1], ports[2]
+	etcdClientPort, etcdPeerPort, apiPort, kcmPort := ports[0], ports[1], ports[2], ports[3]
 	cp.etcdURL = "http://" + net.JoinHostPort(host, strconv.Itoa(etcdClientPort))
 	cp.url = "https://" + net.JoinHostPort(host, strconv.Itoa(apiPort))
 
@@ -162,7 +195,7 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 		return err
 	}
 	cp.ca = ca
-	serving, err := ca.servingCert(
+	serving, err := ca.servingCert("kube-apiserver",
 		[]string{"localhost", "kubernetes", "kubernetes.default", "kubernetes.default.svc"},
 		[]net.IP{net.ParseIP(host), net.ParseIP("10.0.0.1")},
 	)
@@ -248,8 +281,8 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 			"--service-account-issuer=" + cp.url,
 			"--service-account-key-file=" + filepath.Join(pki, "sa.pub"),
 			"--service-account-signing-key-file=" + filepath.Join(pki, "sa.key"),
-			// Without a controller-manager no namespace gets a default ServiceAccount, and this
-			// plugin would reject every Pod for the lack of one.
+			// The controller-manager runs no serviceaccount controller, so no namespace gets a
+			// default ServiceAccount, and this plugin would reject every Pod for the lack of one.
 			"--disable-admission-plugins=ServiceAccount",
 			// The kubernetes Service cannot have a loopback endpoint, and nothing here needs it.
 			"--endpoint-reconciler-type=none",
@@ -266,7 +299,77 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 	if err := cp.etcd.waitFor(ctx, cp.startTimeout, "etcd to be healthy", cp.etcdHealthy); err != nil {
 		return err
 	}
-	return cp.startAPIServerLocked(ctx)
+	if err := cp.startAPIServerLocked(ctx); err != nil {
+		return err
+	}
+
+	kcmPath := filepath.Join(cp.binDir, controllerManagerBinary)
+	if opts.NoControllerManager || checkExecutable(kcmPath) != nil {
+		return nil
+	}
+	return cp.startControllerManagerLocked(ctx, kcmPath, kcmPort)
+}
+
+// startControllerManagerLocked starts kube-controller-manager with the few controllers a control
+// plane without nodes needs, and waits until it is healthy. cp.mu must be held.
+func (cp *ControlPlane) startControllerManagerLocked(ctx context.Context, path string, port int) error {
+	pki := filepath.Join(cp.dir, "pki")
+	client, err := cp.ca.clientCert(controllerManagerUser, []string{"system:masters"})
+	if err != nil {
+		return err
+	}
+	cfg := rest.CopyConfig(cp.restConfig)
+	cfg.CertData, cfg.KeyData = client.CertPEM, client.KeyPEM
+	kubeconfig := filepath.Join(pki, "kube-controller-manager.kubeconfig")
+	if err := writeKubeconfig(kubeconfig, cfg, controllerManagerUser); err != nil {
+		return err
+	}
+	serving, err := cp.ca.servingCert(controllerManagerBinary, []string{"localhost"}, []net.IP{net.ParseIP(host)})
+	if err != nil {
+		return err
+	}
+	for name, data := range map[string][]byte{
+		"kube-controller-manager.crt": serving.CertPEM,
+		"kube-controller-manager.key": serving.KeyPEM,
+	} {
+		if err := os.WriteFile(filepath.Join(pki, name), data, 0o600); err != nil {
+			return fmt.Errorf("writing %s: %w", name, err)
+		}
+	}
+	cp.kcmURL = "https://" + net.JoinHostPort(host, strconv.Itoa(port))
+	if cp.kcmClient, err = rest.HTTPClientFor(&rest.Config{
+		TLSClientConfig: rest.TLSClientConfig{CAData: cp.ca.certPEM},
+		Timeout:         5 * time.Second,
+	}); err != nil {
+		return fmt.Errorf("creating the controller-manager health client: %w", err)
+	}
+
+	cp.controllerManager = &process{
+		name:    controllerManagerBinary,
+		path:    path,
+		logPath: filepath.Join(cp.dir, ControllerManagerLogFile),
+		args: []string{
+			"--kubeconfig=" + kubeconfig,
+			"--controllers=" + strings.Join(controllers, ","),
+			// One instance, nothing to elect; it also never stops for a lost lease while the
+			// apiserver restarts.
+			"--leader-elect=false",
+			// Every controller uses the kubeconfig's credentials rather than a service account
+			// token of its own, which would need the token controller.
+			"--use-service-account-credentials=false",
+			// Serve /healthz on loopback only, with a certificate from the control plane's CA.
+			// /healthz is always allowed, so no delegated authentication or authorization is
+			// configured.
+			"--bind-address=" + host,
+			"--secure-port=" + strconv.Itoa(port),
+			"--tls-cert-file=" + filepath.Join(pki, "kube-controller-manager.crt"),
+			"--tls-private-key-file=" + filepath.Join(pki, "kube-controller-manager.key"),
+		},
+	}
+	if err := cp.controllerManager.start(); err != nil {
+		return err
+	}
+	return cp.controllerManager.waitFor(ctx, cp.startTimeout, "kube-controller-manager to be healthy", cp.controllerManagerHealthy)
 }
 
 // startAPIServerLocked starts the apiserver and waits until it is ready. cp.mu must be held.
@@ -280,6 +383,12 @@ func (cp *ControlPlane) startAPIServerLocked(ctx context.Context) error {
 // etcdHealthy checks etcd's /health endpoint.
 func (cp *ControlPlane) etcdHealthy(ctx context.Context) error {
 	return get(ctx, http.DefaultClient, cp.etcdURL+"/health")
+}
+
+// controllerManagerHealthy checks kube-controller-manager's /healthz, which includes the health
+// of each controller.
+func (cp *ControlPlane) controllerManagerHealthy(ctx context.Context) error {
+	return get(ctx, cp.kcmClient, cp.kcmURL+"/healthz")
 }
 
 // apiServerReady checks /readyz and that the default namespace exists: the apiserver creates it
@@ -313,8 +422,17 @@ func get(ctx context.Context, client *http.Client, url string) error {
 // Dir returns the directory with the certificates, the kubeconfig and the logs.
 func (cp *ControlPlane) Dir() string { return cp.dir }
 
-// BinDir returns the directory of the etcd, kube-apiserver and kubectl binaries in use.
+// BinDir returns the directory of the control plane binaries in use.
 func (cp *ControlPlane) BinDir() string { return cp.binDir }
+
+// HasControllerManager reports whether the control plane runs kube-controller-manager, so that
+// namespaces finish deleting, aggregated ClusterRoles get their rules and owned objects are
+// garbage collected.
+func (cp *ControlPlane) HasControllerManager() bool {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.controllerManager != nil
+}
 
 // URL returns the apiserver's address, such as https://127.0.0.1:40123.
 func (cp *ControlPlane) URL() string { return cp.url }
@@ -327,7 +445,8 @@ func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.re
 
 // RestartAPIServer stops the apiserver and starts it again on the same port, with the same etcd
 // and certificates, and waits until it is ready. Clients see the connection drop and their
-// watches end, as in an apiserver upgrade or crash.
+// watches end, as in an apiserver upgrade or crash. kube-controller-manager keeps running and
+// reconnects by itself, as it does in a real cluster.
 func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
@@ -341,7 +460,7 @@ func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
 	return cp.startAPIServerLocked(ctx)
 }
 
-// Stop stops the apiserver, then etcd, each with SIGTERM and a kill after a timeout, and removes
+// Stop stops kube-controller-manager, the apiserver, then etcd, each with SIGTERM and a kill after a timeout, and removes
 // a temporary directory unless Options.KeepDir was set. Calling Stop again does nothing.
 func (cp *ControlPlane) Stop() error {
 	if cp.stopWatchdog != nil {
@@ -359,7 +478,7 @@ func (cp *ControlPlane) stop() error {
 	}
 	cp.stopped = true
 	var errs []error
-	for _, p := range []*process{cp.apiServer, cp.etcd} {
+	for _, p := range []*process{cp.controllerManager, cp.apiServer, cp.etcd} {
 		if p != nil {
 			errs = append(errs, p.stop())
 		}

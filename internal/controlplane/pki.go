@@ -64,10 +64,11 @@ func newAuthority(commonName string) (*authority, error) {
 	return &authority{cert: cert, certPEM: encodeCert(der), key: key}, nil
 }
 
-// servingCert issues a TLS server certificate for the given host names and IP addresses.
-func (a *authority) servingCert(hosts []string, ips []net.IP) (keyPair, error) {
+// servingCert issues a TLS server certificate for a component, valid for the given host names and
+// IP addresses.
+func (a *authority) servingCert(component string, hosts []string, ips []net.IP) (keyPair, error) {
 	return a.issue(&x509.Certificate{
-		Subject:     pkix.Name{CommonName: "kube-apiserver"},
+		Subject:     pkix.Name{CommonName: component},
 		DNSNames:    hosts,
 		IPAddresses: ips,
 		KeyUsage:    x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment,

@@ -95,7 +95,7 @@ func TestCertificates(t *testing.T) {
 		t.Fatal("the CA PEM does not parse")
 	}
 
-	serving, err := ca.servingCert([]string{"localhost"}, []net.IP{net.ParseIP(host)})
+	serving, err := ca.servingCert("kube-apiserver", []string{"localhost"}, []net.IP{net.ParseIP(host)})
 	if err != nil {
 		t.Fatal(err)
 	}
