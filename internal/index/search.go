@@ -194,13 +194,108 @@ const (
 	trigramProbeFraction = 50
 )
 
+// countQuery counts the matches (after cursor, when set). Counting through the filter's
+// indexes reads the table row of every match, ~8 µs each at 100k objects because a row
+// holds the whole document. When the filter and the cursor only need columns of one narrow
+// index, a first count stops at max(countProbeMin, n/countProbeFraction) matches; if it
+// gets there, the count is redone by scanning that index (~0.15 µs per entry) and probing
+// the filter's indexes, which reads no table row.
 func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any, trigram bool) (int64, error) {
+	cover := coveringIndex(k, q, keys, cursor, trigram)
+	if cover == "" {
+		return runCount(c, k, q, keys, cursor, trigram, "", 0)
+	}
+	limit := max(countProbeMin, k.count.Load()/countProbeFraction)
+	n, err := runCount(c, k, q, keys, cursor, trigram, "", limit)
+	if err != nil || n < limit {
+		return n, err
+	}
+	return runCount(c, k, q, keys, cursor, trigram, cover, 0)
+}
+
+const (
+	countProbeMin      = 200
+	countProbeFraction = 50
+)
+
+// coveringIndex names the narrowest index holding every column the filter and the cursor
+// condition read, or "" when some condition reads the document or no index has them all.
+func coveringIndex(k *kind, q *Query, keys []sortField, cursor []any, trigram bool) string {
+	need := map[string]bool{}
+	if len(q.namespaces) > 0 {
+		need["ns"] = true
+	}
+	if len(q.names) > 0 {
+		need["name"] = true
+	}
+	if q.nameContains != "" && trigram {
+		need["lname"] = true
+	}
+	if q.createdAfter != nil || q.createdBefore != nil {
+		need["created"] = true
+	}
+	for _, p := range q.preds {
+		if _, ok := k.lists[p.path.String()]; !ok {
+			return ""
+		}
+	}
+	if cursor != nil {
+		for _, key := range keys {
+			if key.col == "" {
+				return ""
+			}
+			if key.col != "id" {
+				need[key.col] = true
+			}
+		}
+	}
+	for _, ix := range []struct {
+		suffix string
+		cols   []string
+	}{
+		{"_lname", []string{"lname"}},
+		{"_uid", []string{"uid"}},
+		{"_created", []string{"created", "uid"}},
+		{"_nsname", []string{"ns", "name"}},
+		{"_name", []string{"name", "uid"}},
+	} {
+		left := len(need)
+		for _, col := range ix.cols {
+			if need[col] {
+				left--
+			}
+		}
+		if left == 0 {
+			return k.table + ix.suffix
+		}
+	}
+	return ""
+}
+
+// runCount runs one count query: through the filter's indexes, stopping at limit when
+// limit > 0, or by scanning index cover when cover is set.
+func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, trigram bool, cover string, limit int64) (int64, error) {
 	sb := &sqlBuilder{k: k, trigram: trigram}
-	sb.w("SELECT count(*) FROM ", k.table, " AS o WHERE ")
+	if limit > 0 {
+		sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
+	} else {
+		sb.w("SELECT count(*) FROM ", k.table, " AS o ")
+		if cover != "" {
+			sb.w("INDEXED BY ", cover, " ")
+			sb.noIndex = true
+		}
+		sb.w("WHERE ")
+	}
 	sb.where(q)
+	sb.noIndex = false
 	if cursor != nil {
 		sb.w(" AND ")
 		sb.after(keys, cursor, false)
+	}
+	if limit > 0 {
+		sb.w(" LIMIT ")
+		sb.arg(limit)
+		sb.w(")")
 	}
 	st, err := c.prepare(sb.b.String())
 	if err != nil {
