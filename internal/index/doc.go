@@ -63,8 +63,11 @@
 //
 // Every matching row that a count or page visits is a read of its table row, and a row
 // holds the ~2 KB document: about 8 µs per row at 100k objects (the page is copied out
-// of the VFS), against ~0.15 µs per entry when scanning a narrow index. Unselective
-// filters therefore cost time proportional to their matches.
+// of the VFS), against ~0.15 µs per entry when scanning a narrow index. Counts therefore
+// stop early at max(200, n/50) matches; past that, when every condition reads only
+// columns of one narrow index (labels, owners, declared list paths, namespaces, names,
+// creation time, the cursor of a column sort), the count is redone by scanning that
+// index and probing the filter's indexes, reading no table row (countQuery).
 //
 // nameContains of three or more characters asks the trigram index for the rows holding
 // every trigram of the substring, then confirms with instr(lname, ...). A probe bounded to

@@ -89,10 +89,9 @@ const maxCachedStmts = 256
 
 func (c *conn) prepare(query string) (*sqlite3.Stmt, error) {
 	if st, ok := c.stmts[query]; ok {
+		// No ClearBindings: every caller binds all parameters of its statement.
 		if err := st.Reset(); err == nil {
-			if err := st.ClearBindings(); err == nil {
-				return st, nil
-			}
+			return st, nil
 		}
 		_ = st.Close()
 		delete(c.stmts, query)
