@@ -5,26 +5,36 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/kubesift/kubesift/internal/controlplane"
 )
 
-// The RBAC specs run the manager as a user that holds only the ClusterRole generated from the
-// +kubebuilder:rbac markers (config/rbac/role.yaml), so that a missing marker fails here rather
-// than in a user's cluster. The rules to read a mirrored kind come from the sample indexer
-// ClusterRole. In a real cluster kube-controller-manager aggregates that role into the indexer
-// role; this control plane has no controller-manager, so the specs bind it directly.
+// The RBAC specs run the manager as a user that holds only what `make deploy` grants it: the
+// ClusterRole generated from the +kubebuilder:rbac markers (config/rbac/role.yaml), so that a
+// missing marker fails here rather than in a user's cluster, and the aggregated indexer ClusterRole
+// (config/rbac/indexer_role.yaml), each bound to the user instead of the ServiceAccount. The
+// indexer role starts empty; the rules to read a mirrored kind reach it only through
+// kube-controller-manager's ClusterRole aggregation, from the labelled sample role.
 var _ = Describe("Manager with the RBAC from config/rbac", Ordered, Label("rbac"), func() {
 	const (
 		ns   = "e2e-rbac"
 		user = "kubesift-manager-e2e"
 	)
+	var u *controlplane.User
 
 	BeforeAll(func() {
-		u, err := cp.AddUser(user)
+		if !cp.HasControllerManager() {
+			Skip("the control plane runs no kube-controller-manager, which aggregates the indexer role (run make controlplane)")
+		}
+		var err error
+		u, err = cp.AddUser(user)
 		Expect(err).NotTo(HaveOccurred())
 		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
 		kubectl("create", "clusterrolebinding", "e2e-manager", "--clusterrole=manager-role", "--user="+user)
+		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "rbac", "indexer_role.yaml"))
+		kubectl("create", "clusterrolebinding", "e2e-indexer", "--clusterrole=indexer-role", "--user="+user)
 		out, err := u.Kubectl(suiteCtx, "auth", "can-i", "list", "configmaps", "--all-namespaces")
-		Expect(err).To(HaveOccurred(), "the manager's user may list ConfigMaps before the indexer role is bound")
+		Expect(err).To(HaveOccurred(), "the manager's user may list ConfigMaps before any role is aggregated into the indexer role")
 		Expect(out).To(Equal("no\n"))
 
 		createNamespace(ns)
@@ -41,7 +51,9 @@ var _ = Describe("Manager with the RBAC from config/rbac", Ordered, Label("rbac"
 		_, _ = kubectlErr("delete", "csq", "payments-configmaps", "--ignore-not-found", "--wait", "--timeout=60s")
 		_, _ = kubectlErr("delete", "ri", "configmaps", "--ignore-not-found", "--wait", "--timeout=60s")
 		stopAllManagers()
-		_, _ = kubectlErr("delete", "clusterrolebinding", "e2e-manager", "e2e-indexer-configmaps", "--ignore-not-found")
+		_, _ = kubectlErr("delete", "clusterrolebinding", "e2e-manager", "e2e-indexer", "--ignore-not-found")
+		_, _ = kubectlErr("delete", "clusterrole", "indexer-role", "kubesift-indexer-configmaps", "--ignore-not-found")
+		_, _ = kubectlErr("delete", "namespace", ns, "--ignore-not-found", "--wait=false")
 	})
 
 	It("reports Forbidden for a kind it may not read", func() {
@@ -50,9 +62,12 @@ var _ = Describe("Manager with the RBAC from config/rbac", Ordered, Label("rbac"
 		Expect(kubectl("get", "ri", "configmaps", "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].status}`)).To(Equal("False"))
 	})
 
-	It("mirrors and searches the kind once the sample indexer role is granted", func() {
+	It("mirrors and searches the kind once the sample role is aggregated into the indexer role", func() {
 		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "samples", "rbac_indexer_configmaps.yaml"))
-		kubectl("create", "clusterrolebinding", "e2e-indexer-configmaps", "--clusterrole=kubesift-indexer-configmaps", "--user="+user)
+		Eventually(jsonPath("{.rules[*].resources}", "clusterrole", "indexer-role")).Should(ContainSubstring("configmaps"))
+		out, err := u.Kubectl(suiteCtx, "auth", "can-i", "list", "configmaps", "--all-namespaces")
+		Expect(err).NotTo(HaveOccurred(), "the aggregated indexer role grants listing ConfigMaps")
+		Expect(out).To(Equal("yes\n"))
 		kubectl("wait", "--for=condition=Ready", "ri/configmaps", "--timeout=120s")
 
 		apply(`
