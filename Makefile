@@ -9,7 +9,7 @@ GOLANGCI_LINT_VERSION ?= v2.15.0
 CONTROLLER_GEN ?= $(LOCALBIN)/controller-gen-$(CONTROLLER_TOOLS_VERSION)
 GOLANGCI_LINT ?= $(LOCALBIN)/golangci-lint-$(GOLANGCI_LINT_VERSION)
 
-# The control plane (etcd, kube-apiserver, kubectl) that tests run against. `make controlplane`
+# The control plane (etcd, kube-apiserver, kube-controller-manager, kubectl) that tests run against. `make controlplane`
 # builds it once per machine into a cache outside the clone. Point KUBEBUILDER_ASSETS at binaries
 # from setup-envtest instead if you have them.
 CONTROLPLANE_DIR ?= $(LOCALBIN)/controlplane
@@ -63,7 +63,7 @@ lint-fix: golangci-lint ## Run golangci-lint and apply its fixes.
 	$(GOLANGCI_LINT) run --fix
 
 .PHONY: controlplane
-controlplane: ## Build etcd, kube-apiserver and kubectl once per machine and link them into bin/controlplane.
+controlplane: ## Build etcd, kube-apiserver, kube-controller-manager and kubectl once per machine into bin/controlplane.
 	@hack/controlplane.sh >/dev/null
 
 .PHONY: envtest
