@@ -94,6 +94,10 @@ func encode(obj *unstructured.Unstructured, namespaced bool, buf []byte) (row, e
 // the object id.
 func labelsOf(content map[string]any) map[string]string {
 	md, _ := content["metadata"].(map[string]any)
+	if typed, ok := md["labels"].(map[string]string); ok {
+		// Not what the API machinery decodes, but encodes to the same JSON object.
+		return typed
+	}
 	l, _ := md["labels"].(map[string]any)
 	if len(l) == 0 {
 		return nil
