@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/ext/fts5"
@@ -142,7 +143,9 @@ func bind(st *sqlite3.Stmt, args []any) error {
 		case []byte:
 			err = st.BindBlob(i+1, v)
 		case rawText:
-			err = st.BindRawText(i+1, v)
+			// BindText copies into SQLite's memory before returning, so the bytes need no
+			// Go string copy of their own (BindRawText makes one).
+			err = st.BindText(i+1, unsafe.String(unsafe.SliceData(v), len(v)))
 		case int64:
 			err = st.BindInt64(i+1, v)
 		case int:

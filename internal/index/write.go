@@ -111,6 +111,23 @@ func labelsOf(content map[string]any) map[string]string {
 	return out
 }
 
+// looksInteger reports whether s may parse as a decimal integer, so that most label values
+// skip strconv.ParseInt and the error it allocates.
+func looksInteger(s string) bool {
+	if s == "" {
+		return false
+	}
+	if s[0] == '-' || s[0] == '+' {
+		s = s[1:]
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // decodeLabels decodes the JSON of a stored metadata.labels (nil when absent).
 func decodeLabels(js []byte) map[string]string {
 	if len(js) == 0 {
@@ -214,8 +231,10 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 			continue
 		}
 		var num any
-		if n, err := strconv.ParseInt(val, 10, 64); err == nil {
-			num = n
+		if looksInteger(val) {
+			if n, err := strconv.ParseInt(val, 10, 64); err == nil {
+				num = n
+			}
 		}
 		if err := w.exec(`INSERT INTO `+k.table+`_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`, key, val, num, id); err != nil {
 			return 0, err
