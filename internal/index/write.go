@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -140,6 +141,33 @@ func decodeLabels(js []byte) map[string]string {
 	return labelsOf(map[string]any{"metadata": map[string]any{"labels": l}})
 }
 
+// writeSQL holds the text of a kind's hot write statements, built once per table rather
+// than concatenated for every row.
+type writeSQL struct {
+	selectByName, updateDoc, insertRow, insertName      string
+	insertLabel, deleteLabel, insertOwner, deleteOwners string
+}
+
+var writeSQLs sync.Map // table name -> *writeSQL
+
+func writeSQLFor(t string) *writeSQL {
+	if q, ok := writeSQLs.Load(t); ok {
+		return q.(*writeSQL)
+	}
+	q := &writeSQL{
+		selectByName: `SELECT id, rv, uid, json_extract(obj, '$.metadata.labels') FROM ` + t + ` WHERE ns = ? AND name = ?`,
+		updateDoc:    `UPDATE ` + t + ` SET rv = ?, obj = jsonb(?) WHERE id = ?`,
+		insertRow:    `INSERT INTO ` + t + ` (ns, name, uid, rv, created, lname, obj) VALUES (?, ?, ?, ?, ?, ?, jsonb(?))`,
+		insertName:   `INSERT INTO ` + t + `_names (rowid, lname) VALUES (?, ?)`,
+		insertLabel:  `INSERT INTO ` + t + `_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`,
+		deleteLabel:  `DELETE FROM ` + t + `_labels WHERE key = ? AND value = ? AND obj = ?`,
+		insertOwner:  `INSERT OR IGNORE INTO ` + t + `_owners (uid, obj) VALUES (?, ?)`,
+		deleteOwners: `DELETE FROM ` + t + `_owners WHERE obj = ?`,
+	}
+	writeSQLs.Store(t, q)
+	return q
+}
+
 // batch accumulates the effects of one write transaction.
 type batch struct {
 	s       *Store
@@ -159,7 +187,8 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	}
 	b.buf = r.json
 	w := b.s.w
-	st, err := w.prepare(`SELECT id, rv, uid, json_extract(obj, '$.metadata.labels') FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	q := writeSQLFor(k.table)
+	st, err := w.prepare(q.selectByName)
 	if err != nil {
 		return 0, err
 	}
@@ -184,7 +213,7 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 		if sameUID {
 			// Same incarnation: name, uid and creation time are unchanged, so their
 			// indexes need no update.
-			err = w.exec(`UPDATE `+k.table+` SET rv = ?, obj = jsonb(?) WHERE id = ?`, r.rv, rawText(r.json), id)
+			err = w.exec(q.updateDoc, r.rv, rawText(r.json), id)
 		} else {
 			err = w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
 				r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id)
@@ -197,11 +226,11 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 			if nv, ok := r.labels[key]; ok && nv == val {
 				continue
 			}
-			if err := w.exec(`DELETE FROM `+k.table+`_labels WHERE key = ? AND value = ? AND obj = ?`, key, val, id); err != nil {
+			if err := w.exec(q.deleteLabel, key, val, id); err != nil {
 				return 0, err
 			}
 		}
-		if err := w.exec(`DELETE FROM `+k.table+`_owners WHERE obj = ?`, id); err != nil {
+		if err := w.exec(q.deleteOwners, id); err != nil {
 			return 0, err
 		}
 		if len(k.lists) > 0 {
@@ -214,12 +243,13 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 			return 0, err
 		}
 		_ = st.Reset()
-		if err := w.exec(`INSERT INTO `+k.table+` (ns, name, uid, rv, created, lname, obj) VALUES (?, ?, ?, ?, ?, ?, jsonb(?))`,
-			r.ns, r.name, r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json)); err != nil {
+		lname := strings.ToLower(r.name)
+		if err := w.exec(q.insertRow,
+			r.ns, r.name, r.uid, r.rv, r.created, lname, rawText(r.json)); err != nil {
 			return 0, err
 		}
 		id = w.db.LastInsertRowID()
-		if err := w.exec(`INSERT INTO `+k.table+`_names (rowid, lname) VALUES (?, ?)`, id, strings.ToLower(r.name)); err != nil {
+		if err := w.exec(q.insertName, id, lname); err != nil {
 			return 0, err
 		}
 		b.changed[k]++
@@ -236,12 +266,12 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 				num = n
 			}
 		}
-		if err := w.exec(`INSERT INTO `+k.table+`_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`, key, val, num, id); err != nil {
+		if err := w.exec(q.insertLabel, key, val, num, id); err != nil {
 			return 0, err
 		}
 	}
 	for _, o := range r.owners {
-		if err := w.exec(`INSERT OR IGNORE INTO `+k.table+`_owners (uid, obj) VALUES (?, ?)`, o, id); err != nil {
+		if err := w.exec(q.insertOwner, o, id); err != nil {
 			return 0, err
 		}
 	}
