@@ -40,7 +40,7 @@
 // Register adds and drops both at runtime: a new list path is backfilled from the stored
 // documents in the Register transaction, a dropped one has its rows deleted. Writes
 // resolve the kind under the write lock, so they always follow the current declarations.
-// A side row costs about as much to write as two expression-index entries (measured:
+// A side row costs about as much to write as three expression-index entries (measured:
 // +5 µs of CPU per object for one keyed path against +1.5 µs per expression index), so
 // plain paths keep the expression index. Undeclared paths are evaluated with
 // json_extract/json_each over the JSONB document (a scan). Sorting is by plain paths only.
@@ -119,12 +119,14 @@
 // so the in-memory default stays mvcc.
 //
 // Ingest (BenchmarkIngest: one Replace of 10k objects of ~2 KB, 3 declared plain paths)
-// costs 55-66 µs of CPU per object, GC included, against 84-103 µs before the encoder,
-// label and update changes above; wall-clock throughput at load ~7 was 12,000-16,900
-// objects/s (before: 6,300-10,600). Per object, about 40% is the main row (JSONB
-// conversion and 8 index entries), 30% the 7 label rows, 18% encoding, 5% the trigram
-// row. Declaring a [key=value] path adds ~7 µs per object. The database takes ~2,350 bytes
-// per object (~2,500 with two list paths declared); the JSON is ~1,720 bytes.
+// costs 51-58 µs of CPU per object, GC included, against 84-103 µs before the encoder,
+// label, binding and update changes above. Wall-clock throughput was 18,500-18,900
+// objects/s at best at load ~4 (spread 11,000-18,900), against at best 10,600 (spread
+// 6,300-12,400) before, on the same shared machine; the 20,000/s target needs a quieter
+// machine or fewer indexes. Per object, about 40% is the main row (JSONB conversion and 8
+// index entries), 30% the 7 label rows, 18% encoding, 5% the trigram row. Declaring a
+// [key=value] path adds ~7 µs per object. The database takes ~2,350 bytes per object
+// (~2,500 with two list paths declared; 2,575 before); the JSON is ~1,720 bytes.
 //
 // Benchmarks: "make bench-index" (go test -run '^$' -bench . -benchmem ./internal/index/)
 // runs everything in about 6 minutes on 2 cores; -bench 'Query/n=10000$/' skips the 100k
