@@ -227,7 +227,7 @@ func testGarbageCollection(ctx context.Context, t *testing.T, admin kubernetes.I
 		if apierrors.IsNotFound(err) {
 			return nil
 		}
-		return fmt.Errorf("still there: %v", err)
+		return fmt.Errorf("still there: %w", err)
 	})
 }
 

@@ -73,7 +73,7 @@ func dbBytes(b *testing.B, s *Store) int64 {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	st.Step()
 	return st.ColumnInt64(0)
 }
@@ -175,7 +175,7 @@ func middleToken(b *testing.B, s *Store, q *Query) string {
 	if err != nil {
 		b.Fatal(err)
 	}
-	defer st.Close()
+	defer func() { _ = st.Close() }()
 	_ = bind(st, sb.args)
 	st.Step()
 	vals := make([]any, len(keys))
@@ -283,7 +283,7 @@ func BenchmarkConcurrent(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			defer s.Close()
+			defer func() { _ = s.Close() }()
 			if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: plainFields}); err != nil {
 				b.Fatal(err)
 			}

@@ -273,7 +273,8 @@ func (s *Store) ensureNames(k *kind) error {
 	// detail=none keeps only which rows hold a trigram (no positions): about a third of
 	// the size of detail=full. Matches are rechecked against lname, so the superset an
 	// AND of trigrams returns is fine.
-	if err := s.w.db.Exec(`CREATE VIRTUAL TABLE ` + k.table + `_names USING fts5(lname, content='', contentless_delete=1, tokenize='trigram', detail='none')`); err != nil {
+	if err := s.w.db.Exec(`CREATE VIRTUAL TABLE ` + k.table +
+		`_names USING fts5(lname, content='', contentless_delete=1, tokenize='trigram', detail='none')`); err != nil {
 		return err
 	}
 	return s.w.db.Exec(`INSERT INTO ` + k.table + `_names (rowid, lname) SELECT id, lname FROM ` + k.table)

@@ -15,7 +15,6 @@ import (
 var (
 	widgetGVK = schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Widget"}
 	secretGVK = schema.GroupVersionKind{Version: "v1", Kind: "Secret"}
-	nodeGVK   = schema.GroupVersionKind{Version: "v1", Kind: "Node"}
 )
 
 func newStore(t testing.TB, fields ...string) *Store {

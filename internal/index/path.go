@@ -144,14 +144,14 @@ func (p *pathParser) bracket() (segment, error) {
 	if p.pos >= len(p.s) {
 		return segment{}, p.fail()
 	}
-	switch c := p.s[p.pos]; {
-	case c == '*':
+	switch p.s[p.pos] {
+	case '*':
 		p.pos++
 		if err := p.expect(']'); err != nil {
 			return segment{}, err
 		}
 		return segment{kind: segWildcard}, nil
-	case c == '\'':
+	case '\'':
 		p.pos++
 		start := p.pos
 		for p.pos < len(p.s) && isQKeyByte(p.s[p.pos]) {

@@ -211,7 +211,8 @@ func Compile(spec Spec) (*Query, error) {
 			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath, "%s", trimSentinel(err))
 		}
 		if !p.scalar() {
-			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath, "sort path %q must select a single value: [*] and [key=value] are not allowed", k.Path)
+			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath,
+				"sort path %q must select a single value: [*] and [key=value] are not allowed", k.Path)
 		}
 		sf := sortField{path: p, desc: k.Descending}
 		switch {

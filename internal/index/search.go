@@ -108,7 +108,9 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	}
 	var last []any
 	for st.Step() {
-		page.Items = append(page.Items, Ref{Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3)})
+		page.Items = append(page.Items, Ref{
+			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
+		})
 		if len(page.Items) == q.limit {
 			last = make([]any, len(keys))
 			for i := range keys {

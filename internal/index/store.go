@@ -339,7 +339,8 @@ func (s *Store) loadKinds() error {
 	}
 	var rows []row
 	for st.Step() {
-		rows = append(rows, row{st.ColumnInt64(0), schema.GroupVersionKind{Group: st.ColumnText(1), Version: st.ColumnText(2), Kind: st.ColumnText(3)}, st.ColumnBool(4), st.ColumnText(5)})
+		gvk := schema.GroupVersionKind{Group: st.ColumnText(1), Version: st.ColumnText(2), Kind: st.ColumnText(3)}
+		rows = append(rows, row{st.ColumnInt64(0), gvk, st.ColumnBool(4), st.ColumnText(5)})
 	}
 	if err := st.Err(); err != nil {
 		return err
@@ -425,7 +426,8 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 		return fmt.Errorf("%w: version and kind are required", ErrInvalidQuery)
 	}
 	if len(cfg.Fields) > MaxFields {
-		return &QueryError{Field: "fields", Reason: ErrInvalidValue, Msg: fmt.Sprintf("%d fields declared, the maximum is %d", len(cfg.Fields), MaxFields)}
+		return &QueryError{Field: "fields", Reason: ErrInvalidValue,
+			Msg: fmt.Sprintf("%d fields declared, the maximum is %d", len(cfg.Fields), MaxFields)}
 	}
 	want := map[string]Path{}
 	for i, f := range cfg.Fields {
@@ -459,7 +461,8 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 			}
 			id := st.ColumnInt64(0)
 			_ = st.Reset()
-			k = &kind{id: id, gvk: gvk, namespaced: cfg.Namespaced, table: fmt.Sprintf("k%d", id), fields: map[string]string{}, lists: map[string]listField{}}
+			k = &kind{id: id, gvk: gvk, namespaced: cfg.Namespaced, table: fmt.Sprintf("k%d", id),
+				fields: map[string]string{}, lists: map[string]listField{}}
 			if err := s.w.db.Exec(kindSchema(k.table)); err != nil {
 				return err
 			}

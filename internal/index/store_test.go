@@ -233,7 +233,7 @@ func TestFileStoreReopens(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if n, _ := s.Count(widgetGVK); n != 5 {
 		t.Fatalf("count after reopen %d", n)
 	}

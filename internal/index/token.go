@@ -65,7 +65,7 @@ func decodeToken(key []byte, fingerprint string, n int, token string) ([]any, er
 	}
 	for i := 0; i < len(token); i++ {
 		// The decoder skips CR and LF; accept only the alphabet so a token has one spelling.
-		if c := token[i]; !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '_') {
+		if c := token[i]; (c < 'A' || c > 'Z') && (c < 'a' || c > 'z') && (c < '0' || c > '9') && c != '-' && c != '_' {
 			return nil, bad("token is not base64url")
 		}
 	}
