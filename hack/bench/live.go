@@ -18,6 +18,12 @@ import (
 	"github.com/kubesift/kubesift/internal/sample"
 )
 
+// eventsMetric counts the informer events the manager applied to its index, by kind and type.
+const eventsMetric = "kubesift_index_events_total"
+
+// templateKindLabel selects the Template kind in the manager's metrics.
+var templateKindLabel = fmt.Sprintf("kind=%q", sample.TemplateGVK.Kind+"."+sample.TemplateGVK.Version+"."+sample.TemplateGVK.Group)
+
 // benchLabel marks the SearchQuery objects the benchmark creates.
 const benchLabel, benchLabelValue = "bench.kubesift.io/query", "true"
 
@@ -61,8 +67,9 @@ func measureLiveQueries(ctx context.Context, c *cluster, mgr *manager, o options
 	if err != nil {
 		return nil, burst, err
 	}
-	logf("  %d unrelated updates in %.1fs with %d live queries: %d SearchQuery status writes, manager CPU %.2fs",
-		burst.Updates, burst.Seconds, burst.LiveQueries, burst.StatusWrites, burst.CPUSeconds)
+	logf("  %d unrelated updates in %.1fs with %d live queries (all applied by the manager %.1fs after the last): "+
+		"%d SearchQuery status writes, manager CPU %.2fs",
+		burst.Updates, burst.Seconds, burst.LiveQueries, burst.CatchUpSeconds, burst.StatusWrites, burst.CPUSeconds)
 	return out, burst, nil
 }
 
@@ -179,6 +186,24 @@ func measureBurst(ctx context.Context, c *cluster, mgr *manager, t *tracker, o o
 		return res, *err
 	}
 	res.Seconds = time.Since(start).Seconds()
+	// Count only once the manager has applied every update to its index, and then for a few
+	// requery intervals: a manager that lags behind would otherwise look silent.
+	caughtUp := time.Now()
+	for {
+		m, err := mgr.scrape(ctx)
+		if err != nil {
+			return res, err
+		}
+		seen := m.get(eventsMetric, templateKindLabel, `type="update"`) - before.get(eventsMetric, templateKindLabel, `type="update"`)
+		if int(seen) >= len(targets) {
+			break
+		}
+		if time.Since(caughtUp) > 2*time.Minute {
+			return res, fmt.Errorf("the manager applied %v of %d updates two minutes after the burst", seen, len(targets))
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	res.CatchUpSeconds = time.Since(caughtUp).Seconds()
 	time.Sleep(3*mgr.requeryInterval + 2*time.Second)
 	res.StatusWrites = t.writeCount()
 	after, err := mgr.scrape(ctx)

@@ -132,11 +132,14 @@ func (c CostResult) HeapPerObject(n int) float64 {
 
 // BurstResult counts SearchQuery status writes caused by updates no query can see.
 type BurstResult struct {
-	Updates      int     `json:"updates"`
-	LiveQueries  int     `json:"liveQueries"`
-	Seconds      float64 `json:"seconds"`
-	StatusWrites int     `json:"statusWrites"`
-	CPUSeconds   float64 `json:"managerCpuSeconds"`
+	Updates     int     `json:"updates"`
+	LiveQueries int     `json:"liveQueries"`
+	Seconds     float64 `json:"seconds"`
+	// CatchUpSeconds is the time from the last update's acknowledgement until the manager's
+	// kubesift_index_events_total counted every update. Zero in results that predate it.
+	CatchUpSeconds float64 `json:"catchUpSeconds,omitempty"`
+	StatusWrites   int     `json:"statusWrites"`
+	CPUSeconds     float64 `json:"managerCpuSeconds"`
 }
 
 // summarize returns the median and p99 of samples (nearest rank).
