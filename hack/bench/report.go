@@ -240,8 +240,12 @@ func targetLines(rep Report) []string {
 	}
 	out = append(out, fmt.Sprintf("Initial sync at N = %s: %.2f× the paginated LIST (target ≤ 1.5×).", count(r.N),
 		r.Sync.ResourceIndexSeconds/r.Sync.ListSeconds))
-	out = append(out, fmt.Sprintf("Status writes for %s unrelated updates: %d (target 0).",
-		count(r.Cost.Burst.Updates), r.Cost.Burst.StatusWrites))
+	burst := fmt.Sprintf("Status writes for %s unrelated updates at N = %s: %d (target 0).",
+		count(r.Cost.Burst.Updates), count(r.N), r.Cost.Burst.StatusWrites)
+	if b := r.Cost.Burst; b.CatchUpSeconds == 0 && b.CPUSeconds < 0.1 {
+		burst += " Not conclusive at this N: see Cost."
+	}
+	out = append(out, burst)
 	return out
 }
 
