@@ -17,6 +17,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubesift/kubesift/internal/sample"
 )
 
 var benchFields = []string{"spec.image", "spec.replicas", "spec.region", "spec.template.spec.containers[name=c1].image", "status.conditions[type=Available].status"}
@@ -60,6 +62,39 @@ func benchStore(b *testing.B, n int) *benchData {
 	}
 	d := &benchData{store: s, objs: objs}
 	benchCache[n] = d
+	return d
+}
+
+// sampleFields are the paths the benchmark's control plane declares for sample Templates.
+var sampleFields = []string{"spec.replicas", "spec.team", "spec.tier", "status.conditions[type=Ready].status"}
+
+// sampleStore returns a store holding n objects of internal/sample, the data "make bench"
+// loads into a control plane, shared across benchmarks.
+func sampleStore(b *testing.B, n int) *benchData {
+	benchMu.Lock()
+	defer benchMu.Unlock()
+	if d := benchCache[-n]; d != nil {
+		return d
+	}
+	s, err := Open(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Register(sample.TemplateGVK, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
+		b.Fatal(err)
+	}
+	g := sample.Generator{Namespaces: 100, Seed: 1}
+	objs := make([]*unstructured.Unstructured, n)
+	for i := range objs {
+		objs[i] = g.Template(i)
+		objs[i].SetUID(typesUID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)))
+		objs[i].SetResourceVersion(fmt.Sprint(1000 + i))
+	}
+	if err := s.Replace(sample.TemplateGVK, objs); err != nil {
+		b.Fatal(err)
+	}
+	d := &benchData{store: s, objs: objs}
+	benchCache[-n] = d
 	return d
 }
 
@@ -135,6 +170,8 @@ type benchCase struct {
 	name string
 	spec Spec
 	deep bool // start at the middle of the result set
+	// sample runs the case on internal/sample Templates (sampleStore) instead of Widgets.
+	sample bool
 }
 
 func benchCases() []benchCase {
@@ -151,6 +188,19 @@ func benchCases() []benchCase {
 		{name: "name-contains-quarter", spec: Spec{NameContains: "frontend"}},
 		{name: "deep-page", spec: Spec{}, deep: true},
 		{name: "sorted-created-desc", spec: Spec{Sort: []SortKey{{Path: "metadata.creationTimestamp", Descending: true}}}, deep: true},
+		// Conjunctions whose most selective predicate is selective.
+		{name: "sample-label-shard", sample: true, spec: Spec{Labels: mustParse("shard=s7")}},
+		{name: "sample-label-conjunction", sample: true, spec: Spec{Labels: mustParse("tier=backend,env=prod,shard=s7")}},
+		{name: "sample-field-conjunction", sample: true, spec: Spec{Fields: []FieldPredicate{
+			{Path: "spec.replicas", Operator: OpGreaterThanOrEqual, Values: []string{"12"}},
+			{Path: "status.conditions[type=Ready].status", Operator: OpEquals, Values: []string{"False"}},
+		}}},
+		{name: "sample-label-and-field", sample: true, spec: Spec{Labels: mustParse("tier=backend,env=prod"), Fields: []FieldPredicate{
+			{Path: "spec.replicas", Operator: OpGreaterThanOrEqual, Values: []string{"12"}},
+		}}},
+		{name: "sample-label-and-keyed-field", sample: true, spec: Spec{Labels: mustParse("shard=s7,env!=dev"), Fields: []FieldPredicate{
+			{Path: "status.conditions[type=Ready].status", Operator: OpEquals, Values: []string{"True"}},
+		}}},
 	}
 }
 
@@ -189,12 +239,16 @@ func BenchmarkQuery(b *testing.B) {
 	for _, n := range []int{10000, 100000} {
 		for _, bc := range benchCases() {
 			bc.spec.GVK = widgetGVK
+			load := benchStore
+			if bc.sample {
+				bc.spec.GVK, load = sample.TemplateGVK, sampleStore
+			}
 			q, err := Compile(bc.spec)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Run(fmt.Sprintf("n=%d/%s/index", n, bc.name), func(b *testing.B) {
-				d := benchStore(b, n)
+				d := load(b, n)
 				token := ""
 				if bc.deep {
 					token = middleToken(b, d.store, q)
@@ -209,7 +263,7 @@ func BenchmarkQuery(b *testing.B) {
 				b.ReportMetric(float64(p.Total), "matches")
 			})
 			b.Run(fmt.Sprintf("n=%d/%s/in-memory", n, bc.name), func(b *testing.B) {
-				d := benchStore(b, n)
+				d := load(b, n)
 				var page []*unstructured.Unstructured
 				for b.Loop() {
 					page = inMemorySearch(d.objs, q, bc.deep)
@@ -347,4 +401,10 @@ func BenchmarkConcurrent(b *testing.B) {
 			}
 		})
 	}
+}
+
+// mustParse parses a selector known to be valid.
+func mustParse(s string) labels.Selector {
+	sel, _ := labels.Parse(s)
+	return sel
 }
