@@ -21,9 +21,13 @@ type Options struct {
 }
 
 // CacheOptions returns the manager cache settings the controllers need: a transform that strips
-// managedFields and Secret data before objects are held in memory.
+// managedFields and Secret data before objects are held in memory, and a watch error handler that
+// counts broken watches for the metrics.
 func CacheOptions() cache.Options {
-	return cache.Options{DefaultTransform: resourceindex.TransformObject}
+	return cache.Options{
+		DefaultTransform:         resourceindex.TransformObject,
+		DefaultWatchErrorHandler: resourceindex.WatchErrorHandler,
+	}
 }
 
 // SetupWithManager registers every kubesift controller with the manager.

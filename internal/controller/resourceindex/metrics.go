@@ -1,12 +1,14 @@
 package resourceindex
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	toolscache "k8s.io/client-go/tools/cache"
 	"sigs.k8s.io/controller-runtime/pkg/metrics"
 )
 
@@ -32,6 +34,11 @@ var (
 		Help: "Relists of a kind after a broken watch that found objects deleted meanwhile, by kind (Kind.version.group).",
 	}, []string{"kind"})
 
+	watchErrorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "kubesift_index_watch_errors_total",
+		Help: "Broken list or watch calls of the manager's informers, each followed by a relist or a retry, by type.",
+	}, []string{"type"})
+
 	registerMetricsOnce sync.Once
 	registerMetricsErr  error
 )
@@ -39,7 +46,7 @@ var (
 // registerMetrics adds the collectors to controller-runtime's registry once per process.
 func registerMetrics() error {
 	registerMetricsOnce.Do(func() {
-		for _, c := range []prometheus.Collector{objectsGauge, eventsTotal, applyDuration, relistsTotal} {
+		for _, c := range []prometheus.Collector{objectsGauge, eventsTotal, applyDuration, relistsTotal, watchErrorsTotal} {
 			if err := metrics.Registry.Register(c); err != nil {
 				if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
 					registerMetricsErr = fmt.Errorf("registering metrics: %w", err)
@@ -68,4 +75,12 @@ func setObjects(gvk schema.GroupVersionKind, n int64) {
 // forgetObjects removes the gauge of a kind that is no longer mirrored.
 func forgetObjects(gvk schema.GroupVersionKind) {
 	objectsGauge.DeleteLabelValues(gvk.Group, gvk.Version, gvk.Kind)
+}
+
+// WatchErrorHandler counts a broken list or watch of an informer (an expired resource version, an
+// API server that went away, a revoked permission) and then handles it as client-go does by
+// default: the reflector relists, and the mirror reconciles the index with what the relist finds.
+func WatchErrorHandler(ctx context.Context, r *toolscache.Reflector, err error) {
+	watchErrorsTotal.WithLabelValues(r.TypeDescription()).Inc()
+	toolscache.DefaultWatchErrorHandler(ctx, r, err)
 }
