@@ -125,21 +125,35 @@ func (s *Store) backfill(k *kind, add []listField) error {
 }
 
 // sidePredicate writes the condition of a predicate on a declared list field: a lookup in
-// the side table's (field, value, obj) index.
-func (sb *sqlBuilder) sidePredicate(p predicate, lf listField) {
-	t := sb.k.table
-	if p.negate {
-		sb.w("o.id NOT IN (")
-	} else {
+// the side table's (field, value, obj) index. Negated and probe conditions are correlated
+// lookups of the candidate row (obj = o.id), which never collect all the matching rows.
+func (sb *sqlBuilder) sidePredicate(p predicate, lf listField, probe bool) {
+	switch {
+	case p.negate:
+		sb.w("NOT EXISTS (")
+	case probe:
+		sb.w("EXISTS (")
+	default:
 		sb.plus()
-		sb.w("o.id IN (")
+		sb.w(sb.self(), " IN (")
 	}
+	sb.sideBranches(p, lf, p.negate || probe)
+	sb.w(")")
+}
+
+// sideBranches writes the side table rows selecting the objects p's positive operator
+// holds for, as one SELECT or a UNION ALL of them; correlate keeps the candidate row's.
+func (sb *sqlBuilder) sideBranches(p predicate, lf listField, correlate bool) {
+	t := sb.k.table
 	branch := func(cond func()) {
 		sb.w("SELECT obj FROM ", t, "_fields WHERE field = ")
 		sb.arg(lf.id)
 		if cond != nil {
 			sb.w(" AND ")
 			cond()
+		}
+		if correlate {
+			sb.w(" AND obj = ", sb.self())
 		}
 	}
 	switch p.op {
@@ -231,7 +245,6 @@ func (sb *sqlBuilder) sidePredicate(p predicate, lf listField) {
 	default:
 		branch(func() { sb.w("0") })
 	}
-	sb.w(")")
 }
 
 func numArg(v typedValue) any {

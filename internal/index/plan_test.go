@@ -2,22 +2,39 @@ package index
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubesift/kubesift/internal/sample"
 )
 
 // explain returns the EXPLAIN QUERY PLAN details of the page query SQLite would run.
 func explain(t testing.TB, s *Store, q *Query, walk bool) string {
 	t.Helper()
+	return explainPlan(t, s, q, walk, false)
+}
+
+// explainPlan is explain, with the driver chosen as Search chooses it when choose is set.
+func explainPlan(t testing.TB, s *Store, q *Query, walk, choose bool) string {
+	t.Helper()
 	k := s.kind(q.gvk)
-	sql, args := pageSQL(k, q, q.keyFields(), nil, walk)
 	c, err := s.acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.release(c)
+	fp := filterPlan{trigram: true}
+	if choose {
+		if fp.probe, err = chooseDriver(c, k, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	sql, args := buildPageSQL(k, q, q.keyFields(), nil, walk, fp)
 	st, _, err := c.db.Prepare("EXPLAIN QUERY PLAN " + sql)
 	if err != nil {
 		t.Fatal(err)
@@ -55,7 +72,7 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 		{"sort declared", Spec{Sort: []SortKey{{Path: "spec.replicas", Descending: true}}}, true, indexName(k.table, "spec.replicas")},
 		{"label", Spec{Labels: mustSelector(t, "shard=7")}, false, k.table + "_labels"},
 		{"keyed equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=?)"},
-		{"keyed not equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpNotEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=?)"},
+		{"keyed not equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpNotEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=? AND obj=?)"},
 		{"wildcard starts with", Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: OpStartsWith, Values: []string{"registry.example.com/team-007/"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
 		{"wildcard range", Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: OpGreaterThan, Values: []string{"registry.example.com/team-098"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
 		{"keyed exists in walk", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpExists}}}, true, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=?)"},
@@ -162,5 +179,79 @@ func TestUnselectiveCountsScanANarrowIndex(t *testing.T) {
 		if p.Total != int64(want) {
 			t.Fatalf("%+v: total %d, Matches %d", tt.spec, p.Total, want)
 		}
+	}
+}
+
+func TestConjunctionsDriveFromTheMostSelectiveTerm(t *testing.T) {
+	s, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	gvk := sample.TemplateGVK
+	if err := s.Register(gvk, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
+		t.Fatal(err)
+	}
+	g := sample.Generator{Namespaces: 100, Seed: 1}
+	var objs []*unstructured.Unstructured
+	for i := range 3000 {
+		o := g.Template(i)
+		o.SetUID(typesUID(fmt.Sprintf("uid-%d", i)))
+		objs = append(objs, o)
+	}
+	if err := s.Replace(gvk, objs); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(gvk)
+	ready := FieldPredicate{Path: "status.conditions[type=Ready].status", Operator: OpEquals, Values: []string{"False"}}
+	replicas := FieldPredicate{Path: "spec.replicas", Operator: OpGreaterThanOrEqual, Values: []string{"12"}}
+	for _, tt := range []struct {
+		name string
+		spec Spec
+		// want are lines of the plan: the driver's search, then the probes.
+		want []string
+	}{
+		{"labels", Spec{Labels: mustSelector(t, "tier=backend,env=prod,shard=s7")}, []string{
+			"SEARCH " + k.table + "_labels USING PRIMARY KEY (key=? AND value=?)",
+			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
+		}},
+		{"labels and negation", Spec{Labels: mustSelector(t, "shard=s7,env!=dev,tier in (backend,data)")}, []string{
+			"SEARCH " + k.table + "_labels USING PRIMARY KEY (key=? AND value=?)",
+			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
+		}},
+		{"range and keyed path", Spec{Fields: []FieldPredicate{replicas, ready}}, []string{
+			"SEARCH " + k.table + " USING COVERING INDEX " + indexName(k.table, "spec.replicas"),
+			k.table + "_fields EXISTS USING ",
+		}},
+		{"label and range", Spec{Labels: mustSelector(t, "tier=backend,env=prod"), Fields: []FieldPredicate{replicas}}, []string{
+			"SEARCH " + k.table + " USING COVERING INDEX " + indexName(k.table, "spec.replicas"),
+			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
+		}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.GVK = gvk
+			q := mustCompile(t, tt.spec)
+			plan := explainPlan(t, s, q, false, true)
+			t.Logf("plan:\n%s", plan)
+			for _, w := range tt.want {
+				if !strings.Contains(plan, w) {
+					t.Fatalf("plan has no %q", w)
+				}
+			}
+			if n := strings.Count(plan, "LIST SUBQUERY"); n != 1 {
+				t.Fatalf("plan collects %d sets, want only the driver's", n)
+			}
+			// The answers are those of Matches.
+			got, total := searchAll(t, s, q)
+			want := 0
+			for _, o := range objs {
+				if q.Matches(o) {
+					want++
+				}
+			}
+			if total != int64(want) || len(got) != want || want == 0 {
+				t.Fatalf("total %d, items %d, Matches %d", total, len(got), want)
+			}
+		})
 	}
 }

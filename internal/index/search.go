@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/ncruces/go-sqlite3"
+	"k8s.io/apimachinery/pkg/selection"
 )
 
 // Ref identifies a matching object.
@@ -78,18 +79,23 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	if err != nil {
 		return Page{}, err
 	}
+	probe, err := chooseDriver(c, k, q)
+	if err != nil {
+		return Page{}, err
+	}
+	fp := filterPlan{trigram: trigram, probe: probe}
 	var total int64
 	if q.unfiltered() {
 		total, err = storedCount(c, k)
 	} else {
-		total, err = countQuery(c, k, q, nil, nil, trigram)
+		total, err = countQuery(c, k, q, nil, nil, fp)
 	}
 	if err != nil {
 		return Page{}, err
 	}
 	after := total
 	if cursor != nil {
-		if after, err = countQuery(c, k, q, keys, cursor, trigram); err != nil {
+		if after, err = countQuery(c, k, q, keys, cursor, fp); err != nil {
 			return Page{}, err
 		}
 	}
@@ -97,7 +103,7 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	if after == 0 {
 		return page, nil
 	}
-	sql, args := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.limit), trigram)
+	sql, args := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.limit), fp)
 	st, err := c.prepare(sql)
 	if err != nil {
 		return Page{}, fmt.Errorf("preparing page query: %w", err)
@@ -196,23 +202,125 @@ const (
 	trigramProbeFraction = 50
 )
 
+// chooseDriver picks the term that drives the filter among the positive label
+// requirements and the positive predicates on declared paths, when there are at least
+// two. SQLite cannot tell them apart: sqlite_stat1 holds one average per index prefix,
+// not a count per label value, and it would collect the matches of every "IN (SELECT
+// ...)" term, a quarter of the table for an unselective label. A capped count of each
+// term's index entries (index only, ~0.15 µs per entry) finds the smallest; the others
+// become probes of each candidate row (see sqlBuilder.label, sidePredicate, predicate).
+// The counts run in the search's read transaction. nil: at most one such term.
+func chooseDriver(c *conn, k *kind, q *Query) (*probes, error) {
+	type term struct {
+		label bool
+		i     int
+	}
+	var terms []term
+	for i, r := range q.labelReqs {
+		switch r.op {
+		case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists, selection.GreaterThan, selection.LessThan:
+			terms = append(terms, term{label: true, i: i})
+		}
+	}
+	for i, p := range q.preds {
+		if p.negate {
+			continue
+		}
+		if _, ok := k.lists[p.path.String()]; ok {
+			terms = append(terms, term{i: i})
+		} else if hasIndexRange(k, p) {
+			terms = append(terms, term{i: i})
+		}
+	}
+	if len(terms) < 2 {
+		return nil, nil
+	}
+	estimate := func(t term, limit int64) (int64, error) {
+		sb := &sqlBuilder{k: k}
+		sb.w("SELECT count(*) FROM (")
+		if t.label {
+			sb.termSet(q, t.i, -1)
+		} else {
+			sb.termSet(q, -1, t.i)
+		}
+		sb.w(" LIMIT ")
+		sb.arg(limit)
+		sb.w(")")
+		st, err := c.prepare(sb.b.String())
+		if err != nil {
+			return 0, fmt.Errorf("preparing estimate: %w", err)
+		}
+		defer st.Reset()
+		if err := bind(st, sb.args); err != nil {
+			return 0, err
+		}
+		if !st.Step() {
+			return 0, st.Err()
+		}
+		return st.ColumnInt64(0), nil
+	}
+	n := k.count.Load()
+	best, bestCount := -1, int64(0)
+	// A first round capped low keeps the cost of unselective terms small; when every term
+	// reaches the cap, a second one counts them, each capped at the smallest count so far.
+	for _, limit := range []int64{max(countProbeMin, n/countProbeFraction), n + 1} {
+		for j, t := range terms {
+			capped := limit
+			if best >= 0 {
+				capped = min(limit, bestCount)
+			}
+			m, err := estimate(t, capped)
+			if err != nil {
+				return nil, err
+			}
+			if best < 0 || m < bestCount {
+				best, bestCount = j, m
+			}
+		}
+		if bestCount < limit {
+			break
+		}
+		best = -1
+	}
+	if best < 0 {
+		best = 0
+	}
+	pr := &probes{labels: make([]bool, len(q.labelReqs)), preds: make([]bool, len(q.preds)), driverLabel: -1, driverPred: -1}
+	for j, t := range terms {
+		if j == best {
+			if t.label {
+				pr.driverLabel = t.i
+			} else {
+				pr.driverPred = t.i
+			}
+			continue
+		}
+		if t.label {
+			pr.labels[t.i] = true
+		} else {
+			pr.preds[t.i] = true
+		}
+	}
+	return pr, nil
+}
+
 // countQuery counts the matches (after cursor, when set). Counting through the filter's
 // indexes reads the table row of every match, ~8 µs each at 100k objects because a row
 // holds the whole document. When the filter and the cursor only need columns of one narrow
 // index, a first count stops at max(countProbeMin, n/countProbeFraction) matches; if it
 // gets there, the count is redone by scanning that index (~0.15 µs per entry) and probing
 // the filter's indexes, which reads no table row.
-func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any, trigram bool) (int64, error) {
-	cover := coveringIndex(k, q, keys, cursor, trigram)
+func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any, fp filterPlan) (int64, error) {
+	cover := coveringIndex(k, q, keys, cursor, fp.trigram)
 	if cover == "" {
-		return runCount(c, k, q, keys, cursor, trigram, "", 0)
+		return runCount(c, k, q, keys, cursor, fp, "", 0)
 	}
 	limit := max(countProbeMin, k.count.Load()/countProbeFraction)
-	n, err := runCount(c, k, q, keys, cursor, trigram, "", limit)
+	n, err := runCount(c, k, q, keys, cursor, fp, "", limit)
 	if err != nil || n < limit {
 		return n, err
 	}
-	return runCount(c, k, q, keys, cursor, trigram, cover, 0)
+	return runCount(c, k, q, keys, cursor, fp, cover, 0)
 }
 
 const (
@@ -276,8 +384,8 @@ func coveringIndex(k *kind, q *Query, keys []sortField, cursor []any, trigram bo
 
 // runCount runs one count query: through the filter's indexes, stopping at limit when
 // limit > 0, or by scanning index cover when cover is set.
-func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, trigram bool, cover string, limit int64) (int64, error) {
-	sb := &sqlBuilder{k: k, trigram: trigram}
+func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, fp filterPlan, cover string, limit int64) (int64, error) {
+	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
 	if limit > 0 {
 		sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
 	} else {
@@ -315,11 +423,11 @@ func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, trigra
 
 // pageSQL builds the page query. walk selects the plan; see walkPlan.
 func pageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool) (string, []any) {
-	return buildPageSQL(k, q, keys, cursor, walk, true)
+	return buildPageSQL(k, q, keys, cursor, walk, filterPlan{trigram: true})
 }
 
-func buildPageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk, trigram bool) (string, []any) {
-	sb := &sqlBuilder{k: k, trigram: trigram}
+func buildPageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any) {
+	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
 		sb.w(", ")

@@ -21,6 +21,23 @@ type sqlBuilder struct {
 	noIndex bool
 	// trigram answers nameContains from the trigram index; see useTrigrams.
 	trigram bool
+	// probe is the driver chosen by chooseDriver; nil leaves the choice to SQLite.
+	probe *probes
+	// selfCol is the column probes compare obj with ("" for o.id).
+	selfCol string
+}
+
+// probes says which term drives a query (driverLabel or driverPred, the other is -1), and
+// per label requirement and predicate whether it is checked per candidate (true).
+type probes struct {
+	labels, preds           []bool
+	driverLabel, driverPred int
+}
+
+// filterPlan is how a query's filter is written: see useTrigrams and chooseDriver.
+type filterPlan struct {
+	trigram bool
+	probe   *probes
 }
 
 func (sb *sqlBuilder) w(s ...string) {
@@ -96,9 +113,21 @@ func (sb *sqlBuilder) where(q *Query) {
 		and()
 		sb.w("0")
 	}
-	for _, r := range q.labelReqs {
+	// With a chosen driver, the label and side-table terms other than the driver only
+	// need the object's id: they are checked inside the driver's subquery (see driven).
+	var probes, docs []cut
+	for i, r := range q.labelReqs {
+		if pl := sb.probe; pl != nil {
+			if pl.driverLabel == i {
+				continue
+			}
+			if pl.labels[i] || negativeLabel(r.op) {
+				probes = append(probes, sb.take(func() { sb.label(r, true) }))
+				continue
+			}
+		}
 		and()
-		sb.label(r)
+		sb.label(r, false)
 	}
 	if q.ownerUID != "" {
 		and()
@@ -121,23 +150,72 @@ func (sb *sqlBuilder) where(q *Query) {
 		sb.w("o.created <> 0 AND o.created < ")
 		sb.arg(bound)
 	}
-	for _, p := range q.preds {
+	for i, p := range q.preds {
+		pl := sb.probe
+		_, list := sb.k.lists[p.path.String()]
+		switch {
+		case pl == nil:
+			and()
+			sb.predicate(p, false)
+		case list && pl.driverPred == i:
+		case list:
+			probes = append(probes, sb.take(func() { sb.predicate(p, true) }))
+		default:
+			// Read from the document, of the candidates that passed the probes only.
+			docs = append(docs, sb.take(func() {
+				old := sb.noIndex
+				sb.noIndex = true
+				sb.predicate(p, false)
+				sb.noIndex = old
+			}))
+		}
+	}
+	if sb.probe != nil {
 		and()
-		sb.predicate(p)
+		sb.driven(q, probes)
+		for _, c := range docs {
+			and()
+			sb.paste([]cut{c})
+		}
 	}
 	if n == 0 {
 		sb.w("1")
 	}
 }
 
-func (sb *sqlBuilder) label(r labelReq) {
+// label writes a label requirement. Equality and its negation are correlated probes of
+// the (key, value, obj) primary key when probe is set or negated: one seek per candidate
+// row, where "o.id IN (SELECT obj ...)" would first collect every object carrying the
+// label (a quarter of the table for an unselective one).
+func (sb *sqlBuilder) label(r labelReq, probe bool) {
 	t := sb.k.table
+	exists := func(neg bool) {
+		if neg {
+			sb.w("NOT ")
+		}
+		sb.w("EXISTS (SELECT 1 FROM ", t, "_labels WHERE key = ")
+		sb.arg(r.key)
+		sb.w(" AND value IN (")
+		for i, v := range r.values {
+			if i > 0 {
+				sb.w(", ")
+			}
+			sb.arg(v)
+		}
+		sb.w(") AND obj = ", sb.self(), ")")
+	}
+	if probe {
+		// Not the driver: without an index on obj, the other operators stay sets, written
+		// so that SQLite cannot drive from them.
+		defer func(old bool) { sb.noIndex = old }(sb.noIndex)
+		sb.noIndex = true
+	}
 	in := func(neg bool, cond func()) {
 		if neg {
-			sb.w("o.id NOT IN (SELECT obj FROM ", t, "_labels WHERE key = ")
+			sb.w(sb.self(), " NOT IN (SELECT obj FROM ", t, "_labels WHERE key = ")
 		} else {
 			sb.plus()
-			sb.w("o.id IN (SELECT obj FROM ", t, "_labels WHERE key = ")
+			sb.w(sb.self(), " IN (SELECT obj FROM ", t, "_labels WHERE key = ")
 		}
 		sb.arg(r.key)
 		cond()
@@ -155,9 +233,13 @@ func (sb *sqlBuilder) label(r labelReq) {
 	}
 	switch r.op {
 	case selection.Equals, selection.DoubleEquals, selection.In:
-		in(false, values)
+		if probe {
+			exists(false)
+		} else {
+			in(false, values)
+		}
 	case selection.NotEquals, selection.NotIn:
-		in(true, values)
+		exists(true)
 	case selection.Exists:
 		in(false, func() {})
 	case selection.DoesNotExist:
@@ -229,9 +311,129 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 	sb.w(")")
 }
 
-func (sb *sqlBuilder) predicate(p predicate) {
+// driven writes the driver's condition: "o.id IN" the driver's objects that pass every
+// probe. The probes run inside the subquery on the driver's index entries, so a candidate
+// that fails one is never looked up in the table: even a lookup that reads no column
+// copies the row's page, costing about as much as the probes themselves.
+func (sb *sqlBuilder) driven(q *Query, probes []cut) {
+	sb.plus()
+	sb.w("o.id IN (SELECT d.obj FROM (")
+	sb.termSet(q, sb.probe.driverLabel, sb.probe.driverPred)
+	sb.w(") AS d")
+	if len(probes) > 0 {
+		sb.w(" WHERE ")
+		sb.paste(probes)
+	}
+	sb.w(")")
+}
+
+// termSet writes a query of the objects (column obj) matching label requirement
+// label or predicate pred (the other is -1), reading its index alone. For a plain
+// declared path the set is a superset (indexRange); the document check stays.
+func (sb *sqlBuilder) termSet(q *Query, label, pred int) {
+	if label >= 0 {
+		r := q.labelReqs[label]
+		sb.w("SELECT obj FROM ", sb.k.table, "_labels WHERE key = ")
+		sb.arg(r.key)
+		switch r.op {
+		case selection.GreaterThan:
+			sb.w(" AND num > ")
+			sb.arg(r.num)
+		case selection.LessThan:
+			sb.w(" AND num < ")
+			sb.arg(r.num)
+		case selection.Exists:
+		default:
+			sb.w(" AND value IN (")
+			for i, v := range r.values {
+				if i > 0 {
+					sb.w(", ")
+				}
+				sb.arg(v)
+			}
+			sb.w(")")
+		}
+		return
+	}
+	p := q.preds[pred]
 	if lf, ok := sb.k.lists[p.path.String()]; ok {
-		sb.sidePredicate(p, lf)
+		sb.sideBranches(p, lf, false)
+		return
+	}
+	sb.indexRange(p)
+}
+
+// self is the column holding the id of the object a probe checks.
+func (sb *sqlBuilder) self() string {
+	if sb.selfCol != "" {
+		return sb.selfCol
+	}
+	return "o.id"
+}
+
+// take writes a probe of the driver's candidate with fn and cuts it out.
+func (sb *sqlBuilder) take(fn func()) cut {
+	m := sb.mark()
+	sb.selfCol = "d.obj"
+	fn()
+	sb.selfCol = ""
+	return sb.cut(m)
+}
+
+// mark is a position in the SQL text and arguments written so far.
+type mark struct{ text, args int }
+
+// cut is SQL text taken out of a builder, with its arguments.
+type cut struct {
+	text string
+	args []any
+}
+
+func (sb *sqlBuilder) mark() mark { return mark{sb.b.Len(), len(sb.args)} }
+
+// cut removes what was written since m and returns it.
+func (sb *sqlBuilder) cut(m mark) cut {
+	all := sb.b.String()
+	c := cut{text: all[m.text:], args: append([]any(nil), sb.args[m.args:]...)}
+	sb.b.Reset()
+	sb.b.WriteString(all[:m.text])
+	sb.args = sb.args[:m.args]
+	return c
+}
+
+// paste writes cuts joined by AND.
+func (sb *sqlBuilder) paste(cs []cut) {
+	for i, c := range cs {
+		if i > 0 {
+			sb.w(" AND ")
+		}
+		sb.w(c.text)
+		sb.args = append(sb.args, c.args...)
+	}
+}
+
+func negativeLabel(op selection.Operator) bool {
+	return op == selection.NotEquals || op == selection.NotIn || op == selection.DoesNotExist
+}
+
+// hasIndexRange reports whether p can select candidates from its expression index alone
+// (see indexRange).
+func hasIndexRange(k *kind, p predicate) bool {
+	if _, ok := k.fields[p.path.String()]; !ok {
+		return false
+	}
+	switch p.op {
+	case OpExists, OpIn, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		return true
+	}
+	return false
+}
+
+// predicate writes p. On a declared list path, probe makes it a correlated lookup in the
+// side table (see sidePredicate); other paths are checked on the document.
+func (sb *sqlBuilder) predicate(p predicate, probe bool) {
+	if lf, ok := sb.k.lists[p.path.String()]; ok {
+		sb.sidePredicate(p, lf, probe)
 		return
 	}
 	if p.negate {
@@ -241,6 +443,77 @@ func (sb *sqlBuilder) predicate(p predicate) {
 	if p.negate {
 		sb.w("), 0)")
 	}
+}
+
+// indexRange writes a query of the ids of rows whose value in p's expression index
+// (json_extract of the unaliased document) could match p, reading the index alone, or
+// returns false when p's path is not a plain declared path or its operator has no such
+// query. It skips the JSON type checks, which need the row; the caller also checks p
+// exactly. Ranges are a UNION ALL, not an OR, which SQLite answers by reading table rows.
+func (sb *sqlBuilder) indexRange(p predicate) bool {
+	if !hasIndexRange(sb.k, p) {
+		return false
+	}
+	ix := sb.k.fields[p.path.String()]
+	v := "json_extract(obj, " + sqlString(jsonPath(p.path.segs)) + ")"
+	from := func() { sb.w("SELECT id AS obj FROM ", sb.k.table, " INDEXED BY ", ix, " WHERE ", v) }
+	switch p.op {
+	case OpExists:
+		from()
+		sb.w(" IS NOT NULL")
+	case OpIn:
+		from()
+		sb.w(" IN (")
+		n := 0
+		add := func(x any) {
+			if n > 0 {
+				sb.w(", ")
+			}
+			n++
+			sb.arg(x)
+		}
+		for _, tv := range p.values {
+			add(tv.s)
+			if tv.isNum {
+				add(numArg(tv))
+			}
+			// json_extract gives 1 and 0 for JSON true and false.
+			if tv.isTrue {
+				add(int64(1))
+			}
+			if tv.isFalse {
+				add(int64(0))
+			}
+		}
+		sb.w(")")
+	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		sym := compareSyms[p.op]
+		tv := p.values[0]
+		up := p.op == OpGreaterThan || p.op == OpGreaterThanOrEqual
+		// Text, bounded to the text range (json_extract gives text for strings, objects and
+		// lists).
+		from()
+		sb.w(sym)
+		sb.arg(tv.s)
+		if up {
+			sb.w(" AND ", v, " < x''")
+		} else {
+			sb.w(" AND ", v, " >= ''")
+		}
+		if tv.isNum {
+			// Numbers, bounded to the numeric range.
+			sb.w(" UNION ALL ")
+			from()
+			sb.w(sym)
+			sb.num(tv)
+			if up {
+				sb.w(" AND ", v, " < ''")
+			}
+		}
+	default:
+		return false
+	}
+	return true
 }
 
 var compareSyms = map[Operator]string{
