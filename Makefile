@@ -19,6 +19,9 @@ export KUBEBUILDER_ASSETS
 
 GO_TEST_FLAGS ?=
 BENCH_N ?= 10000
+BENCH_OUT ?= docs
+BENCH_ARGS ?=
+BENCH_INDEX_ARGS ?=
 
 SHELL = /usr/bin/env bash -o pipefail
 .SHELLFLAGS = -ec
@@ -85,12 +88,12 @@ verify: manifests generate fmt tidy ## Regenerate everything and fail if that ch
 	fi
 
 .PHONY: bench
-bench: controlplane build ## Benchmark kubesift against the Kubernetes API on a real control plane (BENCH_N=10000).
-	go run ./hack/bench -n $(BENCH_N) -manager $(LOCALBIN)/manager -out docs
+bench: controlplane build ## Benchmark kubesift against the Kubernetes API on a real control plane (BENCH_N=10000, BENCH_OUT=docs).
+	go run ./hack/bench -n $(BENCH_N) -manager $(LOCALBIN)/manager -out $(BENCH_OUT) $(BENCH_ARGS)
 
 .PHONY: bench-index
 bench-index: ## Run the index's Go benchmarks (in-process, against an in-memory baseline).
-	go test -run '^$$' -bench . -benchmem ./internal/index/
+	go test -run '^$$' -bench . -benchmem $(BENCH_INDEX_ARGS) ./internal/index/
 
 .PHONY: demo
 demo: controlplane build ## Show kubesift at work on a local control plane (USE_CURRENT_CONTEXT=1 for your cluster, DEMO_EXIT=1 to stop at the end).
