@@ -3,6 +3,8 @@ package index
 import (
 	"context"
 	"fmt"
+	"sync"
+	"time"
 
 	"github.com/ncruces/go-sqlite3"
 	"k8s.io/apimachinery/pkg/selection"
@@ -243,6 +245,10 @@ func chooseDriver(c *conn, k *kind, q *Query) (*probes, error) {
 		} else {
 			sb.termSet(q, -1, t.i)
 		}
+		key := fmt.Sprintf("%s %q", sb.b.String(), sb.args)
+		if m, ok := k.estimates.get(key, k.count.Load(), limit); ok {
+			return m, nil
+		}
 		sb.w(" LIMIT ")
 		sb.arg(limit)
 		sb.w(")")
@@ -257,7 +263,9 @@ func chooseDriver(c *conn, k *kind, q *Query) (*probes, error) {
 		if !st.Step() {
 			return 0, st.Err()
 		}
-		return st.ColumnInt64(0), nil
+		m := st.ColumnInt64(0)
+		k.estimates.put(key, k.count.Load(), m, limit)
+		return m, nil
 	}
 	n := k.count.Load()
 	best, bestCount := -1, int64(0)
@@ -302,6 +310,48 @@ func chooseDriver(c *conn, k *kind, q *Query) (*probes, error) {
 		}
 	}
 	return pr, nil
+}
+
+// estimateCache remembers the capped counts chooseDriver measured, per term. An estimate
+// only chooses the plan, never the answer, so one measured in the last estimateTTL while
+// the kind held about as many objects (within an eighth) is reused: a query that is
+// re-run on every change does not recount its unselective terms each time.
+type estimateCache struct {
+	mu sync.Mutex
+	m  map[string]estimate
+}
+
+type estimate struct {
+	n, count, limit int64
+	at              time.Time
+}
+
+const (
+	estimateTTL     = 30 * time.Second
+	estimateEntries = 1024
+)
+
+// get returns the count of term key capped at limit, if known.
+func (c *estimateCache) get(key string, n, limit int64) (int64, bool) {
+	c.mu.Lock()
+	e, ok := c.m[key]
+	c.mu.Unlock()
+	if !ok || time.Since(e.at) > estimateTTL || e.n-n > n/8 || n-e.n > n/8 {
+		return 0, false
+	}
+	if e.count < e.limit || e.limit >= limit {
+		return min(e.count, limit), true
+	}
+	return 0, false
+}
+
+func (c *estimateCache) put(key string, n, count, limit int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil || len(c.m) >= estimateEntries {
+		c.m = map[string]estimate{}
+	}
+	c.m[key] = estimate{n: n, count: count, limit: limit, at: time.Now()}
 }
 
 // countQuery counts the matches (after cursor, when set). Counting through the filter's

@@ -55,6 +55,7 @@ type kind struct {
 	lists      map[string]listField // canonical path -> side table field, list paths
 	count      atomic.Int64
 	gen        atomic.Uint64
+	estimates  estimateCache // see chooseDriver
 }
 
 // Store mirrors Kubernetes objects into SQLite and answers queries. All methods are safe
