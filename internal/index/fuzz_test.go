@@ -112,12 +112,21 @@ func FuzzCompile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer s.release(c)
-		for _, walk := range []bool{false, true} {
+		probe, err := chooseDriver(c, k, q)
+		if err != nil {
+			t.Fatalf("choosing the driver: %v", err)
+		}
+		for i := range 4 {
+			walk := i%2 == 1
 			var cur []any
 			if deep {
 				cur = cursor
 			}
-			sql, args := pageSQL(k, q, keys, cur, walk)
+			fp := filterPlan{trigram: true}
+			if i >= 2 {
+				fp.probe = probe
+			}
+			sql, args := buildPageSQL(k, q, keys, cur, walk, fp)
 			st, _, err := c.db.Prepare(sql)
 			if err != nil {
 				t.Fatalf("page SQL does not prepare: %v\n%s", err, sql)
