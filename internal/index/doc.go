@@ -103,8 +103,17 @@
 //	tier=backend,env=prod AND replicas>=12  9.6 ms     2.1 ms     10.4 ms
 //	shard=s7,env!=dev AND Ready=True        8.4 ms     0.60 ms    10.3 ms
 //
-// The declared-path cases still read the document of every match twice (count and page):
-// the exact check needs the JSON type, which the expression index does not hold.
+//	n=100k (load ~2.5)                      before     after      in-memory
+//	shard=s7                                3.5 ms     3.6 ms     100 ms
+//	tier=backend,env=prod,shard=s7          125 ms     3.5 ms     100 ms
+//	replicas>=12 AND Ready=False (keyed)    71 ms      12-14 ms   101 ms
+//	tier=backend,env=prod AND replicas>=12  165 ms     25-27 ms   102 ms
+//	shard=s7,env!=dev AND Ready=True        85 ms      5.3 ms     100 ms
+//
+// What is left in the declared-path cases: the count and the page each run the driver's
+// subquery (8,300 candidates, one or two ~0.7 µs probes each, twice), and each reads the
+// document of every match (the exact check needs the JSON type, which the expression
+// index does not hold).
 //
 // nameContains of three or more characters asks the trigram index for the rows holding
 // every trigram of the substring, then confirms with instr(lname, ...). A probe bounded to
