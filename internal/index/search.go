@@ -471,11 +471,7 @@ func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, fp fil
 	return st.ColumnInt64(0), nil
 }
 
-// pageSQL builds the page query. walk selects the plan; see walkPlan.
-func pageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool) (string, []any) {
-	return buildPageSQL(k, q, keys, cursor, walk, filterPlan{trigram: true})
-}
-
+// buildPageSQL builds the page query. walk selects the plan; see walkPlan.
 func buildPageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any) {
 	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
