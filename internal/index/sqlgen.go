@@ -51,6 +51,16 @@ func (sb *sqlBuilder) arg(v any) {
 	sb.args = append(sb.args, v)
 }
 
+// argList writes "?, ?, ..." binding each value, for an IN list.
+func argList[T any](sb *sqlBuilder, values []T) {
+	for i, v := range values {
+		if i > 0 {
+			sb.w(", ")
+		}
+		sb.arg(v)
+	}
+}
+
 func (sb *sqlBuilder) plus() {
 	if sb.noIndex {
 		sb.b.WriteByte('+')
@@ -70,23 +80,13 @@ func (sb *sqlBuilder) where(q *Query) {
 	if len(q.namespaces) > 0 {
 		and()
 		sb.w("o.ns IN (")
-		for i, ns := range q.namespaces {
-			if i > 0 {
-				sb.w(", ")
-			}
-			sb.arg(ns)
-		}
+		argList(sb, q.namespaces)
 		sb.w(")")
 	}
 	if len(q.names) > 0 {
 		and()
 		sb.w("o.name IN (")
-		for i, name := range q.names {
-			if i > 0 {
-				sb.w(", ")
-			}
-			sb.arg(name)
-		}
+		argList(sb, q.names)
 		sb.w(")")
 	}
 	if q.nameContains != "" {
@@ -196,12 +196,7 @@ func (sb *sqlBuilder) label(r labelReq, probe bool) {
 		sb.w("EXISTS (SELECT 1 FROM ", t, "_labels WHERE key = ")
 		sb.arg(r.key)
 		sb.w(" AND value IN (")
-		for i, v := range r.values {
-			if i > 0 {
-				sb.w(", ")
-			}
-			sb.arg(v)
-		}
+		argList(sb, r.values)
 		sb.w(") AND obj = ", sb.self(), ")")
 	}
 	if probe {
@@ -223,12 +218,7 @@ func (sb *sqlBuilder) label(r labelReq, probe bool) {
 	}
 	values := func() {
 		sb.w(" AND value IN (")
-		for i, v := range r.values {
-			if i > 0 {
-				sb.w(", ")
-			}
-			sb.arg(v)
-		}
+		argList(sb, r.values)
 		sb.w(")")
 	}
 	switch r.op {
@@ -345,12 +335,7 @@ func (sb *sqlBuilder) termSet(q *Query, label, pred int) {
 		case selection.Exists:
 		default:
 			sb.w(" AND value IN (")
-			for i, v := range r.values {
-				if i > 0 {
-					sb.w(", ")
-				}
-				sb.arg(v)
-			}
+			argList(sb, r.values)
 			sb.w(")")
 		}
 		return
