@@ -6,7 +6,7 @@
 //
 //  1. initial sync: a ResourceIndex over N existing objects turning Ready, against a plain
 //     paginated LIST of the same objects;
-//  2. query latency: kubesift's query path in process (index.Compile and Store.Search over the same
+//  2. query latency: kubesift's query path in process (query.Compile and Store.Search over the same
 //     objects), against a kube-apiserver LIST with the equivalent label selector plus client-side
 //     filtering, sorting and counting, and against the same work over a controller-runtime
 //     informer cache;

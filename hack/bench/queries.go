@@ -18,6 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 	"github.com/kubesift/kubesift/internal/sample"
 )
 
@@ -39,7 +40,7 @@ const (
 // and do the rest (match, compare, page, count) in the client.
 type benchQuery struct {
 	name, title string
-	spec        index.Spec
+	spec        query.Spec
 	// page is the 1-based page measured; pages before it are walked once, untimed.
 	page int
 	// selector is the part of the filter a LIST or an informer cache can apply; nil means none.
@@ -83,23 +84,23 @@ func benchQueries() []benchQuery {
 	return []benchQuery{{
 		name:     queryLabel,
 		title:    "Selective label query (shard=s7), cluster-wide, first page of 50 + total",
-		spec:     index.Spec{GVK: gvk, Labels: sel("shard=s7"), Limit: 50},
+		spec:     query.Spec{GVK: gvk, Labels: sel("shard=s7"), Limit: 50},
 		page:     1,
 		selector: sel("shard=s7"),
 		compare:  byNamespaceName,
 	}, {
 		name:     queryLabelConjunction,
 		title:    "Selective label conjunction (tier=backend,env=prod,shard=s7), cluster-wide, first page of 50 + total",
-		spec:     index.Spec{GVK: gvk, Labels: sel("tier=backend,env=prod,shard=s7"), Limit: 50},
+		spec:     query.Spec{GVK: gvk, Labels: sel("tier=backend,env=prod,shard=s7"), Limit: 50},
 		page:     1,
 		selector: sel("tier=backend,env=prod,shard=s7"),
 		compare:  byNamespaceName,
 	}, {
 		name:  "field-indexed",
 		title: "Field comparison on indexed fields (spec.replicas >= 12 and Ready condition False), first page of 50 + total",
-		spec: index.Spec{GVK: gvk, Limit: 50, Fields: []index.FieldPredicate{
-			{Path: pathReplicas, Operator: index.OpGreaterThanOrEqual, Values: []string{fmt.Sprint(minReplicas)}},
-			{Path: "status.conditions[type=Ready].status", Operator: index.OpEquals, Values: []string{"False"}},
+		spec: query.Spec{GVK: gvk, Limit: 50, Fields: []query.FieldPredicate{
+			{Path: pathReplicas, Operator: query.OpGreaterThanOrEqual, Values: []string{fmt.Sprint(minReplicas)}},
+			{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"False"}},
 		}},
 		page: 1,
 		match: func(u *unstructured.Unstructured) bool {
@@ -110,8 +111,8 @@ func benchQueries() []benchQuery {
 	}, {
 		name:  "field-unindexed",
 		title: "Field comparison on a field not indexed (spec.image starts with " + imagePrefix + "), first page of 50 + total",
-		spec: index.Spec{GVK: gvk, Limit: 50, Fields: []index.FieldPredicate{
-			{Path: "spec.image", Operator: index.OpStartsWith, Values: []string{imagePrefix}},
+		spec: query.Spec{GVK: gvk, Limit: 50, Fields: []query.FieldPredicate{
+			{Path: "spec.image", Operator: query.OpStartsWith, Values: []string{imagePrefix}},
 		}},
 		page: 1,
 		match: func(u *unstructured.Unstructured) bool {
@@ -122,7 +123,7 @@ func benchQueries() []benchQuery {
 	}, {
 		name:  "name-substring",
 		title: "Substring name search (name contains " + nameText + "), first page of 50 + total",
-		spec:  index.Spec{GVK: gvk, NameContains: nameText, Limit: 50},
+		spec:  query.Spec{GVK: gvk, NameContains: nameText, Limit: 50},
 		page:  1,
 		match: func(u *unstructured.Unstructured) bool {
 			return strings.Contains(strings.ToLower(u.GetName()), nameText)
@@ -131,7 +132,7 @@ func benchQueries() []benchQuery {
 	}, {
 		name:  "sorted-deep-page",
 		title: "Sorted deep page (env=prod by spec.replicas desc, name), page 10 of 100 + total",
-		spec: index.Spec{GVK: gvk, Labels: sel("env=prod"), Limit: 100, Sort: []index.SortKey{
+		spec: query.Spec{GVK: gvk, Labels: sel("env=prod"), Limit: 100, Sort: []query.SortKey{
 			{Path: pathReplicas, Descending: true}, {Path: "metadata.name"},
 		}},
 		page:     10,
@@ -266,7 +267,7 @@ func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryR
 func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store, informer cache.Cache, rv string,
 	q benchQuery) (QueryResult, error) {
 	r := QueryResult{Name: q.name, Title: q.title, Limit: q.spec.Limit, Page: q.page, APIRequest: q.apiRequest()}
-	compiled, err := index.Compile(q.spec)
+	compiled, err := query.Compile(q.spec)
 	if err != nil {
 		return r, fmt.Errorf("query %s: %w", q.name, err)
 	}

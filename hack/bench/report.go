@@ -98,7 +98,7 @@ func renderMarkdown(rep Report) string {
 	p("Each query is answered three ways; the answer is a page of object references plus the exact total.")
 	p("")
 	p("- **kubesift**: the query path the controller runs, in process: the same objects in an in-memory")
-	p("  `index.Store` registered with the ResourceIndex's fields (`%s`), then `index.Compile` and", strings.Join(indexedFields, "`, `"))
+	p("  `index.Store` registered with the ResourceIndex's fields (`%s`), then `query.Compile` and", strings.Join(indexedFields, "`, `"))
 	p("  `Store.Search` (for a deep page, with the continue token of the page before it).")
 	p("- **API server LIST**: a LIST with the equivalent label selector and `resourceVersion=<the")
 	p("  loaded data's>`, `resourceVersionMatch=NotOlderThan`, so that the watch cache serves it (no etcd")

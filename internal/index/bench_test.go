@@ -18,7 +18,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
+	"github.com/kubesift/kubesift/internal/query"
 	"github.com/kubesift/kubesift/internal/sample"
+	"github.com/kubesift/kubesift/internal/token"
 )
 
 var benchFields = []string{"spec.image", "spec.replicas", "spec.region", "spec.template.spec.containers[name=c1].image", "status.conditions[type=Available].status"}
@@ -168,7 +170,7 @@ func BenchmarkIngest(b *testing.B) {
 
 type benchCase struct {
 	name string
-	spec Spec
+	spec query.Spec
 	deep bool // start at the middle of the result set
 	// sample runs the case on internal/sample Templates (sampleStore) instead of Widgets.
 	sample bool
@@ -177,38 +179,38 @@ type benchCase struct {
 func benchCases() []benchCase {
 	sel, _ := labels.Parse("shard=7")
 	return []benchCase{
-		{name: "label", spec: Spec{Labels: sel}},
-		{name: "indexed-field", spec: Spec{Fields: []FieldPredicate{{Path: "spec.image", Operator: OpEquals, Values: []string{"img-42"}}}}},
-		{name: "indexed-field-range", spec: Spec{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"8"}}}, Namespaces: []string{"team-005"}}},
-		{name: "unindexed-field", spec: Spec{Fields: []FieldPredicate{{Path: "status.readyReplicas", Operator: OpEquals, Values: []string{"4"}}}, Namespaces: []string{"team-005"}}},
-		{name: "unindexed-field-scan", spec: Spec{Fields: []FieldPredicate{{Path: "status.readyReplicas", Operator: OpEquals, Values: []string{"4"}}}}},
-		{name: "keyed-field", spec: Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[name=c1].image", Operator: OpStartsWith, Values: []string{"registry.example.com/team-042/app-1:v7."}}}}},
-		{name: "keyed-field-half", spec: Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}}}}},
-		{name: "name-contains", spec: Spec{NameContains: "0042"}},
-		{name: "name-contains-quarter", spec: Spec{NameContains: "frontend"}},
-		{name: "deep-page", spec: Spec{}, deep: true},
-		{name: "sorted-created-desc", spec: Spec{Sort: []SortKey{{Path: "metadata.creationTimestamp", Descending: true}}}, deep: true},
+		{name: "label", spec: query.Spec{Labels: sel}},
+		{name: "indexed-field", spec: query.Spec{Fields: []query.FieldPredicate{{Path: "spec.image", Operator: query.OpEquals, Values: []string{"img-42"}}}}},
+		{name: "indexed-field-range", spec: query.Spec{Fields: []query.FieldPredicate{{Path: "spec.replicas", Operator: query.OpGreaterThan, Values: []string{"8"}}}, Namespaces: []string{"team-005"}}},
+		{name: "unindexed-field", spec: query.Spec{Fields: []query.FieldPredicate{{Path: "status.readyReplicas", Operator: query.OpEquals, Values: []string{"4"}}}, Namespaces: []string{"team-005"}}},
+		{name: "unindexed-field-scan", spec: query.Spec{Fields: []query.FieldPredicate{{Path: "status.readyReplicas", Operator: query.OpEquals, Values: []string{"4"}}}}},
+		{name: "keyed-field", spec: query.Spec{Fields: []query.FieldPredicate{{Path: "spec.template.spec.containers[name=c1].image", Operator: query.OpStartsWith, Values: []string{"registry.example.com/team-042/app-1:v7."}}}}},
+		{name: "keyed-field-half", spec: query.Spec{Fields: []query.FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: query.OpEquals, Values: []string{"False"}}}}},
+		{name: "name-contains", spec: query.Spec{NameContains: "0042"}},
+		{name: "name-contains-quarter", spec: query.Spec{NameContains: "frontend"}},
+		{name: "deep-page", spec: query.Spec{}, deep: true},
+		{name: "sorted-created-desc", spec: query.Spec{Sort: []query.SortKey{{Path: "metadata.creationTimestamp", Descending: true}}}, deep: true},
 		// Conjunctions whose most selective predicate is selective.
-		{name: "sample-label-shard", sample: true, spec: Spec{Labels: mustParse("shard=s7")}},
-		{name: "sample-label-conjunction", sample: true, spec: Spec{Labels: mustParse("tier=backend,env=prod,shard=s7")}},
-		{name: "sample-field-conjunction", sample: true, spec: Spec{Fields: []FieldPredicate{
-			{Path: "spec.replicas", Operator: OpGreaterThanOrEqual, Values: []string{"12"}},
-			{Path: "status.conditions[type=Ready].status", Operator: OpEquals, Values: []string{"False"}},
+		{name: "sample-label-shard", sample: true, spec: query.Spec{Labels: mustParse("shard=s7")}},
+		{name: "sample-label-conjunction", sample: true, spec: query.Spec{Labels: mustParse("tier=backend,env=prod,shard=s7")}},
+		{name: "sample-field-conjunction", sample: true, spec: query.Spec{Fields: []query.FieldPredicate{
+			{Path: "spec.replicas", Operator: query.OpGreaterThanOrEqual, Values: []string{"12"}},
+			{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"False"}},
 		}}},
-		{name: "sample-label-and-field", sample: true, spec: Spec{Labels: mustParse("tier=backend,env=prod"), Fields: []FieldPredicate{
-			{Path: "spec.replicas", Operator: OpGreaterThanOrEqual, Values: []string{"12"}},
+		{name: "sample-label-and-field", sample: true, spec: query.Spec{Labels: mustParse("tier=backend,env=prod"), Fields: []query.FieldPredicate{
+			{Path: "spec.replicas", Operator: query.OpGreaterThanOrEqual, Values: []string{"12"}},
 		}}},
-		{name: "sample-label-and-keyed-field", sample: true, spec: Spec{Labels: mustParse("shard=s7,env!=dev"), Fields: []FieldPredicate{
-			{Path: "status.conditions[type=Ready].status", Operator: OpEquals, Values: []string{"True"}},
+		{name: "sample-label-and-keyed-field", sample: true, spec: query.Spec{Labels: mustParse("shard=s7,env!=dev"), Fields: []query.FieldPredicate{
+			{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"True"}},
 		}}},
 	}
 }
 
 // middleToken builds the continue token of the page that starts at the middle.
-func middleToken(b *testing.B, s *Store, q *Query) string {
-	k := s.kind(q.gvk)
+func middleToken(b *testing.B, s *Store, q *query.Query) string {
+	k := s.kind(q.GVK())
 	sb := &sqlBuilder{k: k}
-	keys := q.keyFields()
+	keys := keyFields(q)
 	sb.w("SELECT ")
 	for i, key := range keys {
 		if i > 0 {
@@ -232,7 +234,7 @@ func middleToken(b *testing.B, s *Store, q *Query) string {
 	for i := range keys {
 		vals[i] = columnValue(st, i)
 	}
-	return encodeToken(s.tokenKey, q.fingerprint, vals)
+	return token.Encode(s.tokenKey, q.Fingerprint(), vals)
 }
 
 func BenchmarkQuery(b *testing.B) {
@@ -243,19 +245,19 @@ func BenchmarkQuery(b *testing.B) {
 			if bc.sample {
 				bc.spec.GVK, load = sample.TemplateGVK, sampleStore
 			}
-			q, err := Compile(bc.spec)
+			q, err := query.Compile(bc.spec)
 			if err != nil {
 				b.Fatal(err)
 			}
 			b.Run(fmt.Sprintf("n=%d/%s/index", n, bc.name), func(b *testing.B) {
 				d := load(b, n)
-				token := ""
+				cont := ""
 				if bc.deep {
-					token = middleToken(b, d.store, q)
+					cont = middleToken(b, d.store, q)
 				}
 				var p Page
 				for b.Loop() {
-					p, err = d.store.Search(context.Background(), q, token)
+					p, err = d.store.Search(context.Background(), q, cont)
 					if err != nil {
 						b.Fatal(err)
 					}
@@ -276,14 +278,14 @@ func BenchmarkQuery(b *testing.B) {
 
 // inMemorySearch is what a controller does with an informer cache: filter every object,
 // sort the matches, cut the page.
-func inMemorySearch(objs []*unstructured.Unstructured, q *Query, deep bool) []*unstructured.Unstructured {
+func inMemorySearch(objs []*unstructured.Unstructured, q *query.Query, deep bool) []*unstructured.Unstructured {
 	var matches []*unstructured.Unstructured
 	for _, o := range objs {
 		if q.Matches(o) {
 			matches = append(matches, o)
 		}
 	}
-	sortDesc := len(q.sort) == 1 && q.sort[0].col == "created"
+	sortDesc := len(q.Sort()) == 1 && q.Sort()[0].Path.Is("metadata", "creationTimestamp")
 	slices.SortFunc(matches, func(a, b *unstructured.Unstructured) int {
 		if sortDesc {
 			at, bt := a.GetCreationTimestamp(), b.GetCreationTimestamp()
@@ -298,7 +300,7 @@ func inMemorySearch(objs []*unstructured.Unstructured, q *Query, deep bool) []*u
 	if deep {
 		start = len(matches) / 2
 	}
-	end := min(start+q.limit, len(matches))
+	end := min(start+q.Limit(), len(matches))
 	return matches[start:end]
 }
 
@@ -321,11 +323,11 @@ func BenchmarkConcurrent(b *testing.B) {
 	const n = 10000
 	objs := benchObjects(n)
 	sel, _ := labels.Parse("tier=cache")
-	queries := []Spec{
+	queries := []query.Spec{
 		{GVK: widgetGVK, Labels: sel},
-		{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"7"}}}, Namespaces: []string{"team-001", "team-002"}},
+		{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: "spec.replicas", Operator: query.OpGreaterThan, Values: []string{"7"}}}, Namespaces: []string{"team-001", "team-002"}},
 		{GVK: widgetGVK, NameContains: "0042"},
-		{GVK: widgetGVK, Sort: []SortKey{{Path: "metadata.creationTimestamp", Descending: true}}},
+		{GVK: widgetGVK, Sort: []query.SortKey{{Path: "metadata.creationTimestamp", Descending: true}}},
 	}
 	for _, storage := range []string{"mvcc", "memdb", "file"} {
 		b.Run(storage, func(b *testing.B) {
@@ -344,7 +346,7 @@ func BenchmarkConcurrent(b *testing.B) {
 			if err := s.Replace(widgetGVK, objs); err != nil {
 				b.Fatal(err)
 			}
-			var compiled []*Query
+			var compiled []*query.Query
 			for _, spec := range queries {
 				compiled = append(compiled, mustCompile(b, spec))
 			}

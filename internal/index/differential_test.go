@@ -13,6 +13,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 var (
@@ -106,21 +108,21 @@ func randomSelector(r *rand.Rand) string {
 
 var (
 	diffPaths = []string{"spec.a", "spec.b", "spec.items[*].v", "spec.items[*].type", "spec.items[type=Ready].v", "spec.items[*]", "spec.missing", "metadata.labels['example.com/team']"}
-	diffOps   = []Operator{OpEquals, OpNotEquals, OpIn, OpNotIn, OpExists, OpDoesNotExist, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual, OpContains, OpStartsWith}
+	diffOps   = []query.Operator{query.OpEquals, query.OpNotEquals, query.OpIn, query.OpNotIn, query.OpExists, query.OpDoesNotExist, query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual, query.OpContains, query.OpStartsWith}
 )
 
-func randomPredicate(r *rand.Rand) FieldPredicate {
-	p := FieldPredicate{Path: diffPaths[r.IntN(len(diffPaths))], Operator: diffOps[r.IntN(len(diffOps))]}
+func randomPredicate(r *rand.Rand) query.FieldPredicate {
+	p := query.FieldPredicate{Path: diffPaths[r.IntN(len(diffPaths))], Operator: diffOps[r.IntN(len(diffOps))]}
 	val := func() string {
 		return []string{"0", "1", "2.5", "0.25", "true", "false", "a", "10", "-3", "ünï-1", "ün", "", "null"}[r.IntN(13)]
 	}
 	switch p.Operator {
-	case OpExists, OpDoesNotExist:
-	case OpIn, OpNotIn, OpContains, OpStartsWith:
+	case query.OpExists, query.OpDoesNotExist:
+	case query.OpIn, query.OpNotIn, query.OpContains, query.OpStartsWith:
 		for range 1 + r.IntN(3) {
 			p.Values = append(p.Values, val())
 		}
-	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+	case query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
 		// Numeric values only: non-numeric ones are rejected when the path holds numbers.
 		p.Values = []string{[]string{"0", "1", "2.5", "-3", "10"}[r.IntN(5)]}
 	default:
@@ -172,29 +174,35 @@ func refResolve(o map[string]any, path string) []any {
 	return out
 }
 
-func refScalar(v any, op Operator, val string) bool {
+// refIsNumber reports whether val is a number in JSON syntax.
+func refIsNumber(val string) bool {
+	var n json.Number
+	return val != "" && val[0] != '"' && strings.TrimSpace(val) == val && json.Unmarshal([]byte(val), &n) == nil
+}
+
+func refScalar(v any, op query.Operator, val string) bool {
 	f, err := strconv.ParseFloat(val, 64)
-	numVal := err == nil && isJSONNumber(val)
+	numVal := err == nil && refIsNumber(val)
 	switch x := v.(type) {
 	case string:
 		switch op {
-		case OpEquals:
+		case query.OpEquals:
 			return x == val
-		case OpContains:
+		case query.OpContains:
 			return strings.Contains(x, val)
-		case OpStartsWith:
+		case query.OpStartsWith:
 			return strings.HasPrefix(x, val)
-		case OpGreaterThan:
+		case query.OpGreaterThan:
 			return x > val
-		case OpGreaterThanOrEqual:
+		case query.OpGreaterThanOrEqual:
 			return x >= val
-		case OpLessThan:
+		case query.OpLessThan:
 			return x < val
-		case OpLessThanOrEqual:
+		case query.OpLessThanOrEqual:
 			return x <= val
 		}
 	case bool:
-		return op == OpEquals && strconv.FormatBool(x) == val
+		return op == query.OpEquals && strconv.FormatBool(x) == val
 	case int64, float64:
 		var xf float64
 		if i, ok := x.(int64); ok {
@@ -206,26 +214,26 @@ func refScalar(v any, op Operator, val string) bool {
 			return false
 		}
 		switch op {
-		case OpEquals:
+		case query.OpEquals:
 			return xf == f
-		case OpGreaterThan:
+		case query.OpGreaterThan:
 			return xf > f
-		case OpGreaterThanOrEqual:
+		case query.OpGreaterThanOrEqual:
 			return xf >= f
-		case OpLessThan:
+		case query.OpLessThan:
 			return xf < f
-		case OpLessThanOrEqual:
+		case query.OpLessThanOrEqual:
 			return xf <= f
 		}
 	}
 	return false
 }
 
-func refPredicate(o map[string]any, p FieldPredicate) bool {
+func refPredicate(o map[string]any, p query.FieldPredicate) bool {
 	vals := refResolve(o, p.Path)
-	anyOf := func(op Operator, values []string) bool {
+	anyOf := func(op query.Operator, values []string) bool {
 		for _, v := range vals {
-			if op == OpExists {
+			if op == query.OpExists {
 				if v != nil {
 					return true
 				}
@@ -240,14 +248,14 @@ func refPredicate(o map[string]any, p FieldPredicate) bool {
 		return false
 	}
 	switch p.Operator {
-	case OpNotEquals:
-		return !anyOf(OpEquals, p.Values)
-	case OpIn:
-		return anyOf(OpEquals, p.Values)
-	case OpNotIn:
-		return !anyOf(OpEquals, p.Values)
-	case OpDoesNotExist:
-		return !anyOf(OpExists, nil)
+	case query.OpNotEquals:
+		return !anyOf(query.OpEquals, p.Values)
+	case query.OpIn:
+		return anyOf(query.OpEquals, p.Values)
+	case query.OpNotIn:
+		return !anyOf(query.OpEquals, p.Values)
+	case query.OpDoesNotExist:
+		return !anyOf(query.OpExists, nil)
 	}
 	return anyOf(p.Operator, p.Values)
 }
@@ -319,7 +327,7 @@ func testDifferential(t *testing.T, declared bool) {
 		if err != nil {
 			t.Fatalf("parse %q: %v", selText, err)
 		}
-		var preds []FieldPredicate
+		var preds []query.FieldPredicate
 		for range r.IntN(3) {
 			preds = append(preds, randomPredicate(r))
 		}
@@ -333,7 +341,7 @@ func testDifferential(t *testing.T, declared bool) {
 		if round%3 == 0 {
 			nameContains = []string{"0", "01", "o-0", "O-01", "-012", "0123", "x", "o-o", "\"ü"}[r.IntN(9)]
 		}
-		q, err := Compile(Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)})
+		q, err := query.Compile(query.Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -410,7 +418,7 @@ func sqlOrder(a, b any) int {
 
 func TestPagination(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 5))
-	sorts := [][]SortKey{
+	sorts := [][]query.SortKey{
 		nil,
 		{{Path: "metadata.name", Descending: true}},
 		{{Path: "spec.a"}},
@@ -437,7 +445,7 @@ func TestPagination(t *testing.T) {
 					initial[k] = true
 				}
 				touched := map[string]bool{}
-				q, err := Compile(Spec{GVK: widgetGVK, Sort: sortKeys, Limit: 7})
+				q, err := query.Compile(query.Spec{GVK: widgetGVK, Sort: sortKeys, Limit: 7})
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -494,7 +502,7 @@ func TestPagination(t *testing.T) {
 					}
 				}
 				// Returned objects are in sort order.
-				keys := q.keyFields()
+				keys := keyFields(q)
 				less := func(a, b *unstructured.Unstructured) int {
 					for _, k := range keys[:len(keys)-1] {
 						var av, bv any

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // listField is a declared path that can select several values ([*] or [key=value]). Its
@@ -13,7 +15,7 @@ import (
 // Query.Matches by construction.
 type listField struct {
 	id   int64 // row id in the fields table; stored in k<id>_fields.field
-	path Path
+	path query.Path
 }
 
 // Encodings of the side table's value column. Strings and numbers are stored as TEXT and
@@ -41,7 +43,7 @@ func sideValue(v any) any {
 	case map[string]any, []any:
 		return sideObject
 	}
-	i, f, isInt, ok := number(v)
+	i, f, isInt, ok := query.Number(v)
 	switch {
 	case !ok:
 		return sideObject
@@ -79,7 +81,7 @@ CREATE INDEX IF NOT EXISTS {t}_fields_obj ON {t}_fields (obj);
 func (b *batch) insertSide(k *kind, id int64, content map[string]any) error {
 	var vals []any
 	for _, lf := range k.lists {
-		vals = resolve(content, lf.path.segs, vals[:0])
+		vals = lf.path.Select(content, vals[:0])
 		for _, v := range vals {
 			sv := sideValue(v)
 			if sv == nil {
@@ -124,12 +126,12 @@ func (s *Store) backfill(k *kind, add []listField) error {
 	return st.Err()
 }
 
-// sidePredicate writes the condition of a predicate on a declared list field: a lookup in
+// sidePredicate writes the condition of a query.Predicate on a declared list field: a lookup in
 // the side table's (field, value, obj) index. Negated and probe conditions are correlated
 // lookups of the candidate row (obj = o.id), which never collect all the matching rows.
-func (sb *sqlBuilder) sidePredicate(p predicate, lf listField, probe bool) {
+func (sb *sqlBuilder) sidePredicate(p query.Predicate, lf listField, probe bool) {
 	switch {
-	case p.negate:
+	case p.Negate:
 		sb.w("NOT EXISTS (")
 	case probe:
 		sb.w("EXISTS (")
@@ -137,13 +139,13 @@ func (sb *sqlBuilder) sidePredicate(p predicate, lf listField, probe bool) {
 		sb.plus()
 		sb.w(sb.self(), " IN (")
 	}
-	sb.sideBranches(p, lf, p.negate || probe)
+	sb.sideBranches(p, lf, p.Negate || probe)
 	sb.w(")")
 }
 
 // sideBranches writes the side table rows selecting the objects p's positive operator
 // holds for, as one SELECT or a UNION ALL of them; correlate keeps the candidate row's.
-func (sb *sqlBuilder) sideBranches(p predicate, lf listField, correlate bool) {
+func (sb *sqlBuilder) sideBranches(p query.Predicate, lf listField, correlate bool) {
 	t := sb.k.table
 	branch := func(cond func()) {
 		sb.w("SELECT obj FROM ", t, "_fields WHERE field = ")
@@ -156,10 +158,10 @@ func (sb *sqlBuilder) sideBranches(p predicate, lf listField, correlate bool) {
 			sb.w(" AND obj = ", sb.self())
 		}
 	}
-	switch p.op {
-	case OpExists:
+	switch p.Op {
+	case query.OpExists:
 		branch(nil)
-	case OpIn:
+	case query.OpIn:
 		branch(func() {
 			sb.w("value IN (")
 			n := 0
@@ -171,13 +173,13 @@ func (sb *sqlBuilder) sideBranches(p predicate, lf listField, correlate bool) {
 				sb.arg(v)
 			}
 			hasTrue, hasFalse := false, false
-			for _, v := range p.values {
-				add(v.s)
-				if v.isNum {
+			for _, v := range p.Values {
+				add(v.Text)
+				if v.IsNum {
 					add(numArg(v))
 				}
-				hasTrue = hasTrue || v.isTrue
-				hasFalse = hasFalse || v.isFalse
+				hasTrue = hasTrue || v.IsTrue
+				hasFalse = hasFalse || v.IsFalse
 			}
 			if hasTrue {
 				add(sideTrue)
@@ -187,51 +189,51 @@ func (sb *sqlBuilder) sideBranches(p predicate, lf listField, correlate bool) {
 			}
 			sb.w(")")
 		})
-	case OpStartsWith:
-		for i, v := range p.values {
+	case query.OpStartsWith:
+		for i, v := range p.Values {
 			if i > 0 {
 				sb.w(" UNION ALL ")
 			}
 			branch(func() {
 				// A prefix selects a contiguous range of text in bytewise order.
 				sb.w("value >= ")
-				sb.arg(v.s)
+				sb.arg(v.Text)
 				sb.w(" AND value < ")
-				if hi, ok := prefixEnd(v.s); ok {
+				if hi, ok := prefixEnd(v.Text); ok {
 					sb.arg(hi)
 				} else {
 					sb.w("x''")
 				}
 			})
 		}
-	case OpContains:
+	case query.OpContains:
 		branch(func() {
 			sb.w("value >= '' AND value < x'' AND (")
-			for i, v := range p.values {
+			for i, v := range p.Values {
 				if i > 0 {
 					sb.w(" OR ")
 				}
 				sb.w("instr(CAST(value AS BLOB), ")
-				sb.arg([]byte(v.s))
+				sb.arg([]byte(v.Text))
 				sb.w(") > 0")
 			}
 			sb.w(")")
 		})
-	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
-		sym := compareSyms[p.op]
-		v := p.values[0]
-		up := p.op == OpGreaterThan || p.op == OpGreaterThanOrEqual
+	case query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
+		sym := compareSyms[p.Op]
+		v := p.Values[0]
+		up := p.Op == query.OpGreaterThan || p.Op == query.OpGreaterThanOrEqual
 		// Text: strings compared bytewise, bounded to the text range.
 		branch(func() {
 			sb.w("value", sym)
-			sb.arg(v.s)
+			sb.arg(v.Text)
 			if up {
 				sb.w(" AND value < x''")
 			} else {
 				sb.w(" AND value >= ''")
 			}
 		})
-		if v.isNum {
+		if v.IsNum {
 			// Numbers: compared numerically, bounded to the numeric range.
 			sb.w(" UNION ALL ")
 			branch(func() {
@@ -247,11 +249,11 @@ func (sb *sqlBuilder) sideBranches(p predicate, lf listField, correlate bool) {
 	}
 }
 
-func numArg(v typedValue) any {
-	if v.isInt {
-		return v.i
+func numArg(v query.Value) any {
+	if v.IsInt {
+		return v.Int
 	}
-	return v.f
+	return v.Float
 }
 
 // prefixEnd returns the smallest string greater than every string with prefix p, or false

@@ -4,12 +4,15 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"testing"
 	"time"
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 var (
@@ -46,7 +49,7 @@ func obj(ns, name string, content map[string]any) *unstructured.Unstructured {
 }
 
 // searchAll walks every page and returns the names in order.
-func searchAll(t testing.TB, s *Store, q *Query) ([]Ref, int64) {
+func searchAll(t testing.TB, s *Store, q *query.Query) ([]Ref, int64) {
 	t.Helper()
 	var out []Ref
 	token := ""
@@ -143,4 +146,16 @@ func mustSelector(t testing.TB, s string) labels.Selector {
 		t.Fatal(err)
 	}
 	return sel
+}
+
+// sortedUnique returns the distinct strings of in, sorted.
+func sortedUnique(in []string) []string {
+	out := slices.Clone(in)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+func containsSorted(list []string, s string) bool {
+	_, ok := slices.BinarySearch(list, s)
+	return ok
 }

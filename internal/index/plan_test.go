@@ -10,19 +10,20 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
+	"github.com/kubesift/kubesift/internal/query"
 	"github.com/kubesift/kubesift/internal/sample"
 )
 
 // explain returns the EXPLAIN QUERY PLAN details of the page query SQLite would run.
-func explain(t testing.TB, s *Store, q *Query, walk bool) string {
+func explain(t testing.TB, s *Store, q *query.Query, walk bool) string {
 	t.Helper()
 	return explainPlan(t, s, q, walk, false)
 }
 
 // explainPlan is explain, with the driver chosen as Search chooses it when choose is set.
-func explainPlan(t testing.TB, s *Store, q *Query, walk, choose bool) string {
+func explainPlan(t testing.TB, s *Store, q *query.Query, walk, choose bool) string {
 	t.Helper()
-	k := s.kind(q.gvk)
+	k := s.kind(q.GVK())
 	c, err := s.acquire(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -34,7 +35,7 @@ func explainPlan(t testing.TB, s *Store, q *Query, walk, choose bool) string {
 			t.Fatal(err)
 		}
 	}
-	sql, args := buildPageSQL(k, q, q.keyFields(), nil, walk, fp)
+	sql, args := buildPageSQL(k, q, keyFields(q), nil, walk, fp)
 	st, _, err := c.db.Prepare("EXPLAIN QUERY PLAN " + sql)
 	if err != nil {
 		t.Fatal(err)
@@ -63,20 +64,20 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 	k := s.kind(widgetGVK)
 	tests := []struct {
 		name  string
-		spec  Spec
+		spec  query.Spec
 		walk  bool
 		index string
 	}{
-		{"equals declared", Spec{Fields: []FieldPredicate{{Path: "spec.region", Operator: OpEquals, Values: []string{"region-3"}}}}, false, indexName(k.table, "spec.region")},
-		{"range declared", Spec{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"7"}}}}, false, indexName(k.table, "spec.replicas")},
-		{"sort declared", Spec{Sort: []SortKey{{Path: "spec.replicas", Descending: true}}}, true, indexName(k.table, "spec.replicas")},
-		{"label", Spec{Labels: mustSelector(t, "shard=7")}, false, k.table + "_labels"},
-		{"keyed equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=?)"},
-		{"keyed not equals", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpNotEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=? AND obj=?)"},
-		{"wildcard starts with", Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: OpStartsWith, Values: []string{"registry.example.com/team-007/"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
-		{"wildcard range", Spec{Fields: []FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: OpGreaterThan, Values: []string{"registry.example.com/team-098"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
-		{"keyed exists in walk", Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpExists}}}, true, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=?)"},
-		{"default sort walk", Spec{}, true, k.table + "_nsname"},
+		{"equals declared", query.Spec{Fields: []query.FieldPredicate{{Path: "spec.region", Operator: query.OpEquals, Values: []string{"region-3"}}}}, false, indexName(k.table, "spec.region")},
+		{"range declared", query.Spec{Fields: []query.FieldPredicate{{Path: "spec.replicas", Operator: query.OpGreaterThan, Values: []string{"7"}}}}, false, indexName(k.table, "spec.replicas")},
+		{"sort declared", query.Spec{Sort: []query.SortKey{{Path: "spec.replicas", Descending: true}}}, true, indexName(k.table, "spec.replicas")},
+		{"label", query.Spec{Labels: mustSelector(t, "shard=7")}, false, k.table + "_labels"},
+		{"keyed equals", query.Spec{Fields: []query.FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: query.OpEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=?)"},
+		{"keyed not equals", query.Spec{Fields: []query.FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: query.OpNotEquals, Values: []string{"False"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value=? AND obj=?)"},
+		{"wildcard starts with", query.Spec{Fields: []query.FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: query.OpStartsWith, Values: []string{"registry.example.com/team-007/"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
+		{"wildcard range", query.Spec{Fields: []query.FieldPredicate{{Path: "spec.template.spec.containers[*].image", Operator: query.OpGreaterThan, Values: []string{"registry.example.com/team-098"}}}}, false, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=? AND value>? AND value<?)"},
+		{"keyed exists in walk", query.Spec{Fields: []query.FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: query.OpExists}}}, true, "SEARCH " + k.table + "_fields USING PRIMARY KEY (field=?)"},
+		{"default sort walk", query.Spec{}, true, k.table + "_nsname"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,11 +90,11 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 		})
 	}
 	// Keyed paths give the same answers as Matches.
-	for _, f := range []FieldPredicate{
-		{Path: "status.conditions[type=Available].status", Operator: OpEquals, Values: []string{"False"}},
-		{Path: "spec.template.spec.containers[*].image", Operator: OpContains, Values: []string{"team-007/app-1:"}},
+	for _, f := range []query.FieldPredicate{
+		{Path: "status.conditions[type=Available].status", Operator: query.OpEquals, Values: []string{"False"}},
+		{Path: "spec.template.spec.containers[*].image", Operator: query.OpContains, Values: []string{"team-007/app-1:"}},
 	} {
-		q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{f}})
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{f}})
 		p, err := s.Search(context.Background(), q, "")
 		if err != nil {
 			t.Fatal(err)
@@ -110,7 +111,7 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 		}
 	}
 	// An undeclared path still works, by scanning.
-	q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.image", Operator: OpEquals, Values: []string{"img-7"}}}})
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: "spec.image", Operator: query.OpEquals, Values: []string{"img-7"}}}})
 	if p, err := s.Search(context.Background(), q, ""); err != nil || p.Total != 1 {
 		t.Fatalf("%+v %v", p, err)
 	}
@@ -128,17 +129,17 @@ func TestUnselectiveCountsScanANarrowIndex(t *testing.T) {
 	}
 	k := s.kind(widgetGVK)
 	for _, tt := range []struct {
-		spec  Spec
+		spec  query.Spec
 		index string
 	}{
-		{Spec{Labels: mustSelector(t, "tier=cache")}, k.table + "_lname"},
-		{Spec{Fields: []FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: OpNotEquals, Values: []string{"True"}}}, Namespaces: []string{"team-001", "team-002"}}, k.table + "_nsname"},
-		{Spec{Labels: mustSelector(t, "tier!=cache"), CreatedAfter: &time.Time{}}, k.table + "_created"},
-		{Spec{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpExists}}}, ""},
+		{query.Spec{Labels: mustSelector(t, "tier=cache")}, k.table + "_lname"},
+		{query.Spec{Fields: []query.FieldPredicate{{Path: "status.conditions[type=Available].status", Operator: query.OpNotEquals, Values: []string{"True"}}}, Namespaces: []string{"team-001", "team-002"}}, k.table + "_nsname"},
+		{query.Spec{Labels: mustSelector(t, "tier!=cache"), CreatedAfter: &time.Time{}}, k.table + "_created"},
+		{query.Spec{Fields: []query.FieldPredicate{{Path: "spec.replicas", Operator: query.OpExists}}}, ""},
 	} {
 		tt.spec.GVK = widgetGVK
 		q := mustCompile(t, tt.spec)
-		if got := coveringIndex(k, q, q.keyFields(), nil, false); got != tt.index {
+		if got := coveringIndex(k, q, keyFields(q), nil, false); got != tt.index {
 			t.Fatalf("%+v: covering index %q, want %q", tt.spec, got, tt.index)
 		}
 		if tt.index == "" {
@@ -203,27 +204,27 @@ func TestConjunctionsDriveFromTheMostSelectiveTerm(t *testing.T) {
 		t.Fatal(err)
 	}
 	k := s.kind(gvk)
-	ready := FieldPredicate{Path: "status.conditions[type=Ready].status", Operator: OpEquals, Values: []string{"False"}}
-	replicas := FieldPredicate{Path: "spec.replicas", Operator: OpGreaterThanOrEqual, Values: []string{"12"}}
+	ready := query.FieldPredicate{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"False"}}
+	replicas := query.FieldPredicate{Path: "spec.replicas", Operator: query.OpGreaterThanOrEqual, Values: []string{"12"}}
 	for _, tt := range []struct {
 		name string
-		spec Spec
+		spec query.Spec
 		// want are lines of the plan: the driver's search, then the probes.
 		want []string
 	}{
-		{"labels", Spec{Labels: mustSelector(t, "tier=backend,env=prod,shard=s7")}, []string{
+		{"labels", query.Spec{Labels: mustSelector(t, "tier=backend,env=prod,shard=s7")}, []string{
 			"SEARCH " + k.table + "_labels USING PRIMARY KEY (key=? AND value=?)",
 			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
 		}},
-		{"labels and negation", Spec{Labels: mustSelector(t, "shard=s7,env!=dev,tier in (backend,data)")}, []string{
+		{"labels and negation", query.Spec{Labels: mustSelector(t, "shard=s7,env!=dev,tier in (backend,data)")}, []string{
 			"SEARCH " + k.table + "_labels USING PRIMARY KEY (key=? AND value=?)",
 			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
 		}},
-		{"range and keyed path", Spec{Fields: []FieldPredicate{replicas, ready}}, []string{
+		{"range and keyed path", query.Spec{Fields: []query.FieldPredicate{replicas, ready}}, []string{
 			"SEARCH " + k.table + " USING COVERING INDEX " + indexName(k.table, "spec.replicas"),
 			k.table + "_fields EXISTS USING ",
 		}},
-		{"label and range", Spec{Labels: mustSelector(t, "tier=backend,env=prod"), Fields: []FieldPredicate{replicas}}, []string{
+		{"label and range", query.Spec{Labels: mustSelector(t, "tier=backend,env=prod"), Fields: []query.FieldPredicate{replicas}}, []string{
 			"SEARCH " + k.table + " USING COVERING INDEX " + indexName(k.table, "spec.replicas"),
 			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
 		}},

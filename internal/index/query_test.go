@@ -8,92 +8,9 @@ import (
 	"time"
 
 	"k8s.io/apimachinery/pkg/labels"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
-
-func TestParsePath(t *testing.T) {
-	tests := []struct {
-		in, canon, err string
-	}{
-		{in: "spec.replicas", canon: "spec.replicas"},
-		{in: "metadata.annotations['example.com/team']", canon: "metadata.annotations['example.com/team']"},
-		{in: "['spec'].replicas", canon: "spec.replicas"},
-		{in: "spec.containers[*].image", canon: "spec.containers[*].image"},
-		{in: "status.conditions[type=Ready].status", canon: "status.conditions[type=Ready].status"},
-		{in: "status.conditions[type='Ready'].status", canon: "status.conditions[type=Ready].status"},
-		{in: "spec.ports[name='http web'].port", canon: "spec.ports[name='http web'].port"},
-		{in: "spec.a[*][*]", canon: "spec.a[*][*]"},
-		{in: "spec.%x", err: `invalid character '%' at offset 5 in "spec.%x"`},
-		{in: "", err: "empty path"},
-		{in: "spec.", err: `unexpected end of path "spec."`},
-		{in: ".spec", err: `invalid character '.' at offset 0`},
-		{in: "spec..a", err: `invalid character '.' at offset 5`},
-		{in: "spec[", err: "unexpected end"},
-		{in: "spec['a'", err: "unexpected end"},
-		{in: "spec['a\"']", err: `invalid character '"' at offset 7`},
-		{in: "spec['']", err: `invalid character '\'' at offset 6`},
-		{in: "spec[type=]", err: `invalid character ']' at offset 10`},
-		{in: "spec[type='a", err: "unexpected end"},
-		{in: "[*].a", err: "offset 0"},
-		{in: "spec.a b", err: `invalid character ' ' at offset 6`},
-		{in: "spec.ä", err: `invalid character 'ä' at offset 5`},
-		{in: strings.Repeat("a", 257), err: "maximum is 256"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.in, func(t *testing.T) {
-			p, err := ParsePath(tt.in)
-			if tt.err != "" {
-				if err == nil || !strings.Contains(err.Error(), tt.err) || !errors.Is(err, ErrInvalidPath) {
-					t.Fatalf("ParsePath(%q) error = %v, want %q", tt.in, err, tt.err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if got := p.String(); got != tt.canon {
-				t.Fatalf("canonical %q, want %q", got, tt.canon)
-			}
-		})
-	}
-}
-
-func TestCompileErrors(t *testing.T) {
-	tests := []struct {
-		name   string
-		spec   Spec
-		field  string
-		reason error
-		msg    string
-	}{
-		{"bad path", Spec{Fields: []FieldPredicate{{Path: "spec.%x", Operator: OpExists}}}, "fields[0].path", ErrInvalidPath,
-			`fields[0].path: invalid character '%' at offset 5 in "spec.%x"`},
-		{"unknown operator", Spec{Fields: []FieldPredicate{{Path: "a", Operator: "Like"}}}, "fields[0].operator", ErrInvalidValue, ""},
-		{"equals needs one value", Spec{Fields: []FieldPredicate{{Path: "a", Operator: OpEquals}}}, "fields[0].values", ErrInvalidValue, ""},
-		{"exists takes none", Spec{Fields: []FieldPredicate{{Path: "a", Operator: OpExists, Values: []string{"x"}}}}, "fields[0].values", ErrInvalidValue, ""},
-		{"limit", Spec{Limit: 501}, "limit", ErrInvalidValue, ""},
-		{"negative limit", Spec{Limit: -1}, "limit", ErrInvalidValue, ""},
-		{"too many names", Spec{Names: make([]string, 101)}, "names", ErrInvalidValue, ""},
-		{"too many sort keys", Spec{Sort: make([]SortKey, 4)}, "sort", ErrInvalidValue, ""},
-		{"sort wildcard", Spec{Sort: []SortKey{{Path: "spec.a[*].b"}}}, "sort[0].path", ErrInvalidPath, ""},
-		{"too many predicates", Spec{Fields: make([]FieldPredicate, 51)}, "fields", ErrInvalidValue, ""},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			tt.spec.GVK = widgetGVK
-			_, err := Compile(tt.spec)
-			var qe *QueryError
-			if !errors.As(err, &qe) {
-				t.Fatalf("error %v is not a *QueryError", err)
-			}
-			if qe.Field != tt.field || !errors.Is(err, tt.reason) || !errors.Is(err, ErrInvalidQuery) {
-				t.Fatalf("got field %q reason %v (%v), want %q %v", qe.Field, qe.Reason, err, tt.field, tt.reason)
-			}
-			if tt.msg != "" && err.Error() != tt.msg {
-				t.Fatalf("message %q, want %q", err.Error(), tt.msg)
-			}
-		})
-	}
-}
 
 // fieldCorpus covers every JSON type, nulls, missing fields, lists and unicode.
 func fieldCorpus() []map[string]any {
@@ -142,49 +59,49 @@ func TestFieldOperators(t *testing.T) {
 	}
 	tests := []struct {
 		path string
-		op   Operator
+		op   query.Operator
 		vals []string
 		want string
 	}{
-		{"spec.n", OpEquals, []string{"3"}, "int3 strnum"},
-		{"spec.n", OpEquals, []string{"3.0"}, "int3"},
-		{"spec.n", OpEquals, []string{"true"}, "strtrue"},
-		{"spec.b", OpEquals, []string{"true"}, "int3 one strtrue"},
-		{"spec.b", OpEquals, []string{"false"}, "int10 zero"},
-		{"spec.n", OpEquals, []string{"1"}, "one"},
-		{"spec.n", OpEquals, []string{`{"a":1}`}, ""},
-		{"spec.n", OpNotEquals, []string{"3"}, "float int10 list list2 missing notalist null obj one strtrue unicode-名前 zero"},
-		{"spec.n", OpIn, []string{"10", "2.5", "0"}, "float int10 zero"},
-		{"spec.n", OpNotIn, []string{"10", "2.5", "0", "3"}, "list list2 missing notalist null obj one strtrue unicode-名前"},
-		{"spec.n", OpExists, nil, "float int10 int3 obj one strnum strtrue zero"},
-		{"spec.n", OpDoesNotExist, nil, "list list2 missing notalist null unicode-名前"},
-		{"spec.n", OpGreaterThan, []string{"2.5"}, "int10 int3 strnum strtrue"},
-		{"spec.n", OpGreaterThanOrEqual, []string{"2.5"}, "float int10 int3 strnum strtrue"},
-		{"spec.n", OpLessThan, []string{"3"}, "float one zero"},
-		{"spec.n", OpLessThanOrEqual, []string{"3"}, "float int3 one strnum zero"},
-		{"spec.s", OpGreaterThan, []string{"abc"}, "int10 unicode-名前"},
-		{"spec.s", OpLessThan, []string{"abd"}, "float int3 strnum"},
-		{"spec.s", OpContains, []string{"b"}, "int10 int3"},
-		{"spec.s", OpContains, []string{"wörld"}, "unicode-名前"},
-		{"spec.s", OpContains, []string{""}, "float int10 int3 strnum unicode-名前"},
-		{"spec.s", OpStartsWith, []string{"ab", "hé"}, "int10 int3 unicode-名前"},
-		{"spec.s", OpStartsWith, []string{"bc"}, ""},
-		{"spec.items[*].type", OpEquals, []string{"Synced"}, "list"},
-		{"spec.items[*].port", OpEquals, []string{"80"}, "list list2"},
-		{"spec.items[*].port", OpGreaterThan, []string{"100"}, "list list2"},
-		{"spec.items[*]", OpEquals, []string{"scalar"}, "list2"},
-		{"spec.items[*]", OpExists, nil, "list list2"},
-		{"spec.items[*].type", OpNotEquals, []string{"Ready"}, "float int10 int3 missing null obj one strnum strtrue unicode-名前 zero notalist"},
-		{"spec.items[type=Ready].status", OpEquals, []string{"True"}, "list"},
-		{"spec.items[type=Ready].status", OpNotEquals, []string{"True"}, "float int10 int3 list2 missing notalist null obj one strnum strtrue unicode-名前 zero"},
-		{"spec.items[port=80].type", OpEquals, []string{"Ready"}, "list list2"},
-		{"spec.items[port='443'].type", OpExists, nil, "list"},
-		{"metadata.annotations['example.com/team']", OpEquals, []string{"core"}, "list"},
-		{"metadata.name", OpEquals, []string{"unicode-名前"}, "unicode-名前"},
+		{"spec.n", query.OpEquals, []string{"3"}, "int3 strnum"},
+		{"spec.n", query.OpEquals, []string{"3.0"}, "int3"},
+		{"spec.n", query.OpEquals, []string{"true"}, "strtrue"},
+		{"spec.b", query.OpEquals, []string{"true"}, "int3 one strtrue"},
+		{"spec.b", query.OpEquals, []string{"false"}, "int10 zero"},
+		{"spec.n", query.OpEquals, []string{"1"}, "one"},
+		{"spec.n", query.OpEquals, []string{`{"a":1}`}, ""},
+		{"spec.n", query.OpNotEquals, []string{"3"}, "float int10 list list2 missing notalist null obj one strtrue unicode-名前 zero"},
+		{"spec.n", query.OpIn, []string{"10", "2.5", "0"}, "float int10 zero"},
+		{"spec.n", query.OpNotIn, []string{"10", "2.5", "0", "3"}, "list list2 missing notalist null obj one strtrue unicode-名前"},
+		{"spec.n", query.OpExists, nil, "float int10 int3 obj one strnum strtrue zero"},
+		{"spec.n", query.OpDoesNotExist, nil, "list list2 missing notalist null unicode-名前"},
+		{"spec.n", query.OpGreaterThan, []string{"2.5"}, "int10 int3 strnum strtrue"},
+		{"spec.n", query.OpGreaterThanOrEqual, []string{"2.5"}, "float int10 int3 strnum strtrue"},
+		{"spec.n", query.OpLessThan, []string{"3"}, "float one zero"},
+		{"spec.n", query.OpLessThanOrEqual, []string{"3"}, "float int3 one strnum zero"},
+		{"spec.s", query.OpGreaterThan, []string{"abc"}, "int10 unicode-名前"},
+		{"spec.s", query.OpLessThan, []string{"abd"}, "float int3 strnum"},
+		{"spec.s", query.OpContains, []string{"b"}, "int10 int3"},
+		{"spec.s", query.OpContains, []string{"wörld"}, "unicode-名前"},
+		{"spec.s", query.OpContains, []string{""}, "float int10 int3 strnum unicode-名前"},
+		{"spec.s", query.OpStartsWith, []string{"ab", "hé"}, "int10 int3 unicode-名前"},
+		{"spec.s", query.OpStartsWith, []string{"bc"}, ""},
+		{"spec.items[*].type", query.OpEquals, []string{"Synced"}, "list"},
+		{"spec.items[*].port", query.OpEquals, []string{"80"}, "list list2"},
+		{"spec.items[*].port", query.OpGreaterThan, []string{"100"}, "list list2"},
+		{"spec.items[*]", query.OpEquals, []string{"scalar"}, "list2"},
+		{"spec.items[*]", query.OpExists, nil, "list list2"},
+		{"spec.items[*].type", query.OpNotEquals, []string{"Ready"}, "float int10 int3 missing null obj one strnum strtrue unicode-名前 zero notalist"},
+		{"spec.items[type=Ready].status", query.OpEquals, []string{"True"}, "list"},
+		{"spec.items[type=Ready].status", query.OpNotEquals, []string{"True"}, "float int10 int3 list2 missing notalist null obj one strnum strtrue unicode-名前 zero"},
+		{"spec.items[port=80].type", query.OpEquals, []string{"Ready"}, "list list2"},
+		{"spec.items[port='443'].type", query.OpExists, nil, "list"},
+		{"metadata.annotations['example.com/team']", query.OpEquals, []string{"core"}, "list"},
+		{"metadata.name", query.OpEquals, []string{"unicode-名前"}, "unicode-名前"},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.op)+" "+tt.path+" "+strings.Join(tt.vals, ","), func(t *testing.T) {
-			q, err := Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: tt.path, Operator: tt.op, Values: tt.vals}}, Limit: 500})
+			q, err := query.Compile(query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: tt.path, Operator: tt.op, Values: tt.vals}}, Limit: 500})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -220,13 +137,13 @@ func TestNonNumericComparisonOnNumbers(t *testing.T) {
 	if err := s.Upsert(obj("a", "x", map[string]any{"spec": map[string]any{"n": int64(1), "ts": "2026-01-01T00:00:00Z"}})); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.n", Operator: OpGreaterThan, Values: []string{"abc"}}}})
+	q, _ := query.Compile(query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: "spec.n", Operator: query.OpGreaterThan, Values: []string{"abc"}}}})
 	_, err := s.Search(context.Background(), q, "")
-	var qe *QueryError
-	if !errors.As(err, &qe) || !errors.Is(err, ErrInvalidValue) || qe.Field != "fields[0].values[0]" {
+	var qe *query.Error
+	if !errors.As(err, &qe) || !errors.Is(err, query.ErrInvalidValue) || qe.Field != "fields[0].values[0]" {
 		t.Fatalf("got %v", err)
 	}
-	q, _ = Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.ts", Operator: OpGreaterThan, Values: []string{"2025-06-01T00:00:00Z"}}}})
+	q, _ = query.Compile(query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: "spec.ts", Operator: query.OpGreaterThan, Values: []string{"2025-06-01T00:00:00Z"}}}})
 	p, err := s.Search(context.Background(), q, "")
 	if err != nil || p.Total != 1 {
 		t.Fatalf("timestamp comparison: %+v %v", p, err)
@@ -253,23 +170,23 @@ func TestMetadataFilters(t *testing.T) {
 	sel, _ := labels.Parse("tier=frontend")
 	tests := []struct {
 		name string
-		spec Spec
+		spec query.Spec
 		want string
 	}{
-		{"namespaces", Spec{Namespaces: []string{"b"}}, "web-2 ünïcode-WEB"},
-		{"names", Spec{Names: []string{"web-2", "nope"}}, "web-2"},
-		{"nameContains", Spec{NameContains: "WEB"}, "Web-1 web-2 ünïcode-WEB"},
-		{"nameContains unicode", Spec{NameContains: "ÜNÏ"}, "ünïcode-WEB"},
-		{"labels", Spec{Labels: sel}, "Web-1 api-1"},
-		{"owner", Spec{OwnerUID: "owner-1"}, "api-1"},
-		{"created", Spec{CreatedAfter: &after, CreatedBefore: &before}, "web-2"},
-		{"created inclusive edge", Spec{CreatedAfter: &base}, "web-2 api-1 ünïcode-WEB"},
-		{"everything", Spec{Labels: labels.Everything()}, "Web-1 web-2 api-1 ünïcode-WEB"},
+		{"namespaces", query.Spec{Namespaces: []string{"b"}}, "web-2 ünïcode-WEB"},
+		{"names", query.Spec{Names: []string{"web-2", "nope"}}, "web-2"},
+		{"nameContains", query.Spec{NameContains: "WEB"}, "Web-1 web-2 ünïcode-WEB"},
+		{"nameContains unicode", query.Spec{NameContains: "ÜNÏ"}, "ünïcode-WEB"},
+		{"labels", query.Spec{Labels: sel}, "Web-1 api-1"},
+		{"owner", query.Spec{OwnerUID: "owner-1"}, "api-1"},
+		{"created", query.Spec{CreatedAfter: &after, CreatedBefore: &before}, "web-2"},
+		{"created inclusive edge", query.Spec{CreatedAfter: &base}, "web-2 api-1 ünïcode-WEB"},
+		{"everything", query.Spec{Labels: labels.Everything()}, "Web-1 web-2 api-1 ünïcode-WEB"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			tt.spec.GVK = widgetGVK
-			q, err := Compile(tt.spec)
+			q, err := query.Compile(tt.spec)
 			if err != nil {
 				t.Fatal(err)
 			}

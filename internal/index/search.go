@@ -7,7 +7,11 @@ import (
 	"time"
 
 	"github.com/ncruces/go-sqlite3"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/kubesift/kubesift/internal/query"
+	"github.com/kubesift/kubesift/internal/token"
 )
 
 // Ref identifies a matching object.
@@ -28,27 +32,20 @@ type Page struct {
 
 // Search returns the page of q's matches that follows continueToken ("" for the first
 // page). Items, Total and Remaining come from one consistent snapshot.
-func (s *Store) Search(ctx context.Context, q *Query, continueToken string) (Page, error) {
+func (s *Store) Search(ctx context.Context, q *query.Query, continueToken string) (Page, error) {
 	if q == nil {
-		return Page{}, queryErr("", ErrInvalidQuery, "nil query")
+		return Page{}, query.Errorf("", query.ErrInvalidQuery, "nil query")
 	}
 	if s.closed.Load() {
 		return Page{}, errClosed
 	}
-	k := s.kind(q.gvk)
-	if k == nil {
-		return Page{}, queryErr("target", ErrKindNotRegistered, "kind %s is not indexed", q.gvk)
-	}
-	if !k.namespaced && len(q.namespaces) > 0 {
-		return Page{}, queryErr("namespaces", ErrInvalidValue, "kind %s is cluster-scoped", q.gvk.Kind)
-	}
-	keys := q.keyFields()
+	keys := keyFields(q)
 	var cursor []any
 	if continueToken != "" {
 		var err error
-		cursor, err = decodeToken(s.tokenKey, q.fingerprint, len(keys)+0, continueToken)
+		cursor, err = token.Decode(s.tokenKey, q.Fingerprint(), len(keys), continueToken)
 		if err != nil {
-			return Page{}, err
+			return Page{}, query.Errorf("continue", query.ErrInvalidContinue, "%s", err)
 		}
 	}
 	c, err := s.acquire(ctx)
@@ -58,14 +55,18 @@ func (s *Store) Search(ctx context.Context, q *Query, continueToken string) (Pag
 	defer s.release(c)
 	old := c.db.SetInterrupt(ctx)
 	defer c.db.SetInterrupt(old)
-	if err := c.db.Exec(`BEGIN`); err != nil {
-		return Page{}, err
-	}
 	defer func() {
 		if !c.db.GetAutocommit() {
 			_ = c.db.Exec(`ROLLBACK`)
 		}
 	}()
+	k, err := s.begin(ctx, c, q.GVK())
+	if err != nil {
+		return Page{}, err
+	}
+	if !k.namespaced && len(q.Namespaces()) > 0 {
+		return Page{}, query.Errorf("namespaces", query.ErrInvalidValue, "kind %s is cluster-scoped", q.GVK().Kind)
+	}
 	page, err := s.search(c, k, q, keys, cursor)
 	if err != nil {
 		return Page{}, err
@@ -73,7 +74,53 @@ func (s *Store) Search(ctx context.Context, q *Query, continueToken string) (Pag
 	return page, c.db.Exec(`COMMIT`)
 }
 
-func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []any) (Page, error) {
+// begin starts a read transaction on c and returns the kind as its snapshot declares it.
+// Register commits a new declaration and then publishes the new kind; a search that read
+// the old one next to the new snapshot (or the reverse) would name a dropped index or read
+// a dropped side-table field, so begin compares the kind with the snapshot's kinds row and
+// starts over until they agree.
+func (s *Store) begin(ctx context.Context, c *conn, gvk schema.GroupVersionKind) (*kind, error) {
+	for {
+		k := s.kind(gvk)
+		if k == nil {
+			return nil, query.Errorf("target", ErrKindNotRegistered, "kind %s is not indexed", gvk)
+		}
+		if err := c.db.Exec(`BEGIN`); err != nil {
+			return nil, err
+		}
+		same, err := k.current(c)
+		if err != nil || same {
+			return k, err
+		}
+		if err := c.db.Exec(`ROLLBACK`); err != nil {
+			return nil, err
+		}
+		// Register publishes the kind right after its commit; wait for it.
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Millisecond):
+		}
+	}
+}
+
+// current reports whether k is the declaration of its kind in c's snapshot.
+func (k *kind) current(c *conn) (bool, error) {
+	st, err := c.prepare(`SELECT namespaced, fields FROM kinds WHERE id = ?`)
+	if err != nil {
+		return false, err
+	}
+	defer st.Reset()
+	if err := bind(st, []any{k.id}); err != nil {
+		return false, err
+	}
+	if !st.Step() {
+		return false, st.Err()
+	}
+	return st.ColumnBool(0) == k.namespaced && st.ColumnText(1) == k.declared, nil
+}
+
+func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any) (Page, error) {
 	if err := s.checkNumeric(c, k, q); err != nil {
 		return Page{}, err
 	}
@@ -87,7 +134,7 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	}
 	fp := filterPlan{trigram: trigram, probe: probe}
 	var total int64
-	if q.unfiltered() {
+	if q.Unfiltered() {
 		total, err = storedCount(c, k)
 	} else {
 		total, err = countQuery(c, k, q, nil, nil, fp)
@@ -105,7 +152,7 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	if after == 0 {
 		return page, nil
 	}
-	sql, args := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.limit), fp)
+	sql, args := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.Limit()), fp)
 	st, err := c.prepare(sql)
 	if err != nil {
 		return Page{}, fmt.Errorf("preparing page query: %w", err)
@@ -119,7 +166,7 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 		page.Items = append(page.Items, Ref{
 			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
 		})
-		if len(page.Items) == q.limit {
+		if len(page.Items) == q.Limit() {
 			last = make([]any, len(keys))
 			for i := range keys {
 				last[i] = columnValue(st, 4+i)
@@ -131,7 +178,7 @@ func (s *Store) search(c *conn, k *kind, q *Query, keys []sortField, cursor []an
 	}
 	page.Remaining = max(after-int64(len(page.Items)), 0)
 	if page.Remaining > 0 && last != nil {
-		page.Continue = encodeToken(s.tokenKey, q.fingerprint, last)
+		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
 	}
 	return page, nil
 }
@@ -176,8 +223,8 @@ func storedCount(c *conn, k *kind) (int64, error) {
 // fast, but every candidate costs a read of its table row (~2 KB, rarely cached): for a
 // substring in many names, scanning the narrow lname index is cheaper. A bounded probe
 // of the trigram index tells the two apart.
-func useTrigrams(c *conn, k *kind, q *Query) (bool, error) {
-	match, ok := trigramQuery(q.nameContains)
+func useTrigrams(c *conn, k *kind, q *query.Query) (bool, error) {
+	match, ok := trigramQuery(q.NameContains())
 	if !ok {
 		return false, nil
 	}
@@ -212,23 +259,23 @@ const (
 // term's index entries (index only, ~0.15 µs per entry) finds the smallest; the others
 // become probes of each candidate row (see sqlBuilder.label, sidePredicate, predicate).
 // The counts run in the search's read transaction. nil: at most one such term.
-func chooseDriver(c *conn, k *kind, q *Query) (*probes, error) {
+func chooseDriver(c *conn, k *kind, q *query.Query) (*probes, error) {
 	type term struct {
 		label bool
 		i     int
 	}
 	var terms []term
-	for i, r := range q.labelReqs {
-		switch r.op {
+	for i, r := range q.LabelRequirements() {
+		switch r.Op {
 		case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists, selection.GreaterThan, selection.LessThan:
 			terms = append(terms, term{label: true, i: i})
 		}
 	}
-	for i, p := range q.preds {
-		if p.negate {
+	for i, p := range q.Predicates() {
+		if p.Negate {
 			continue
 		}
-		if _, ok := k.lists[p.path.String()]; ok {
+		if _, ok := k.lists[p.Path.String()]; ok {
 			terms = append(terms, term{i: i})
 		} else if hasIndexRange(k, p) {
 			terms = append(terms, term{i: i})
@@ -293,7 +340,7 @@ func chooseDriver(c *conn, k *kind, q *Query) (*probes, error) {
 	if best < 0 {
 		best = 0
 	}
-	pr := &probes{labels: make([]bool, len(q.labelReqs)), preds: make([]bool, len(q.preds)), driverLabel: -1, driverPred: -1}
+	pr := &probes{labels: make([]bool, len(q.LabelRequirements())), preds: make([]bool, len(q.Predicates())), driverLabel: -1, driverPred: -1}
 	for j, t := range terms {
 		if j == best {
 			if t.label {
@@ -360,7 +407,7 @@ func (c *estimateCache) put(key string, n, count, limit int64) {
 // index, a first count stops at max(countProbeMin, n/countProbeFraction) matches; if it
 // gets there, the count is redone by scanning that index (~0.15 µs per entry) and probing
 // the filter's indexes, which reads no table row.
-func countQuery(c *conn, k *kind, q *Query, keys []sortField, cursor []any, fp filterPlan) (int64, error) {
+func countQuery(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan) (int64, error) {
 	cover := coveringIndex(k, q, keys, cursor, fp.trigram)
 	if cover == "" {
 		return runCount(c, k, q, keys, cursor, fp, "", 0)
@@ -380,22 +427,22 @@ const (
 
 // coveringIndex names the narrowest index holding every column the filter and the cursor
 // condition read, or "" when some condition reads the document or no index has them all.
-func coveringIndex(k *kind, q *Query, keys []sortField, cursor []any, trigram bool) string {
+func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trigram bool) string {
 	need := map[string]bool{}
-	if len(q.namespaces) > 0 {
+	if len(q.Namespaces()) > 0 {
 		need["ns"] = true
 	}
-	if len(q.names) > 0 {
+	if len(q.Names()) > 0 {
 		need["name"] = true
 	}
-	if q.nameContains != "" && trigram {
+	if q.NameContains() != "" && trigram {
 		need["lname"] = true
 	}
-	if q.createdAfter != nil || q.createdBefore != nil {
+	if q.CreatedAfter() != nil || q.CreatedBefore() != nil {
 		need["created"] = true
 	}
-	for _, p := range q.preds {
-		if _, ok := k.lists[p.path.String()]; !ok {
+	for _, p := range q.Predicates() {
+		if _, ok := k.lists[p.Path.String()]; !ok {
 			return ""
 		}
 	}
@@ -434,7 +481,7 @@ func coveringIndex(k *kind, q *Query, keys []sortField, cursor []any, trigram bo
 
 // runCount runs one count query: through the filter's indexes, stopping at limit when
 // limit > 0, or by scanning index cover when cover is set.
-func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, fp filterPlan, cover string, limit int64) (int64, error) {
+func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, cover string, limit int64) (int64, error) {
 	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
 	if limit > 0 {
 		sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
@@ -472,7 +519,7 @@ func runCount(c *conn, k *kind, q *Query, keys []sortField, cursor []any, fp fil
 }
 
 // buildPageSQL builds the page query. walk selects the plan; see walkPlan.
-func buildPageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any) {
+func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any) {
 	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
@@ -489,26 +536,26 @@ func buildPageSQL(k *kind, q *Query, keys []sortField, cursor []any, walk bool, 
 	}
 	sb.orderBy(keys, !walk)
 	sb.w(" LIMIT ")
-	sb.arg(int64(q.limit))
+	sb.arg(int64(q.Limit()))
 	return sb.b.String(), sb.args
 }
 
 // checkNumeric rejects ordering comparisons with a non-numeric value on a path that holds
 // numbers in this kind: a string comparison would silently match nothing.
-func (s *Store) checkNumeric(c *conn, k *kind, q *Query) error {
-	for i, p := range q.preds {
-		if _, ok := compareSyms[p.op]; !ok || p.values[0].isNum {
+func (s *Store) checkNumeric(c *conn, k *kind, q *query.Query) error {
+	for i, p := range q.Predicates() {
+		if _, ok := compareSyms[p.Op]; !ok || p.Values[0].IsNum {
 			continue
 		}
 		sb := &sqlBuilder{k: k}
-		if lf, ok := k.lists[p.path.String()]; ok {
+		if lf, ok := k.lists[p.Path.String()]; ok {
 			// Numbers sort before text and blobs: one index seek.
 			sb.w("SELECT 1 FROM ", k.table, "_fields WHERE field = ")
 			sb.arg(lf.id)
 			sb.w(" AND value < '' LIMIT 1")
 		} else {
 			sb.w("SELECT 1 FROM ", k.table, " AS o WHERE ")
-			sb.pathCond("o.obj", false, p.path.segs, func(e leafExprs) {
+			sb.pathCond(p.Path, func(e leafExprs) {
 				e.t()
 				sb.w(" IN ('integer', 'real')")
 			})
@@ -528,8 +575,8 @@ func (s *Store) checkNumeric(c *conn, k *kind, q *Query) error {
 			return err
 		}
 		if found {
-			return queryErr(fmt.Sprintf("fields[%d].values[0]", i), ErrInvalidValue,
-				"%s needs a number: %s holds numbers but %q is not one", p.op, p.path, p.values[0].s)
+			return query.Errorf(fmt.Sprintf("fields[%d].values[0]", i), query.ErrInvalidValue,
+				"%s needs a number: %s holds numbers but %q is not one", p.Op, p.Path, p.Values[0].Text)
 		}
 	}
 	return nil

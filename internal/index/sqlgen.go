@@ -1,11 +1,12 @@
 package index
 
 import (
-	"fmt"
 	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/selection"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // sqlBuilder assembles SQL text and its bound arguments. Only identifiers derived from
@@ -28,7 +29,7 @@ type sqlBuilder struct {
 }
 
 // probes says which term drives a query (driverLabel or driverPred, the other is -1), and
-// per label requirement and predicate whether it is checked per candidate (true).
+// per label requirement and query.Predicate whether it is checked per candidate (true).
 type probes struct {
 	labels, preds           []bool
 	driverLabel, driverPred int
@@ -68,7 +69,7 @@ func (sb *sqlBuilder) plus() {
 }
 
 // where writes the query's filter as a conjunction ("1" when empty).
-func (sb *sqlBuilder) where(q *Query) {
+func (sb *sqlBuilder) where(q *query.Query) {
 	t := sb.k.table
 	n := 0
 	and := func() {
@@ -77,51 +78,51 @@ func (sb *sqlBuilder) where(q *Query) {
 		}
 		n++
 	}
-	if len(q.namespaces) > 0 {
+	if len(q.Namespaces()) > 0 {
 		and()
 		sb.w("o.ns IN (")
-		argList(sb, q.namespaces)
+		argList(sb, q.Namespaces())
 		sb.w(")")
 	}
-	if len(q.names) > 0 {
+	if len(q.Names()) > 0 {
 		and()
 		sb.w("o.name IN (")
-		argList(sb, q.names)
+		argList(sb, q.Names())
 		sb.w(")")
 	}
-	if q.nameContains != "" {
+	if q.NameContains() != "" {
 		and()
-		if match, ok := trigramQuery(q.nameContains); ok && sb.trigram {
+		if match, ok := trigramQuery(q.NameContains()); ok && sb.trigram {
 			// The trigram index finds the rows holding every trigram; lname confirms the
 			// substring.
 			sb.plus()
 			sb.w("o.id IN (SELECT rowid FROM ", t, "_names WHERE ", t, "_names MATCH ")
 			sb.arg(match)
 			sb.w(") AND instr(o.lname, ")
-			sb.arg(q.nameContains)
+			sb.arg(q.NameContains())
 			sb.w(") > 0")
 		} else {
 			// Shorter than a trigram: scanning the narrow lname index is much cheaper
 			// than scanning table rows.
 			sb.plus()
 			sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
-			sb.arg(q.nameContains)
+			sb.arg(q.NameContains())
 			sb.w(") > 0)")
 		}
 	}
-	if q.labelsNothing {
+	if q.MatchesNoLabels() {
 		and()
 		sb.w("0")
 	}
 	// With a chosen driver, the label and side-table terms other than the driver only
 	// need the object's id: they are checked inside the driver's subquery (see driven).
 	var probes, docs []cut
-	for i, r := range q.labelReqs {
+	for i, r := range q.LabelRequirements() {
 		if pl := sb.probe; pl != nil {
 			if pl.driverLabel == i {
 				continue
 			}
-			if pl.labels[i] || negativeLabel(r.op) {
+			if pl.labels[i] || negativeLabel(r.Op) {
 				probes = append(probes, sb.take(func() { sb.label(r, true) }))
 				continue
 			}
@@ -129,30 +130,30 @@ func (sb *sqlBuilder) where(q *Query) {
 		and()
 		sb.label(r, false)
 	}
-	if q.ownerUID != "" {
+	if q.OwnerUID() != "" {
 		and()
 		sb.plus()
 		sb.w("o.id IN (SELECT obj FROM ", t, "_owners WHERE uid = ")
-		sb.arg(q.ownerUID)
+		sb.arg(q.OwnerUID())
 		sb.w(")")
 	}
-	if q.createdAfter != nil {
+	if q.CreatedAfter() != nil {
 		and()
 		sb.w("o.created <> 0 AND o.created > ")
-		sb.arg(q.createdAfter.Unix())
+		sb.arg(q.CreatedAfter().Unix())
 	}
-	if q.createdBefore != nil {
+	if q.CreatedBefore() != nil {
 		and()
-		bound := q.createdBefore.Unix()
-		if q.createdBefore.Nanosecond() > 0 {
+		bound := q.CreatedBefore().Unix()
+		if q.CreatedBefore().Nanosecond() > 0 {
 			bound++
 		}
 		sb.w("o.created <> 0 AND o.created < ")
 		sb.arg(bound)
 	}
-	for i, p := range q.preds {
+	for i, p := range q.Predicates() {
 		pl := sb.probe
-		_, list := sb.k.lists[p.path.String()]
+		_, list := sb.k.lists[p.Path.String()]
 		switch {
 		case pl == nil:
 			and()
@@ -187,16 +188,16 @@ func (sb *sqlBuilder) where(q *Query) {
 // the (key, value, obj) primary key when probe is set or negated: one seek per candidate
 // row, where "o.id IN (SELECT obj ...)" would first collect every object carrying the
 // label (a quarter of the table for an unselective one).
-func (sb *sqlBuilder) label(r labelReq, probe bool) {
+func (sb *sqlBuilder) label(r query.LabelRequirement, probe bool) {
 	t := sb.k.table
 	exists := func(neg bool) {
 		if neg {
 			sb.w("NOT ")
 		}
 		sb.w("EXISTS (SELECT 1 FROM ", t, "_labels WHERE key = ")
-		sb.arg(r.key)
+		sb.arg(r.Key)
 		sb.w(" AND value IN (")
-		argList(sb, r.values)
+		argList(sb, r.Values)
 		sb.w(") AND obj = ", sb.self(), ")")
 	}
 	if probe {
@@ -212,16 +213,16 @@ func (sb *sqlBuilder) label(r labelReq, probe bool) {
 			sb.plus()
 			sb.w(sb.self(), " IN (SELECT obj FROM ", t, "_labels WHERE key = ")
 		}
-		sb.arg(r.key)
+		sb.arg(r.Key)
 		cond()
 		sb.w(")")
 	}
 	values := func() {
 		sb.w(" AND value IN (")
-		argList(sb, r.values)
+		argList(sb, r.Values)
 		sb.w(")")
 	}
-	switch r.op {
+	switch r.Op {
 	case selection.Equals, selection.DoubleEquals, selection.In:
 		if probe {
 			exists(false)
@@ -235,9 +236,9 @@ func (sb *sqlBuilder) label(r labelReq, probe bool) {
 	case selection.DoesNotExist:
 		in(true, func() {})
 	case selection.GreaterThan:
-		in(false, func() { sb.w(" AND num > "); sb.arg(r.num) })
+		in(false, func() { sb.w(" AND num > "); sb.arg(r.Num) })
 	case selection.LessThan:
-		in(false, func() { sb.w(" AND num < "); sb.arg(r.num) })
+		in(false, func() { sb.w(" AND num < "); sb.arg(r.Num) })
 	default:
 		sb.w("0")
 	}
@@ -248,11 +249,20 @@ type leafExprs struct {
 	v, t func()
 }
 
-// pathCond writes a condition that is true when leaf holds for any value the path selects
-// in the JSON document expression doc. elem is set when doc is a json_each alias.
-func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(e leafExprs)) {
+// pathCond writes a condition on the stored document that is true when leaf holds for any
+// value p selects.
+func (sb *sqlBuilder) pathCond(p query.Path, leaf func(e leafExprs)) {
+	_, indexed := sb.k.fields[p.String()]
+	sb.segsCond("o.obj", false, p.Segments(), indexed, leaf)
+}
+
+// segsCond writes a condition that is true when leaf holds for any value segs select in
+// the JSON document expression doc. elem is set when doc is a json_each alias; indexed
+// when segs are a declared plain path of the document, whose expression index the
+// condition must spell exactly.
+func (sb *sqlBuilder) segsCond(doc string, elem bool, segs []query.Segment, indexed bool, leaf func(e leafExprs)) {
 	i := 0
-	for i < len(segs) && segs[i].kind == segKey {
+	for i < len(segs) && segs[i].Kind == query.SegmentKey {
 		i++
 	}
 	if i == len(segs) {
@@ -266,7 +276,6 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 			src = "CASE " + doc + ".type WHEN 'object' THEN " + doc + ".value END"
 		}
 		jp := jsonPath(segs)
-		_, indexed := sb.k.fields[Path{segs: segs}.String()]
 		path := func() {
 			if indexed && !elem {
 				sb.w(sqlString(jp))
@@ -289,15 +298,15 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 	sb.w("EXISTS (SELECT 1 FROM json_each(", src, ", ")
 	sb.arg(jsonPath(segs[:i]))
 	sb.w(") AS ", a, " WHERE typeof(", a, ".key) = 'integer'")
-	if segs[i].kind == segKeyed {
+	if segs[i].Kind == query.SegmentKeyed {
 		sb.w(" AND ")
-		want := []typedValue{newTypedValue(segs[i].value)}
-		sb.pathCond(a, true, []segment{{kind: segKey, key: segs[i].key}}, func(e leafExprs) {
-			sb.valueCond(OpIn, want, e)
+		want := []query.Value{query.NewValue(segs[i].Value)}
+		sb.segsCond(a, true, []query.Segment{{Kind: query.SegmentKey, Key: segs[i].Key}}, false, func(e leafExprs) {
+			sb.valueCond(query.OpIn, want, e)
 		})
 	}
 	sb.w(" AND ")
-	sb.pathCond(a, true, segs[i+1:], leaf)
+	sb.segsCond(a, true, segs[i+1:], false, leaf)
 	sb.w(")")
 }
 
@@ -305,7 +314,7 @@ func (sb *sqlBuilder) pathCond(doc string, elem bool, segs []segment, leaf func(
 // probe. The probes run inside the subquery on the driver's index entries, so a candidate
 // that fails one is never looked up in the table: even a lookup that reads no column
 // copies the row's page, costing about as much as the probes themselves.
-func (sb *sqlBuilder) driven(q *Query, probes []cut) {
+func (sb *sqlBuilder) driven(q *query.Query, probes []cut) {
 	sb.plus()
 	sb.w("o.id IN (SELECT d.obj FROM (")
 	sb.termSet(q, sb.probe.driverLabel, sb.probe.driverPred)
@@ -318,30 +327,30 @@ func (sb *sqlBuilder) driven(q *Query, probes []cut) {
 }
 
 // termSet writes a query of the objects (column obj) matching label requirement
-// label or predicate pred (the other is -1), reading its index alone. For a plain
+// label or query.Predicate pred (the other is -1), reading its index alone. For a plain
 // declared path the set is a superset (indexRange); the document check stays.
-func (sb *sqlBuilder) termSet(q *Query, label, pred int) {
+func (sb *sqlBuilder) termSet(q *query.Query, label, pred int) {
 	if label >= 0 {
-		r := q.labelReqs[label]
+		r := q.LabelRequirements()[label]
 		sb.w("SELECT obj FROM ", sb.k.table, "_labels WHERE key = ")
-		sb.arg(r.key)
-		switch r.op {
+		sb.arg(r.Key)
+		switch r.Op {
 		case selection.GreaterThan:
 			sb.w(" AND num > ")
-			sb.arg(r.num)
+			sb.arg(r.Num)
 		case selection.LessThan:
 			sb.w(" AND num < ")
-			sb.arg(r.num)
+			sb.arg(r.Num)
 		case selection.Exists:
 		default:
 			sb.w(" AND value IN (")
-			argList(sb, r.values)
+			argList(sb, r.Values)
 			sb.w(")")
 		}
 		return
 	}
-	p := q.preds[pred]
-	if lf, ok := sb.k.lists[p.path.String()]; ok {
+	p := q.Predicates()[pred]
+	if lf, ok := sb.k.lists[p.Path.String()]; ok {
 		sb.sideBranches(p, lf, false)
 		return
 	}
@@ -403,12 +412,12 @@ func negativeLabel(op selection.Operator) bool {
 
 // hasIndexRange reports whether p can select candidates from its expression index alone
 // (see indexRange).
-func hasIndexRange(k *kind, p predicate) bool {
-	if _, ok := k.fields[p.path.String()]; !ok {
+func hasIndexRange(k *kind, p query.Predicate) bool {
+	if _, ok := k.fields[p.Path.String()]; !ok {
 		return false
 	}
-	switch p.op {
-	case OpExists, OpIn, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+	switch p.Op {
+	case query.OpExists, query.OpIn, query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
 		return true
 	}
 	return false
@@ -416,16 +425,16 @@ func hasIndexRange(k *kind, p predicate) bool {
 
 // predicate writes p. On a declared list path, probe makes it a correlated lookup in the
 // side table (see sidePredicate); other paths are checked on the document.
-func (sb *sqlBuilder) predicate(p predicate, probe bool) {
-	if lf, ok := sb.k.lists[p.path.String()]; ok {
+func (sb *sqlBuilder) predicate(p query.Predicate, probe bool) {
+	if lf, ok := sb.k.lists[p.Path.String()]; ok {
 		sb.sidePredicate(p, lf, probe)
 		return
 	}
-	if p.negate {
+	if p.Negate {
 		sb.w("NOT coalesce((")
 	}
-	sb.pathCond("o.obj", false, p.path.segs, func(e leafExprs) { sb.valueCond(p.op, p.values, e) })
-	if p.negate {
+	sb.pathCond(p.Path, func(e leafExprs) { sb.valueCond(p.Op, p.Values, e) })
+	if p.Negate {
 		sb.w("), 0)")
 	}
 }
@@ -435,18 +444,18 @@ func (sb *sqlBuilder) predicate(p predicate, probe bool) {
 // returns false when p's path is not a plain declared path or its operator has no such
 // query. It skips the JSON type checks, which need the row; the caller also checks p
 // exactly. Ranges are a UNION ALL, not an OR, which SQLite answers by reading table rows.
-func (sb *sqlBuilder) indexRange(p predicate) bool {
+func (sb *sqlBuilder) indexRange(p query.Predicate) bool {
 	if !hasIndexRange(sb.k, p) {
 		return false
 	}
-	ix := sb.k.fields[p.path.String()]
-	v := "json_extract(obj, " + sqlString(jsonPath(p.path.segs)) + ")"
+	ix := sb.k.fields[p.Path.String()]
+	v := "json_extract(obj, " + sqlString(jsonPath(p.Path.Segments())) + ")"
 	from := func() { sb.w("SELECT id AS obj FROM ", sb.k.table, " INDEXED BY ", ix, " WHERE ", v) }
-	switch p.op {
-	case OpExists:
+	switch p.Op {
+	case query.OpExists:
 		from()
 		sb.w(" IS NOT NULL")
-	case OpIn:
+	case query.OpIn:
 		from()
 		sb.w(" IN (")
 		n := 0
@@ -457,35 +466,35 @@ func (sb *sqlBuilder) indexRange(p predicate) bool {
 			n++
 			sb.arg(x)
 		}
-		for _, tv := range p.values {
-			add(tv.s)
-			if tv.isNum {
+		for _, tv := range p.Values {
+			add(tv.Text)
+			if tv.IsNum {
 				add(numArg(tv))
 			}
 			// json_extract gives 1 and 0 for JSON true and false.
-			if tv.isTrue {
+			if tv.IsTrue {
 				add(int64(1))
 			}
-			if tv.isFalse {
+			if tv.IsFalse {
 				add(int64(0))
 			}
 		}
 		sb.w(")")
-	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
-		sym := compareSyms[p.op]
-		tv := p.values[0]
-		up := p.op == OpGreaterThan || p.op == OpGreaterThanOrEqual
+	case query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
+		sym := compareSyms[p.Op]
+		tv := p.Values[0]
+		up := p.Op == query.OpGreaterThan || p.Op == query.OpGreaterThanOrEqual
 		// Text, bounded to the text range (json_extract gives text for strings, objects and
 		// lists).
 		from()
 		sb.w(sym)
-		sb.arg(tv.s)
+		sb.arg(tv.Text)
 		if up {
 			sb.w(" AND ", v, " < x''")
 		} else {
 			sb.w(" AND ", v, " >= ''")
 		}
-		if tv.isNum {
+		if tv.IsNum {
 			// Numbers, bounded to the numeric range.
 			sb.w(" UNION ALL ")
 			from()
@@ -501,27 +510,27 @@ func (sb *sqlBuilder) indexRange(p predicate) bool {
 	return true
 }
 
-var compareSyms = map[Operator]string{
-	OpGreaterThan: " > ", OpGreaterThanOrEqual: " >= ", OpLessThan: " < ", OpLessThanOrEqual: " <= ",
+var compareSyms = map[query.Operator]string{
+	query.OpGreaterThan: " > ", query.OpGreaterThanOrEqual: " >= ", query.OpLessThan: " < ", query.OpLessThanOrEqual: " <= ",
 }
 
 // valueCond writes the positive operator's condition on one value. The typing rules are
 // those of valueEquals and compareValue in eval.go.
-func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
+func (sb *sqlBuilder) valueCond(op query.Operator, values []query.Value, e leafExprs) {
 	switch op {
-	case OpExists:
+	case query.OpExists:
 		sb.w("(")
 		e.t()
 		sb.w(" <> 'null')")
-	case OpIn:
-		var nums []typedValue
+	case query.OpIn:
+		var nums []query.Value
 		hasTrue, hasFalse := false, false
 		for _, v := range values {
-			if v.isNum {
+			if v.IsNum {
 				nums = append(nums, v)
 			}
-			hasTrue = hasTrue || v.isTrue
-			hasFalse = hasFalse || v.isFalse
+			hasTrue = hasTrue || v.IsTrue
+			hasFalse = hasFalse || v.IsFalse
 		}
 		sb.w("((")
 		e.v()
@@ -530,7 +539,7 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 			if i > 0 {
 				sb.w(", ")
 			}
-			sb.arg(v.s)
+			sb.arg(v.Text)
 		}
 		sb.w(") AND ")
 		e.t()
@@ -564,7 +573,7 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 			sb.w(" = 'false')")
 		}
 		sb.w(")")
-	case OpContains, OpStartsWith:
+	case query.OpContains, query.OpStartsWith:
 		sb.w("(")
 		e.t()
 		sb.w(" = 'text' AND (")
@@ -572,23 +581,23 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 			if i > 0 {
 				sb.w(" OR ")
 			}
-			if op == OpContains {
+			if op == query.OpContains {
 				sb.w("instr(CAST(")
 				e.v()
 				sb.w(" AS BLOB), ")
-				sb.arg([]byte(v.s))
+				sb.arg([]byte(v.Text))
 				sb.w(") > 0")
 			} else {
 				sb.w("substr(CAST(")
 				e.v()
 				sb.w(" AS BLOB), 1, ")
-				sb.arg(int64(len(v.s)))
+				sb.arg(int64(len(v.Text)))
 				sb.w(") = ")
-				sb.arg([]byte(v.s))
+				sb.arg([]byte(v.Text))
 			}
 		}
 		sb.w("))")
-	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+	case query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
 		sym := compareSyms[op]
 		v := values[0]
 		sb.w("((")
@@ -596,22 +605,22 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 		sb.w(" = 'text' AND ")
 		e.v()
 		sb.w(sym)
-		sb.arg(v.s)
+		sb.arg(v.Text)
 		sb.w(")")
-		if op == OpLessThan || op == OpLessThanOrEqual {
+		if op == query.OpLessThan || op == query.OpLessThanOrEqual {
 			// Numbers sort before all text: bound the text range below.
 			sb.w(" AND ")
 			e.v()
 			sb.w(" >= ''")
 		}
-		if v.isNum {
+		if v.IsNum {
 			sb.w(" OR (")
 			e.t()
 			sb.w(" IN ('integer', 'real') AND ")
 			e.v()
 			sb.w(sym)
 			sb.num(v)
-			if op == OpGreaterThan || op == OpGreaterThanOrEqual {
+			if op == query.OpGreaterThan || op == query.OpGreaterThanOrEqual {
 				// Text sorts after all numbers: bound the numeric range above.
 				sb.w(" AND ")
 				e.v()
@@ -625,11 +634,11 @@ func (sb *sqlBuilder) valueCond(op Operator, values []typedValue, e leafExprs) {
 	}
 }
 
-func (sb *sqlBuilder) num(v typedValue) {
-	if v.isInt {
-		sb.arg(v.i)
+func (sb *sqlBuilder) num(v query.Value) {
+	if v.IsInt {
+		sb.arg(v.Int)
 	} else {
-		sb.arg(v.f)
+		sb.arg(v.Float)
 	}
 }
 
@@ -642,7 +651,7 @@ func (sb *sqlBuilder) sortExpr(sf sortField, noIndex bool) {
 		sb.w("o.", sf.col)
 		return
 	}
-	jp := jsonPath(sf.path.segs)
+	jp := jsonPath(sf.path.Segments())
 	if _, ok := sb.k.fields[sf.path.String()]; ok {
 		sb.w("json_extract(o.obj, ", sqlString(jp), ")")
 		return
@@ -652,21 +661,47 @@ func (sb *sqlBuilder) sortExpr(sf sortField, noIndex bool) {
 	sb.w(")")
 }
 
-// keyFields returns the sort keys followed by the uid and rowid tiebreakers, which follow
-// the direction of the first key so uniform orders can use one index.
-func (q *Query) keyFields() []sortField {
-	desc := q.sort[0].desc
-	out := append([]sortField(nil), q.sort...)
+// sortField is a key of the total order a page is cut from: a sort key of the query, or
+// one of the uid and row id tiebreakers.
+type sortField struct {
+	path query.Path // "" for the tiebreakers
+	col  string     // a column of the kind's table for well-known paths, "" for JSON paths
+	desc bool
+}
+
+// column returns the table column holding the value at p, or "" when it is read from the
+// document.
+func column(p query.Path) string {
+	switch {
+	case p.Is("metadata", "name"):
+		return "name"
+	case p.Is("metadata", "namespace"):
+		return "ns"
+	case p.Is("metadata", "creationTimestamp"):
+		return "created"
+	case p.Is("metadata", "uid"):
+		return "uid"
+	}
+	return ""
+}
+
+// keyFields returns the query's sort keys followed by the uid and rowid tiebreakers, which
+// follow the direction of the first key so uniform orders can use one index.
+func keyFields(q *query.Query) []sortField {
+	out := make([]sortField, 0, len(q.Sort())+2)
 	hasNS, hasName := false, false
-	for _, k := range q.sort {
-		hasNS = hasNS || k.col == "ns"
-		hasName = hasName || k.col == "name"
+	for _, k := range q.Sort() {
+		sf := sortField{path: k.Path, col: column(k.Path), desc: k.Desc}
+		hasNS = hasNS || sf.col == "ns"
+		hasName = hasName || sf.col == "name"
+		out = append(out, sf)
 	}
 	if hasNS && hasName {
 		// Namespace and name identify an object: the order is already total, and leaving
 		// out the tiebreakers keeps keyset conditions inside the (ns, name) index.
 		return out
 	}
+	desc := out[0].desc
 	return append(out, sortField{col: "uid", desc: desc}, sortField{col: "id", desc: desc})
 }
 
@@ -744,4 +779,15 @@ func (sb *sqlBuilder) orderBy(keys []sortField, noIndex bool) {
 	}
 }
 
-var _ = fmt.Sprint
+// jsonPath renders key segments as an SQLite JSON path. Every key is double-quoted; the
+// path grammar guarantees keys contain no quote or backslash.
+func jsonPath(segs []query.Segment) string {
+	var b strings.Builder
+	b.WriteByte('$')
+	for _, s := range segs {
+		b.WriteString(`."`)
+		b.WriteString(s.Key)
+		b.WriteByte('"')
+	}
+	return b.String()
+}

@@ -19,14 +19,19 @@ import (
 	_ "github.com/ncruces/go-sqlite3/vfs/memdb" // registers the "memdb" VFS
 	_ "github.com/ncruces/go-sqlite3/vfs/mvcc"  // registers the "mvcc" VFS
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
+
+// ErrKindNotRegistered reports a write or query for a kind that was not registered.
+var ErrKindNotRegistered = errors.New("kind not registered")
 
 // MaxFields is the most field paths a kind may declare.
 const MaxFields = 16
 
 // Options configure a Store.
 type Options struct {
-	// Path is the database file. "" keeps the database in memory (no disk).
+	// query.Path is the database file. "" keeps the database in memory (no disk).
 	Path string
 	// TokenKey signs continue tokens. Empty means a random key per Store, so tokens do not
 	// survive a restart; pass a stable secret to keep them valid across restarts.
@@ -51,6 +56,7 @@ type kind struct {
 	gvk        schema.GroupVersionKind
 	namespaced bool
 	table      string               // "k<id>"; derived from the integer id only
+	declared   string               // kinds.fields as committed with this view: see Search
 	fields     map[string]string    // canonical path -> index name, scalar paths only
 	lists      map[string]listField // canonical path -> side table field, list paths
 	count      atomic.Int64
@@ -89,23 +95,23 @@ type conn struct {
 
 const maxCachedStmts = 256
 
-func (c *conn) prepare(query string) (*sqlite3.Stmt, error) {
-	if st, ok := c.stmts[query]; ok {
+func (c *conn) prepare(sqlText string) (*sqlite3.Stmt, error) {
+	if st, ok := c.stmts[sqlText]; ok {
 		// No ClearBindings: every caller binds all parameters of its statement.
 		if err := st.Reset(); err == nil {
 			return st, nil
 		}
 		_ = st.Close()
-		delete(c.stmts, query)
+		delete(c.stmts, sqlText)
 	}
 	if len(c.stmts) >= maxCachedStmts {
 		c.dropStmts()
 	}
-	st, _, err := c.db.Prepare(query)
+	st, _, err := c.db.Prepare(sqlText)
 	if err != nil {
 		return nil, err
 	}
-	c.stmts[query] = st
+	c.stmts[sqlText] = st
 	return st, nil
 }
 
@@ -122,8 +128,8 @@ func (c *conn) close() error {
 }
 
 // exec runs a statement that returns no rows.
-func (c *conn) exec(query string, args ...any) error {
-	st, err := c.prepare(query)
+func (c *conn) exec(sqlText string, args ...any) error {
+	st, err := c.prepare(sqlText)
 	if err != nil {
 		return err
 	}
@@ -348,8 +354,11 @@ func (s *Store) loadKinds() error {
 	}
 	for _, r := range rows {
 		var fields []string
-		_ = json.Unmarshal([]byte(r.fields), &fields)
-		k := &kind{id: r.id, gvk: r.gvk, namespaced: r.ns, table: fmt.Sprintf("k%d", r.id), fields: map[string]string{}, lists: lists[r.id]}
+		if err := json.Unmarshal([]byte(r.fields), &fields); err != nil {
+			return fmt.Errorf("reading the declared fields of %s: %w", r.gvk, err)
+		}
+		k := &kind{id: r.id, gvk: r.gvk, namespaced: r.ns, declared: r.fields, table: fmt.Sprintf("k%d", r.id),
+			fields: map[string]string{}, lists: lists[r.id]}
 		if k.lists == nil {
 			k.lists = map[string]listField{}
 		}
@@ -380,7 +389,7 @@ func (s *Store) loadLists() (map[int64]map[string]listField, error) {
 	defer st.Reset()
 	out := map[int64]map[string]listField{}
 	for st.Step() {
-		p, err := ParsePath(st.ColumnText(2))
+		p, err := query.ParsePath(st.ColumnText(2))
 		if err != nil {
 			return nil, fmt.Errorf("stored field path: %w", err)
 		}
@@ -417,24 +426,24 @@ func sqlString(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") 
 
 // fieldIndexExpr is the expression an index on a declared scalar path covers. Queries use
 // the identical text so SQLite matches them.
-func fieldIndexExpr(p Path) string {
-	return "json_extract(obj, " + sqlString(jsonPath(p.segs)) + ")"
+func fieldIndexExpr(p query.Path) string {
+	return "json_extract(obj, " + sqlString(jsonPath(p.Segments())) + ")"
 }
 
 // Register declares a kind, or changes its indexed fields.
 func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 	if gvk.Kind == "" || gvk.Version == "" {
-		return fmt.Errorf("%w: version and kind are required", ErrInvalidQuery)
+		return fmt.Errorf("%w: version and kind are required", query.ErrInvalidQuery)
 	}
 	if len(cfg.Fields) > MaxFields {
-		return &QueryError{Field: "fields", Reason: ErrInvalidValue,
+		return &query.Error{Field: "fields", Reason: query.ErrInvalidValue,
 			Msg: fmt.Sprintf("%d fields declared, the maximum is %d", len(cfg.Fields), MaxFields)}
 	}
-	want := map[string]Path{}
+	want := map[string]query.Path{}
 	for i, f := range cfg.Fields {
-		p, err := ParsePath(f)
+		p, err := query.ParsePath(f)
 		if err != nil {
-			return &QueryError{Field: fmt.Sprintf("fields[%d]", i), Reason: ErrInvalidPath, Msg: trimSentinel(err)}
+			return query.PathError(fmt.Sprintf("fields[%d]", i), err)
 		}
 		want[p.String()] = p
 	}
@@ -447,8 +456,17 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 	k := s.kinds[gvk]
 	s.mu.RUnlock()
 
+	names := make([]string, 0, len(want))
+	for canon := range want {
+		names = append(names, canon)
+	}
+	sort.Strings(names)
+	fj, err := json.Marshal(names)
+	if err != nil {
+		return err
+	}
 	lists := map[string]listField{}
-	err := s.inTx(func() error {
+	err = s.inTx(func() error {
 		if k == nil {
 			st, err := s.w.prepare(`INSERT INTO kinds (grp, version, kind, namespaced, fields) VALUES (?, ?, ?, ?, '[]') RETURNING id`)
 			if err != nil {
@@ -475,7 +493,7 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 			return err
 		}
 		for canon, name := range k.fields {
-			if p, ok := want[canon]; !ok || !p.scalar() {
+			if p, ok := want[canon]; !ok || !p.Scalar() {
 				if err := s.w.db.Exec(`DROP INDEX IF EXISTS ` + name); err != nil {
 					return err
 				}
@@ -495,7 +513,7 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 			}
 		}
 		for canon, p := range want {
-			if p.scalar() {
+			if p.Scalar() {
 				continue
 			}
 			if _, ok := lists[canon]; ok {
@@ -520,7 +538,7 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 			return err
 		}
 		for canon, p := range want {
-			if !p.scalar() {
+			if !p.Scalar() {
 				continue
 			}
 			if _, ok := k.fields[canon]; !ok {
@@ -530,12 +548,6 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 				}
 			}
 		}
-		names := make([]string, 0, len(want))
-		for canon := range want {
-			names = append(names, canon)
-		}
-		sort.Strings(names)
-		fj, _ := json.Marshal(names)
 		return s.w.exec(`UPDATE kinds SET namespaced = ?, fields = ? WHERE id = ?`, cfg.Namespaced, string(fj), k.id)
 	})
 	if err != nil {
@@ -543,17 +555,18 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 	}
 	fields := map[string]string{}
 	for canon, p := range want {
-		if p.scalar() {
+		if p.Scalar() {
 			fields[canon] = indexName(k.table, canon)
 		}
 	}
-	nk := &kind{id: k.id, gvk: gvk, namespaced: cfg.Namespaced, table: k.table, fields: fields, lists: lists}
+	nk := &kind{id: k.id, gvk: gvk, namespaced: cfg.Namespaced, declared: string(fj), table: k.table, fields: fields, lists: lists}
 	nk.count.Store(k.count.Load())
 	nk.gen.Store(k.gen.Load())
 	s.mu.Lock()
 	s.kinds[gvk] = nk
 	s.mu.Unlock()
-	// Statements cached on readers refer to the old schema; SQLite re-prepares them.
+	// Statements cached on readers refer to the old schema; SQLite re-prepares them. A
+	// search that resolved the old kind sees it differ from its snapshot and starts over.
 	return nil
 }
 

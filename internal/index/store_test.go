@@ -9,6 +9,9 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubesift/kubesift/internal/query"
+	"github.com/kubesift/kubesift/internal/token"
 )
 
 // storedJSON returns the stored document of one object.
@@ -148,7 +151,7 @@ func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
 	if err := s.Replace(widgetGVK, []*unstructured.Unstructured{obj("n", "x", nil), obj("n", "b", nil)}); err != nil {
 		t.Fatal(err)
 	}
-	q, _ := Compile(Spec{GVK: widgetGVK})
+	q, _ := query.Compile(query.Spec{GVK: widgetGVK})
 	refs, _ := searchAll(t, s, q)
 	if got := strings.Join(names(refs), ","); got != "b,x" {
 		t.Fatalf("after replace: %s", got)
@@ -162,7 +165,7 @@ func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
 	if n, _ := s.Count(widgetGVK); n != 2 {
 		t.Fatalf("partial apply: count %d", n)
 	}
-	if _, err := s.Search(context.Background(), mustCompile(t, Spec{GVK: other.GroupVersionKind()}), ""); !errors.Is(err, ErrKindNotRegistered) || !errors.Is(err, ErrInvalidQuery) {
+	if _, err := s.Search(context.Background(), mustCompile(t, query.Spec{GVK: other.GroupVersionKind()}), ""); !errors.Is(err, ErrKindNotRegistered) || !errors.Is(err, query.ErrInvalidQuery) {
 		t.Fatalf("search of unknown kind: %v", err)
 	}
 	if err := s.Unregister(widgetGVK); err != nil {
@@ -176,9 +179,9 @@ func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
 	}
 }
 
-func mustCompile(t testing.TB, spec Spec) *Query {
+func mustCompile(t testing.TB, spec query.Spec) *query.Query {
 	t.Helper()
-	q, err := Compile(spec)
+	q, err := query.Compile(spec)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -187,7 +190,7 @@ func mustCompile(t testing.TB, spec Spec) *Query {
 
 func TestRegisterChangesFieldsWithoutDataLoss(t *testing.T) {
 	s := newStore(t)
-	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.%"}}); !errors.Is(err, ErrInvalidPath) {
+	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.%"}}); !errors.Is(err, query.ErrInvalidPath) {
 		t.Fatalf("got %v", err)
 	}
 	for i := range 10 {
@@ -195,7 +198,7 @@ func TestRegisterChangesFieldsWithoutDataLoss(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: "spec.n", Operator: OpGreaterThanOrEqual, Values: []string{"5"}}}})
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: "spec.n", Operator: query.OpGreaterThanOrEqual, Values: []string{"5"}}}})
 	for _, fields := range [][]string{{"spec.n"}, {"spec.other"}, nil, {"spec.n", "spec['other']"}} {
 		if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: fields}); err != nil {
 			t.Fatal(err)
@@ -221,7 +224,7 @@ func TestFileStoreReopens(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := mustCompile(t, Spec{GVK: widgetGVK, Limit: 2})
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, Limit: 2})
 	p, err := s.Search(context.Background(), q, "")
 	if err != nil {
 		t.Fatal(err)
@@ -251,16 +254,16 @@ func TestContinueTokens(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := mustCompile(t, Spec{GVK: widgetGVK, Limit: 3})
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, Limit: 3})
 	p, err := s.Search(context.Background(), q, "")
 	if err != nil || p.Continue == "" || p.Remaining != 7 || p.Total != 10 {
 		t.Fatalf("%+v %v", p, err)
 	}
-	other := mustCompile(t, Spec{GVK: widgetGVK, Limit: 4})
+	other := mustCompile(t, query.Spec{GVK: widgetGVK, Limit: 4})
 	flip := []byte(p.Continue)
 	flip[len(flip)/2] ^= 1
 	bad := map[string]struct {
-		q     *Query
+		q     *query.Query
 		token string
 	}{
 		"other query": {other, p.Continue},
@@ -270,18 +273,18 @@ func TestContinueTokens(t *testing.T) {
 		"empty body":  {q, "AA"},
 	}
 	for name, tc := range bad {
-		if _, err := s.Search(context.Background(), tc.q, tc.token); !errors.Is(err, ErrInvalidContinue) || !errors.Is(err, ErrInvalidQuery) {
+		if _, err := s.Search(context.Background(), tc.q, tc.token); !errors.Is(err, query.ErrInvalidContinue) || !errors.Is(err, query.ErrInvalidQuery) {
 			t.Errorf("%s: got %v", name, err)
 		}
 	}
 	// A token from another store (another key) is rejected too.
 	s2 := newStore(t)
-	if _, err := s2.Search(context.Background(), q, p.Continue); !errors.Is(err, ErrInvalidContinue) {
+	if _, err := s2.Search(context.Background(), q, p.Continue); !errors.Is(err, query.ErrInvalidContinue) {
 		t.Errorf("foreign token: %v", err)
 	}
 	// Other version byte, correctly signed.
-	vals, _ := decodeToken(s.tokenKey, q.fingerprint, len(q.keyFields()), p.Continue)
-	tok := encodeToken(s.tokenKey, q.fingerprint, vals)
+	vals, _ := token.Decode(s.tokenKey, q.Fingerprint(), len(keyFields(q)), p.Continue)
+	tok := token.Encode(s.tokenKey, q.Fingerprint(), vals)
 	if _, err := s.Search(context.Background(), q, tok); err != nil {
 		t.Fatalf("re-encoded token: %v", err)
 	}
@@ -328,7 +331,7 @@ func TestListFieldsFollowWritesAndDeclarations(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := mustCompile(t, Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: ready, Operator: OpEquals, Values: []string{"True"}}}})
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: ready, Operator: query.OpEquals, Values: []string{"True"}}}})
 	check := func(what string, want ...string) {
 		t.Helper()
 		refs, _ := searchAll(t, s, q)

@@ -9,6 +9,8 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // lastApplied is dropped from stored annotations: it duplicates the whole object.
@@ -70,7 +72,7 @@ func encode(obj *unstructured.Unstructured, namespaced bool, buf []byte) (row, e
 			}
 		}
 		content["metadata"] = m
-		if ts, ok := creationTime(content); ok {
+		if ts, ok := query.CreationTime(content); ok {
 			r.created = ts.Unix()
 		}
 	}

@@ -17,7 +17,7 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
-	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 const (
@@ -103,8 +103,8 @@ func deleteResourceIndex(t *testing.T, name string) {
 }
 
 // search returns the sorted names of the stored objects that match the query.
-func search(g Gomega, spec index.Spec) []string {
-	q, err := index.Compile(spec)
+func search(g Gomega, spec query.Spec) []string {
+	q, err := query.Compile(spec)
 	g.Expect(err).NotTo(HaveOccurred())
 	page, err := store.Search(context.Background(), q, "")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -117,6 +117,6 @@ func search(g Gomega, spec index.Spec) []string {
 }
 
 // field builds a query predicate.
-func field(path string, op index.Operator, values ...string) index.FieldPredicate {
-	return index.FieldPredicate{Path: path, Operator: op, Values: values}
+func field(path string, op query.Operator, values ...string) query.FieldPredicate {
+	return query.FieldPredicate{Path: path, Operator: op, Values: values}
 }

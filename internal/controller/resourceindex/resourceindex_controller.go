@@ -34,6 +34,7 @@ import (
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices,verbs=get;list;watch;update;patch
@@ -190,7 +191,7 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 			regErr = r.store.Register(gvk, index.KindConfig{Namespaced: namespaced, Fields: fields})
 		})
 		if regErr != nil {
-			if errors.Is(regErr, index.ErrInvalidQuery) {
+			if errors.Is(regErr, query.ErrInvalidQuery) {
 				if err := r.dropKind(ctx, ri.Name, gvk); err != nil {
 					return outcome{}, err
 				}
@@ -497,7 +498,7 @@ func (r *Reconciler) recordTransition(ctx context.Context, ri *searchv1alpha1.Re
 
 // invalidSpecMessage says which field of the spec the index rejected and why.
 func invalidSpecMessage(err error) string {
-	var qe *index.QueryError
+	var qe *query.Error
 	if errors.As(err, &qe) && qe.Field != "" {
 		return "spec." + qe.Error()
 	}

@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
-	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 var (
@@ -89,8 +89,8 @@ func TestMirrorCertificates(t *testing.T) {
 	g.Expect(kind.Namespaced).To(BeTrue())
 
 	// A declared field, and a keyed condition path that is evaluated by scan.
-	bySecret := index.Spec{GVK: certificateGVK, Fields: []index.FieldPredicate{field("spec.secretName", index.OpEquals, "bravo-tls")}}
-	readyCerts := index.Spec{GVK: certificateGVK, Fields: []index.FieldPredicate{field("status.conditions[type=Ready].status", index.OpEquals, "True")}}
+	bySecret := query.Spec{GVK: certificateGVK, Fields: []query.FieldPredicate{field("spec.secretName", query.OpEquals, "bravo-tls")}}
+	readyCerts := query.Spec{GVK: certificateGVK, Fields: []query.FieldPredicate{field("status.conditions[type=Ready].status", query.OpEquals, "True")}}
 	g.Expect(search(g, bySecret)).To(Equal([]string{"bravo"}))
 	g.Expect(search(g, readyCerts)).To(Equal([]string{"alpha", "bravo"}))
 
@@ -127,7 +127,7 @@ func TestMirrorCertificates(t *testing.T) {
 		g.Expect(k8sClient.Get(ctx, client.ObjectKey{Name: "certificates"}, ri)).To(Succeed())
 		g.Expect(ri.Status.ObservedGeneration).To(Equal(ri.Generation))
 	}, timeout, interval).Should(Succeed())
-	byIssuer := index.Spec{GVK: certificateGVK, Fields: []index.FieldPredicate{field("spec.issuerRef.name", index.OpEquals, "letsencrypt")}}
+	byIssuer := query.Spec{GVK: certificateGVK, Fields: []query.FieldPredicate{field("spec.issuerRef.name", query.OpEquals, "letsencrypt")}}
 	g.Expect(search(g, byIssuer)).To(Equal([]string{"bravo", "charlie"}))
 
 	// Deleting the ResourceIndex drops the rows and stops the mirror.
@@ -161,9 +161,9 @@ func TestTargetCRDLifecycle(t *testing.T) {
 
 	eventuallyReason(t, "templates", searchv1alpha1.ReasonSynced)
 	g.Eventually(func(g Gomega) {
-		byTeam := index.Spec{GVK: templateGVK, Fields: []index.FieldPredicate{field("spec.team", index.OpEquals, "payments")}}
+		byTeam := query.Spec{GVK: templateGVK, Fields: []query.FieldPredicate{field("spec.team", query.OpEquals, "payments")}}
 		g.Expect(search(g, byTeam)).To(Equal([]string{"web"}))
-		many := index.Spec{GVK: templateGVK, Fields: []index.FieldPredicate{field("spec.replicas", index.OpGreaterThan, "1")}}
+		many := query.Spec{GVK: templateGVK, Fields: []query.FieldPredicate{field("spec.replicas", query.OpGreaterThan, "1")}}
 		g.Expect(search(g, many)).To(Equal([]string{"web"}))
 	}, timeout, interval).Should(Succeed())
 
@@ -218,7 +218,7 @@ func TestForbiddenTarget(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, role)).To(Succeed())
 	g.Expect(bindToManager(ctx, role.Name)).To(Succeed())
 	eventuallyReason(t, "secrets", searchv1alpha1.ReasonSynced)
-	g.Expect(search(g, index.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, Namespaces: []string{"secrets"}})).To(Equal([]string{"db"}))
+	g.Expect(search(g, query.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "Secret"}, Namespaces: []string{"secrets"}})).To(Equal([]string{"db"}))
 
 	deleteResourceIndex(t, "secrets")
 }
@@ -258,7 +258,7 @@ func TestDuplicate(t *testing.T) {
 	g.Expect(ok).To(BeTrue())
 	g.Expect(kind.Index).To(Equal("configmaps-b"))
 	g.Eventually(func(g Gomega) {
-		byIndex := index.Spec{GVK: configMapGVK, Fields: []index.FieldPredicate{field("data.index", index.OpIn, "1", "2")}}
+		byIndex := query.Spec{GVK: configMapGVK, Fields: []query.FieldPredicate{field("data.index", query.OpIn, "1", "2")}}
 		g.Expect(search(g, byIndex)).To(Equal([]string{"cm-1", "cm-2"}))
 	}, timeout, interval).Should(Succeed())
 

@@ -14,7 +14,7 @@ import (
 	toolscache "k8s.io/client-go/tools/cache"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
-	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 func TestApplyOutcome(t *testing.T) {
@@ -142,7 +142,7 @@ func TestMessages(t *testing.T) {
 	g.Expect(nf.msg).To(Equal("The API server does not serve kind Template in apps.example.com/v1alpha1; install its CustomResourceDefinition"))
 	g.Expect(errors.Unwrap(nf)).To(MatchError("no match"))
 
-	qe := &index.QueryError{Field: "fields[1]", Reason: index.ErrInvalidPath, Msg: "bad"}
+	qe := &query.Error{Field: "fields[1]", Reason: query.ErrInvalidPath, Msg: "bad"}
 	g.Expect(invalidSpecMessage(fmt.Errorf("wrapped: %w", qe))).To(Equal("spec.fields[1]: bad"))
 	g.Expect(invalidSpecMessage(errors.New("odd"))).To(Equal("spec.fields: odd"))
 

@@ -21,6 +21,7 @@ import (
 
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // listSource serves a list and a watch that the test can break, standing in for the API server
@@ -132,7 +133,7 @@ func TestRelistDeletesVanishedObjects(t *testing.T) {
 	w.push(op{m: m, kind: opSync})
 
 	names := func(g Gomega) []string {
-		q, err := index.Compile(index.Spec{GVK: gvk, Sort: []index.SortKey{{Path: "metadata.name"}}})
+		q, err := query.Compile(query.Spec{GVK: gvk, Sort: []query.SortKey{{Path: "metadata.name"}}})
 		g.Expect(err).NotTo(HaveOccurred())
 		page, err := st.Search(context.Background(), q, "")
 		g.Expect(err).NotTo(HaveOccurred())

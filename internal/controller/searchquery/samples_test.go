@@ -10,7 +10,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
-	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // TestSamples checks that the sample queries pass admission and compile.
@@ -47,9 +47,9 @@ func TestSamples(t *testing.T) {
 			default:
 				t.Fatalf("unexpected kind %q", meta.Kind)
 			}
-			is, err := toIndexSpec(spec, namespaces)
+			is, err := query.FromAPI(spec, namespaces)
 			g.Expect(err).NotTo(HaveOccurred())
-			_, err = index.Compile(is)
+			_, err = query.Compile(is)
 			g.Expect(err).NotTo(HaveOccurred())
 		})
 	}

@@ -22,6 +22,7 @@ import (
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // DefaultRequeryInterval is the requery interval used when Options leaves it unset.
@@ -182,15 +183,15 @@ func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 func (r *reconciler[T]) evaluate(
 	ctx context.Context, key types.NamespacedName, spec *searchv1alpha1.QuerySpec, namespaces []string,
 ) (outcome, error) {
-	ispec, err := toIndexSpec(spec, namespaces)
+	ispec, err := query.FromAPI(spec, namespaces)
 	if err != nil {
 		r.live.forget(key)
 		return invalidQuery(err), nil
 	}
-	q, err := index.Compile(ispec)
+	q, err := query.Compile(ispec)
 	if err != nil {
 		r.live.forget(key)
-		if errors.Is(err, index.ErrInvalidQuery) {
+		if errors.Is(err, query.ErrInvalidQuery) {
 			return invalidQuery(err), nil
 		}
 		return outcome{}, fmt.Errorf("compiling the query: %w", err)
@@ -215,7 +216,7 @@ func (r *reconciler[T]) evaluate(
 	switch {
 	case err == nil:
 		return succeeded(page), nil
-	case errors.Is(err, index.ErrInvalidQuery):
+	case errors.Is(err, query.ErrInvalidQuery):
 		// A bad continue token stays bad until the spec changes.
 		r.live.forget(key)
 		return invalidQuery(err), nil

@@ -12,7 +12,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	"github.com/kubesift/kubesift/internal/controller/catalog"
-	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // liveQueries keeps one controller's queries current. Reconcile records each query's compiled
@@ -36,7 +36,7 @@ type liveQueries struct {
 // liveQuery is one registered query.
 type liveQuery struct {
 	// query is the compiled filter that object changes are matched against.
-	query *index.Query
+	query *query.Query
 	// evaluated is when Reconcile last evaluated the query.
 	evaluated time.Time
 	// due is when the query is scheduled to be queued; zero when no evaluation is pending.
@@ -55,7 +55,7 @@ func newLiveQueries(interval time.Duration) *liveQueries {
 
 // track records that the query named key, compiled as q, is being evaluated now. Later changes
 // of q's kind that q matches re-queue it.
-func (l *liveQueries) track(key types.NamespacedName, q *index.Query) {
+func (l *liveQueries) track(key types.NamespacedName, q *query.Query) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	gvk := q.GVK()

@@ -9,6 +9,7 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // outcome is the result of evaluating a query once: the Ready reason, a message for users and,
@@ -62,9 +63,9 @@ func indexStarting(t searchv1alpha1.TargetRef, indexName string) outcome {
 
 // clusterScopedTarget is the error of a SearchQuery that targets a cluster-scoped kind.
 func clusterScopedTarget(gvk schema.GroupVersionKind, t searchv1alpha1.TargetRef) error {
-	return &index.QueryError{
+	return &query.Error{
 		Field:  "target",
-		Reason: index.ErrInvalidValue,
+		Reason: query.ErrInvalidValue,
 		Msg: fmt.Sprintf("%s is cluster-scoped but a SearchQuery searches only its own namespace; use a ClusterSearchQuery to search %s",
 			t.String(), gvk.Kind),
 	}
@@ -73,9 +74,9 @@ func clusterScopedTarget(gvk schema.GroupVersionKind, t searchv1alpha1.TargetRef
 // namespacesOnClusterScoped is the error of a ClusterSearchQuery that filters a cluster-scoped
 // kind by namespace, which could never match.
 func namespacesOnClusterScoped(t searchv1alpha1.TargetRef) error {
-	return &index.QueryError{
+	return &query.Error{
 		Field:  "namespaces",
-		Reason: index.ErrInvalidValue,
+		Reason: query.ErrInvalidValue,
 		Msg:    fmt.Sprintf("%s is cluster-scoped, so namespaces must be empty", t.String()),
 	}
 }

@@ -20,6 +20,7 @@ import (
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 func TestToIndexSpec(t *testing.T) {
@@ -28,7 +29,7 @@ func TestToIndexSpec(t *testing.T) {
 		name       string
 		spec       searchv1alpha1.QuerySpec
 		namespaces []string
-		check      func(g Gomega, s index.Spec)
+		check      func(g Gomega, s query.Spec)
 		err        string
 	}{
 		{
@@ -45,24 +46,24 @@ func TestToIndexSpec(t *testing.T) {
 				Sort:          []searchv1alpha1.SortKey{{Path: "metadata.creationTimestamp", Order: searchv1alpha1.SortDescending}, {Path: "metadata.name", Order: searchv1alpha1.SortAscending}},
 				Limit:         20,
 			},
-			check: func(g Gomega, s index.Spec) {
+			check: func(g Gomega, s query.Spec) {
 				g.Expect(s.GVK).To(Equal(schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Template"}))
 				g.Expect(s.Namespaces).To(Equal([]string{"team-a"}))
 				g.Expect(s.Names).To(Equal([]string{"x"}))
 				g.Expect(s.NameContains).To(Equal("web"))
 				g.Expect(s.Labels.String()).To(Equal("team=a"))
-				g.Expect(s.Fields).To(Equal([]index.FieldPredicate{{Path: "spec.replicas", Operator: index.OpGreaterThan, Values: []string{"3"}}}))
+				g.Expect(s.Fields).To(Equal([]query.FieldPredicate{{Path: "spec.replicas", Operator: query.OpGreaterThan, Values: []string{"3"}}}))
 				g.Expect(s.OwnerUID).To(Equal("u1"))
 				g.Expect(*s.CreatedAfter).To(Equal(after.Time))
 				g.Expect(s.CreatedBefore).To(BeNil())
-				g.Expect(s.Sort).To(Equal([]index.SortKey{{Path: "metadata.creationTimestamp", Descending: true}, {Path: "metadata.name"}}))
+				g.Expect(s.Sort).To(Equal([]query.SortKey{{Path: "metadata.creationTimestamp", Descending: true}, {Path: "metadata.name"}}))
 				g.Expect(s.Limit).To(Equal(20))
 			},
 		},
 		{
 			name: "defaults",
 			spec: searchv1alpha1.QuerySpec{Target: searchv1alpha1.TargetRef{APIVersion: "v1", Kind: "ConfigMap"}},
-			check: func(g Gomega, s index.Spec) {
+			check: func(g Gomega, s query.Spec) {
 				g.Expect(s.GVK).To(Equal(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}))
 				g.Expect(s.Namespaces).To(BeNil())
 				g.Expect(s.Labels).To(BeNil())
@@ -78,9 +79,9 @@ func TestToIndexSpec(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			g := NewWithT(t)
-			s, err := toIndexSpec(&tc.spec, tc.namespaces)
+			s, err := query.FromAPI(&tc.spec, tc.namespaces)
 			if tc.err != "" {
-				g.Expect(err).To(MatchError(index.ErrInvalidQuery))
+				g.Expect(err).To(MatchError(query.ErrInvalidQuery))
 				g.Expect(invalidQueryMessage(err)).To(Equal(tc.err))
 				return
 			}
@@ -95,11 +96,11 @@ func TestInvalidQueryMessage(t *testing.T) {
 		err  error
 		want string
 	}{
-		{&index.QueryError{Field: "fields[1].path", Msg: "unexpected '.'"}, "spec.fields[1].path: unexpected '.'"},
-		{&index.QueryError{Field: "labels[0]", Msg: "bad"}, "spec.labelSelector[0]: bad"},
-		{&index.QueryError{Field: "continue", Msg: "token was issued for a different query"}, "spec.continue: token was issued for a different query"},
-		{&index.QueryError{Msg: "nil query"}, "nil query"},
-		{fmt.Errorf("wrapped: %w", &index.QueryError{Field: "limit", Msg: "out of range"}), "spec.limit: out of range"},
+		{&query.Error{Field: "fields[1].path", Msg: "unexpected '.'"}, "spec.fields[1].path: unexpected '.'"},
+		{&query.Error{Field: "labels[0]", Msg: "bad"}, "spec.labelSelector[0]: bad"},
+		{&query.Error{Field: "continue", Msg: "token was issued for a different query"}, "spec.continue: token was issued for a different query"},
+		{&query.Error{Msg: "nil query"}, "nil query"},
+		{fmt.Errorf("wrapped: %w", &query.Error{Field: "limit", Msg: "out of range"}), "spec.limit: out of range"},
 		{errors.New("plain"), "plain"},
 	}
 	for _, tc := range cases {
@@ -132,7 +133,7 @@ func TestApplyOutcome(t *testing.T) {
 	}{
 		{name: "succeeded", out: succeeded(page), observed: 2, keepResults: true,
 			conditions: map[string]string{"Ready": "True/Succeeded"}},
-		{name: "invalid clears results", before: withPage(), out: invalidQuery(&index.QueryError{Field: "limit", Msg: "x"}), observed: 1,
+		{name: "invalid clears results", before: withPage(), out: invalidQuery(&query.Error{Field: "limit", Msg: "x"}), observed: 1,
 			conditions: map[string]string{"Ready": "False/InvalidQuery", "Stalled": "True/InvalidQuery"}},
 		{name: "not indexed clears results", before: withPage(), out: resourceNotIndexed(target), observed: 1,
 			conditions: map[string]string{"Ready": "False/ResourceNotIndexed"}},
@@ -231,8 +232,8 @@ func TestLiveQueriesScheduling(t *testing.T) {
 	g := NewWithT(t)
 	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Template"}
 	other := schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}
-	compile := func(gvk schema.GroupVersionKind, nameContains string) *index.Query {
-		q, err := index.Compile(index.Spec{GVK: gvk, Namespaces: []string{"ns"}, NameContains: nameContains})
+	compile := func(gvk schema.GroupVersionKind, nameContains string) *query.Query {
+		q, err := query.Compile(query.Spec{GVK: gvk, Namespaces: []string{"ns"}, NameContains: nameContains})
 		g.Expect(err).NotTo(HaveOccurred())
 		return q
 	}
@@ -302,7 +303,7 @@ func TestLiveQueriesScheduling(t *testing.T) {
 
 func TestOnChangeBeforeStartIsDropped(t *testing.T) {
 	l := newLiveQueries(time.Second)
-	q, err := index.Compile(index.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}})
+	q, err := query.Compile(query.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}})
 	NewWithT(t).Expect(err).NotTo(HaveOccurred())
 	l.track(types.NamespacedName{Name: "q"}, q)
 	l.onChange(catalog.Change{GVK: q.GVK()})

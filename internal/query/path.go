@@ -1,4 +1,4 @@
-package index
+package query
 
 import (
 	"fmt"
@@ -8,26 +8,28 @@ import (
 // MaxPathLength is the longest accepted field path, in bytes.
 const MaxPathLength = 256
 
-// segKind tells what a path segment selects.
-type segKind uint8
+// SegmentKind tells what a path segment selects.
+type SegmentKind uint8
 
+// Segment kinds.
 const (
-	segKey      segKind = iota // a map key: .name or ['name']
-	segWildcard                // every element of a list: [*]
-	segKeyed                   // the elements of a list whose field Key equals Value: [key=value]
+	SegmentKey      SegmentKind = iota // a map key: .name or ['name']
+	SegmentWildcard                    // every element of a list: [*]
+	SegmentKeyed                       // the elements of a list whose field Key equals Value: [key=value]
 )
 
-// segment is one step of a parsed path.
-type segment struct {
-	kind  segKind
-	key   string // map key (segKey) or element field (segKeyed)
-	value string // segKeyed only
+// Segment is one step of a parsed path.
+type Segment struct {
+	Kind  SegmentKind
+	Key   string // map key (SegmentKey) or element field (SegmentKeyed)
+	Value string // SegmentKeyed only
 }
 
 // Path is a parsed field path. Its segments only hold text accepted by the grammar, so map
-// keys never contain quotes and can be rendered into SQLite JSON paths safely.
+// keys never contain quotes or backslashes and can be rendered into other path syntaxes
+// (SQLite JSON paths) safely.
 type Path struct {
-	segs []segment
+	segs []Segment
 }
 
 // ParsePath parses a field path:
@@ -77,15 +79,15 @@ func (p *pathParser) fail() error {
 	return fmt.Errorf("%w: invalid character %q at offset %d in %q", ErrInvalidPath, r, p.pos, p.s)
 }
 
-func (p *pathParser) parse() ([]segment, error) {
-	var segs []segment
+func (p *pathParser) parse() ([]Segment, error) {
+	var segs []Segment
 	// The first segment is a bare identifier or a bracket-quoted key.
 	if p.pos < len(p.s) && p.s[p.pos] == '[' {
 		seg, err := p.bracket()
 		if err != nil {
 			return nil, err
 		}
-		if seg.kind != segKey {
+		if seg.Kind != SegmentKey {
 			p.pos = 0
 			return nil, p.fail()
 		}
@@ -95,7 +97,7 @@ func (p *pathParser) parse() ([]segment, error) {
 		if err != nil {
 			return nil, err
 		}
-		segs = append(segs, segment{kind: segKey, key: id})
+		segs = append(segs, Segment{Kind: SegmentKey, Key: id})
 	}
 	for p.pos < len(p.s) {
 		switch p.s[p.pos] {
@@ -105,7 +107,7 @@ func (p *pathParser) parse() ([]segment, error) {
 			if err != nil {
 				return nil, err
 			}
-			segs = append(segs, segment{kind: segKey, key: id})
+			segs = append(segs, Segment{Kind: SegmentKey, Key: id})
 		case '[':
 			seg, err := p.bracket()
 			if err != nil {
@@ -139,18 +141,18 @@ func (p *pathParser) expect(c byte) error {
 }
 
 // bracket parses "[...]" starting at '['.
-func (p *pathParser) bracket() (segment, error) {
+func (p *pathParser) bracket() (Segment, error) {
 	p.pos++ // '['
 	if p.pos >= len(p.s) {
-		return segment{}, p.fail()
+		return Segment{}, p.fail()
 	}
 	switch p.s[p.pos] {
 	case '*':
 		p.pos++
 		if err := p.expect(']'); err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
-		return segment{kind: segWildcard}, nil
+		return Segment{Kind: SegmentWildcard}, nil
 	case '\'':
 		p.pos++
 		start := p.pos
@@ -158,32 +160,32 @@ func (p *pathParser) bracket() (segment, error) {
 			p.pos++
 		}
 		if p.pos == start {
-			return segment{}, p.fail()
+			return Segment{}, p.fail()
 		}
 		key := p.s[start:p.pos]
 		if err := p.expect('\''); err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
 		if err := p.expect(']'); err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
-		return segment{kind: segKey, key: key}, nil
+		return Segment{Kind: SegmentKey, Key: key}, nil
 	default:
 		field, err := p.ident()
 		if err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
 		if err := p.expect('='); err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
 		value, err := p.keyedValue()
 		if err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
 		if err := p.expect(']'); err != nil {
-			return segment{}, err
+			return Segment{}, err
 		}
-		return segment{kind: segKeyed, key: field, value: value}, nil
+		return Segment{Kind: SegmentKeyed, Key: field, Value: value}, nil
 	}
 }
 
@@ -220,29 +222,29 @@ func (p *pathParser) keyedValue() (string, error) {
 func (p Path) String() string {
 	var b strings.Builder
 	for i, s := range p.segs {
-		switch s.kind {
-		case segKey:
-			if isIdent(s.key) {
+		switch s.Kind {
+		case SegmentKey:
+			if isIdent(s.Key) {
 				if i > 0 {
 					b.WriteByte('.')
 				}
-				b.WriteString(s.key)
+				b.WriteString(s.Key)
 			} else {
 				b.WriteString("['")
-				b.WriteString(s.key)
+				b.WriteString(s.Key)
 				b.WriteString("']")
 			}
-		case segWildcard:
+		case SegmentWildcard:
 			b.WriteString("[*]")
-		case segKeyed:
+		case SegmentKeyed:
 			b.WriteByte('[')
-			b.WriteString(s.key)
+			b.WriteString(s.Key)
 			b.WriteByte('=')
-			if isValueWord(s.value) {
-				b.WriteString(s.value)
+			if isValueWord(s.Value) {
+				b.WriteString(s.Value)
 			} else {
 				b.WriteByte('\'')
-				b.WriteString(s.value)
+				b.WriteString(s.Value)
 				b.WriteByte('\'')
 			}
 			b.WriteByte(']')
@@ -251,23 +253,26 @@ func (p Path) String() string {
 	return b.String()
 }
 
-// scalar reports whether the path selects at most one value (no list segments).
-func (p Path) scalar() bool {
+// Segments returns the path's steps. The slice is shared: callers must not modify it.
+func (p Path) Segments() []Segment { return p.segs }
+
+// Scalar reports whether the path selects at most one value (no list segments).
+func (p Path) Scalar() bool {
 	for _, s := range p.segs {
-		if s.kind != segKey {
+		if s.Kind != SegmentKey {
 			return false
 		}
 	}
 	return true
 }
 
-// is reports whether the path is exactly the given key sequence.
-func (p Path) is(keys ...string) bool {
+// Is reports whether the path is exactly the given key sequence.
+func (p Path) Is(keys ...string) bool {
 	if len(p.segs) != len(keys) {
 		return false
 	}
 	for i, s := range p.segs {
-		if s.kind != segKey || s.key != keys[i] {
+		if s.Kind != SegmentKey || s.Key != keys[i] {
 			return false
 		}
 	}
@@ -296,17 +301,4 @@ func isValueWord(s string) bool {
 		}
 	}
 	return true
-}
-
-// jsonPath renders key segments as an SQLite JSON path. Every key is double-quoted; the
-// grammar guarantees keys contain no quote or backslash.
-func jsonPath(segs []segment) string {
-	var b strings.Builder
-	b.WriteByte('$')
-	for _, s := range segs {
-		b.WriteString(`."`)
-		b.WriteString(s.key)
-		b.WriteByte('"')
-	}
-	return b.String()
 }

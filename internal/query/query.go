@@ -1,4 +1,4 @@
-package index
+package query
 
 import (
 	"crypto/sha256"
@@ -75,50 +75,53 @@ type Spec struct {
 	Limit         int
 }
 
-// predicate is a compiled field predicate.
-type predicate struct {
-	path   Path
-	op     Operator // the positive operator; negate flips the result
-	negate bool
-	values []typedValue
+// Predicate is a compiled field predicate. Negated operators are compiled to their
+// positive form with Negate set: NotEquals and NotIn to In, DoesNotExist to Exists, and
+// Equals is In with one value.
+type Predicate struct {
+	Path   Path
+	Op     Operator // OpIn, OpExists, OpContains, OpStartsWith or a comparison
+	Negate bool
+	Values []Value // sorted, distinct
 }
 
-// typedValue is a user value with its possible typed readings precomputed.
-type typedValue struct {
-	s       string
-	isNum   bool
-	isInt   bool
-	i       int64
-	f       float64
-	isTrue  bool
-	isFalse bool
+// Value is a user value with its possible typed readings precomputed: the text always, a
+// number when the text is a JSON number, a boolean for "true" and "false".
+type Value struct {
+	Text    string
+	IsNum   bool
+	IsInt   bool // an integer that fits int64: Int holds it exactly
+	Int     int64
+	Float   float64
+	IsTrue  bool
+	IsFalse bool
 }
 
-func newTypedValue(s string) typedValue {
-	v := typedValue{s: s, isTrue: s == "true", isFalse: s == "false"}
+// NewValue reads s every way a JSON value can compare equal to it.
+func NewValue(s string) Value {
+	v := Value{Text: s, IsTrue: s == "true", IsFalse: s == "false"}
 	if isJSONNumber(s) {
 		if i, err := strconv.ParseInt(s, 10, 64); err == nil {
-			v.isNum, v.isInt, v.i, v.f = true, true, i, float64(i)
+			v.IsNum, v.IsInt, v.Int, v.Float = true, true, i, float64(i)
 		} else if f, err := strconv.ParseFloat(s, 64); err == nil {
-			v.isNum, v.f = true, f
+			v.IsNum, v.Float = true, f
 		}
 	}
 	return v
 }
 
-// sortField is a compiled sort key.
-type sortField struct {
-	path Path
-	col  string // a real column for well-known paths, "" for JSON paths
-	desc bool
+// SortField is a compiled sort key.
+type SortField struct {
+	Path Path // a scalar path
+	Desc bool
 }
 
-// labelReq is a compiled label requirement.
-type labelReq struct {
-	key    string
-	op     selection.Operator
-	values []string
-	num    int64 // Gt/Lt operand
+// LabelRequirement is a compiled label selector requirement.
+type LabelRequirement struct {
+	Key    string
+	Op     selection.Operator // one of the operators Compile accepts
+	Values []string           // sorted, distinct
+	Num    int64              // the operand of GreaterThan and LessThan
 }
 
 // Query is a validated, compiled Spec. It is immutable and safe for concurrent use.
@@ -128,38 +131,38 @@ type Query struct {
 	names         []string
 	nameContains  string // lower-cased
 	selector      labels.Selector
-	labelReqs     []labelReq
+	labelReqs     []LabelRequirement
 	labelsNothing bool
-	preds         []predicate
+	preds         []Predicate
 	ownerUID      string
 	createdAfter  *time.Time
 	createdBefore *time.Time
-	sort          []sortField
+	sort          []SortField
 	limit         int
 	fingerprint   string
 }
 
-// Compile validates spec and returns a Query. Errors are *QueryError values wrapping
+// Compile validates spec and returns a Query. Errors are *Error values wrapping
 // ErrInvalidQuery and one of ErrInvalidPath or ErrInvalidValue.
 func Compile(spec Spec) (*Query, error) {
 	q := &Query{gvk: spec.GVK, ownerUID: spec.OwnerUID}
 	if spec.GVK.Kind == "" || spec.GVK.Version == "" {
-		return nil, queryErr("target", ErrInvalidValue, "apiVersion and kind are required")
+		return nil, Errorf("target", ErrInvalidValue, "apiVersion and kind are required")
 	}
 	if len(spec.Namespaces) > MaxNames {
-		return nil, queryErr("namespaces", ErrInvalidValue, "%d namespaces given, the maximum is %d", len(spec.Namespaces), MaxNames)
+		return nil, Errorf("namespaces", ErrInvalidValue, "%d namespaces given, the maximum is %d", len(spec.Namespaces), MaxNames)
 	}
 	q.namespaces = sortedUnique(spec.Namespaces)
 	if len(spec.Names) > MaxNames {
-		return nil, queryErr("names", ErrInvalidValue, "%d names given, the maximum is %d", len(spec.Names), MaxNames)
+		return nil, Errorf("names", ErrInvalidValue, "%d names given, the maximum is %d", len(spec.Names), MaxNames)
 	}
 	q.names = sortedUnique(spec.Names)
 	if len(spec.NameContains) > MaxNameContainsSz {
-		return nil, queryErr("nameContains", ErrInvalidValue, "longer than %d bytes", MaxNameContainsSz)
+		return nil, Errorf("nameContains", ErrInvalidValue, "longer than %d bytes", MaxNameContainsSz)
 	}
 	q.nameContains = strings.ToLower(spec.NameContains)
 	if len(spec.OwnerUID) > MaxValueLength {
-		return nil, queryErr("ownerUID", ErrInvalidValue, "longer than %d bytes", MaxValueLength)
+		return nil, Errorf("ownerUID", ErrInvalidValue, "longer than %d bytes", MaxValueLength)
 	}
 	if spec.Labels != nil && !spec.Labels.Empty() {
 		q.selector = spec.Labels
@@ -168,30 +171,30 @@ func Compile(spec Spec) (*Query, error) {
 			q.labelsNothing = true
 		}
 		if len(reqs) > MaxLabelClauses {
-			return nil, queryErr("labels", ErrInvalidValue, "%d requirements given, the maximum is %d", len(reqs), MaxLabelClauses)
+			return nil, Errorf("labels", ErrInvalidValue, "%d requirements given, the maximum is %d", len(reqs), MaxLabelClauses)
 		}
 		for i, r := range reqs {
-			lr := labelReq{key: r.Key(), op: r.Operator(), values: sets(r.Values().UnsortedList())}
-			switch lr.op {
+			lr := LabelRequirement{Key: r.Key(), Op: r.Operator(), Values: sortedUnique(r.Values().UnsortedList())}
+			switch lr.Op {
 			case selection.Equals, selection.DoubleEquals, selection.In, selection.NotEquals, selection.NotIn,
 				selection.Exists, selection.DoesNotExist:
 			case selection.GreaterThan, selection.LessThan:
-				if len(lr.values) != 1 {
-					return nil, queryErr(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs exactly one value", lr.op)
+				if len(lr.Values) != 1 {
+					return nil, Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs exactly one value", lr.Op)
 				}
-				n, err := strconv.ParseInt(lr.values[0], 10, 64)
+				n, err := strconv.ParseInt(lr.Values[0], 10, 64)
 				if err != nil {
-					return nil, queryErr(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs an integer value, got %q", lr.op, lr.values[0])
+					return nil, Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs an integer value, got %q", lr.Op, lr.Values[0])
 				}
-				lr.num = n
+				lr.Num = n
 			default:
-				return nil, queryErr(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "unsupported operator %q", lr.op)
+				return nil, Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "unsupported operator %q", lr.Op)
 			}
 			q.labelReqs = append(q.labelReqs, lr)
 		}
 	}
 	if len(spec.Fields) > MaxPredicates {
-		return nil, queryErr("fields", ErrInvalidValue, "%d predicates given, the maximum is %d", len(spec.Fields), MaxPredicates)
+		return nil, Errorf("fields", ErrInvalidValue, "%d predicates given, the maximum is %d", len(spec.Fields), MaxPredicates)
 	}
 	for i, f := range spec.Fields {
 		p, err := compilePredicate(f)
@@ -203,38 +206,27 @@ func Compile(spec Spec) (*Query, error) {
 	}
 	q.createdAfter, q.createdBefore = spec.CreatedAfter, spec.CreatedBefore
 	if len(spec.Sort) > MaxSortKeys {
-		return nil, queryErr("sort", ErrInvalidValue, "%d sort keys given, the maximum is %d", len(spec.Sort), MaxSortKeys)
+		return nil, Errorf("sort", ErrInvalidValue, "%d sort keys given, the maximum is %d", len(spec.Sort), MaxSortKeys)
 	}
 	for i, k := range spec.Sort {
 		p, err := ParsePath(k.Path)
 		if err != nil {
-			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath, "%s", trimSentinel(err))
+			return nil, PathError(fmt.Sprintf("sort[%d].path", i), err)
 		}
-		if !p.scalar() {
-			return nil, queryErr(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath,
+		if !p.Scalar() {
+			return nil, Errorf(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath,
 				"sort path %q must select a single value: [*] and [key=value] are not allowed", k.Path)
 		}
-		sf := sortField{path: p, desc: k.Descending}
-		switch {
-		case p.is("metadata", "name"):
-			sf.col = "name"
-		case p.is("metadata", "namespace"):
-			sf.col = "ns"
-		case p.is("metadata", "creationTimestamp"):
-			sf.col = "created"
-		case p.is("metadata", "uid"):
-			sf.col = "uid"
-		}
-		q.sort = append(q.sort, sf)
+		q.sort = append(q.sort, SortField{Path: p, Desc: k.Descending})
 	}
 	if len(q.sort) == 0 {
-		q.sort = []sortField{{path: mustPath("metadata.namespace"), col: "ns"}, {path: mustPath("metadata.name"), col: "name"}}
+		q.sort = []SortField{{Path: mustPath("metadata.namespace")}, {Path: mustPath("metadata.name")}}
 	}
 	switch {
 	case spec.Limit == 0:
 		q.limit = DefaultLimit
 	case spec.Limit < 1 || spec.Limit > MaxLimit:
-		return nil, queryErr("limit", ErrInvalidValue, "%d is out of range 1..%d", spec.Limit, MaxLimit)
+		return nil, Errorf("limit", ErrInvalidValue, "%d is out of range 1..%d", spec.Limit, MaxLimit)
 	default:
 		q.limit = spec.Limit
 	}
@@ -250,26 +242,26 @@ func mustPath(s string) Path {
 	return p
 }
 
-// trimSentinel drops the "invalid path: " prefix that ParsePath errors carry, since
-// QueryError already records the sentinel.
-func trimSentinel(err error) string {
-	return strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+": ")
+// PathError returns err, an error of ParsePath, as an *Error at field. Its message drops
+// the "invalid path: " prefix, since the Error records the sentinel.
+func PathError(field string, err error) *Error {
+	return Errorf(field, ErrInvalidPath, "%s", strings.TrimPrefix(err.Error(), ErrInvalidPath.Error()+": "))
 }
 
-func compilePredicate(f FieldPredicate) (predicate, *QueryError) {
+func compilePredicate(f FieldPredicate) (Predicate, *Error) {
 	p, err := ParsePath(f.Path)
 	if err != nil {
-		return predicate{}, queryErr("path", ErrInvalidPath, "%s", trimSentinel(err))
+		return Predicate{}, PathError("path", err)
 	}
-	pr := predicate{path: p}
+	pr := Predicate{Path: p}
 	n := len(f.Values)
-	need := func(ok bool, what string) *QueryError {
+	need := func(ok bool, what string) *Error {
 		if ok {
 			return nil
 		}
-		return queryErr("values", ErrInvalidValue, "operator %s needs %s, got %d values", f.Operator, what, n)
+		return Errorf("values", ErrInvalidValue, "operator %s needs %s, got %d values", f.Operator, what, n)
 	}
-	var qe *QueryError
+	var qe *Error
 	switch f.Operator {
 	case OpEquals, OpNotEquals, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
 		qe = need(n == 1, "exactly one value")
@@ -278,28 +270,28 @@ func compilePredicate(f FieldPredicate) (predicate, *QueryError) {
 	case OpExists, OpDoesNotExist:
 		qe = need(n == 0, "no values")
 	default:
-		return predicate{}, queryErr("operator", ErrInvalidValue, "unknown operator %q", f.Operator)
+		return Predicate{}, Errorf("operator", ErrInvalidValue, "unknown operator %q", f.Operator)
 	}
 	if qe != nil {
-		return predicate{}, qe
+		return Predicate{}, qe
 	}
 	switch f.Operator {
 	case OpNotEquals:
-		pr.op, pr.negate = OpIn, true
+		pr.Op, pr.Negate = OpIn, true
 	case OpNotIn:
-		pr.op, pr.negate = OpIn, true
+		pr.Op, pr.Negate = OpIn, true
 	case OpDoesNotExist:
-		pr.op, pr.negate = OpExists, true
+		pr.Op, pr.Negate = OpExists, true
 	case OpEquals:
-		pr.op = OpIn
+		pr.Op = OpIn
 	default:
-		pr.op = f.Operator
+		pr.Op = f.Operator
 	}
 	for i, v := range sortedUnique(f.Values) {
 		if len(v) > MaxValueLength {
-			return predicate{}, queryErr(fmt.Sprintf("values[%d]", i), ErrInvalidValue, "longer than %d bytes", MaxValueLength)
+			return Predicate{}, Errorf(fmt.Sprintf("values[%d]", i), ErrInvalidValue, "longer than %d bytes", MaxValueLength)
 		}
-		pr.values = append(pr.values, newTypedValue(v))
+		pr.Values = append(pr.Values, NewValue(v))
 	}
 	return pr, nil
 }
@@ -319,8 +311,6 @@ func sortedUnique(in []string) []string {
 	}
 	return out[:j]
 }
-
-func sets(in []string) []string { return sortedUnique(in) }
 
 // isJSONNumber reports whether s is a number in JSON syntax.
 func isJSONNumber(s string) bool {
@@ -368,6 +358,39 @@ func (q *Query) GVK() schema.GroupVersionKind { return q.gvk }
 // Limit returns the page size.
 func (q *Query) Limit() int { return q.limit }
 
+// The accessors below return the compiled filter and sort. Slices are shared: callers
+// must not modify them.
+
+// Namespaces returns the namespaces an object must be in (none: any), sorted.
+func (q *Query) Namespaces() []string { return q.namespaces }
+
+// Names returns the names an object must have (none: any), sorted.
+func (q *Query) Names() []string { return q.names }
+
+// NameContains returns the lower-cased substring the name must contain ("": any).
+func (q *Query) NameContains() string { return q.nameContains }
+
+// LabelRequirements returns the label selector's requirements.
+func (q *Query) LabelRequirements() []LabelRequirement { return q.labelReqs }
+
+// MatchesNoLabels reports a label selector that no object can satisfy.
+func (q *Query) MatchesNoLabels() bool { return q.labelsNothing }
+
+// Predicates returns the field predicates, in spec order.
+func (q *Query) Predicates() []Predicate { return q.preds }
+
+// OwnerUID returns the uid an object must have among its owner references ("": any).
+func (q *Query) OwnerUID() string { return q.ownerUID }
+
+// CreatedAfter returns the exclusive lower bound on metadata.creationTimestamp, or nil.
+func (q *Query) CreatedAfter() *time.Time { return q.createdAfter }
+
+// CreatedBefore returns the exclusive upper bound on metadata.creationTimestamp, or nil.
+func (q *Query) CreatedBefore() *time.Time { return q.createdBefore }
+
+// Sort returns the sort keys; metadata.namespace, metadata.name when the spec has none.
+func (q *Query) Sort() []SortField { return q.sort }
+
 func (q *Query) computeFingerprint() string {
 	h := sha256.New()
 	w := func(parts ...string) {
@@ -384,11 +407,11 @@ func (q *Query) computeFingerprint() string {
 		w("labels", q.selector.String())
 	}
 	for _, p := range q.preds {
-		vals := make([]string, len(p.values))
-		for i, v := range p.values {
-			vals[i] = v.s
+		vals := make([]string, len(p.Values))
+		for i, v := range p.Values {
+			vals[i] = v.Text
 		}
-		w(append([]string{"pred", p.path.String(), string(p.op), strconv.FormatBool(p.negate)}, vals...)...)
+		w(append([]string{"pred", p.Path.String(), string(p.Op), strconv.FormatBool(p.Negate)}, vals...)...)
 	}
 	w("owner", q.ownerUID)
 	for _, t := range []*time.Time{q.createdAfter, q.createdBefore} {
@@ -399,7 +422,7 @@ func (q *Query) computeFingerprint() string {
 		}
 	}
 	for _, s := range q.sort {
-		w("sort", s.path.String(), strconv.FormatBool(s.desc))
+		w("sort", s.Path.String(), strconv.FormatBool(s.Desc))
 	}
 	w("limit", strconv.Itoa(q.limit))
 	return hex.EncodeToString(h.Sum(nil)[:16])
@@ -439,7 +462,7 @@ func (q *Query) Matches(obj *unstructured.Unstructured) bool {
 		}
 	}
 	if q.createdAfter != nil || q.createdBefore != nil {
-		ts, ok := creationTime(obj.Object)
+		ts, ok := CreationTime(obj.Object)
 		if !ok {
 			return false
 		}
@@ -451,7 +474,7 @@ func (q *Query) Matches(obj *unstructured.Unstructured) bool {
 		}
 	}
 	for _, p := range q.preds {
-		if !p.matches(obj.Object) {
+		if !p.Matches(obj.Object) {
 			return false
 		}
 	}
@@ -463,8 +486,8 @@ func containsSorted(list []string, s string) bool {
 	return i < len(list) && list[i] == s
 }
 
-// creationTime reads metadata.creationTimestamp with second precision, as stored.
-func creationTime(obj map[string]any) (time.Time, bool) {
+// CreationTime reads metadata.creationTimestamp with second precision, as stored.
+func CreationTime(obj map[string]any) (time.Time, bool) {
 	md, _ := obj["metadata"].(map[string]any)
 	s, _ := md["creationTimestamp"].(string)
 	if s == "" {
@@ -477,8 +500,8 @@ func creationTime(obj map[string]any) (time.Time, bool) {
 	return t.Truncate(time.Second), true
 }
 
-// unfiltered reports whether the query matches every object of its kind.
-func (q *Query) unfiltered() bool {
+// Unfiltered reports whether the query matches every object of its kind.
+func (q *Query) Unfiltered() bool {
 	return len(q.namespaces) == 0 && len(q.names) == 0 && q.nameContains == "" && q.selector == nil &&
 		!q.labelsNothing && len(q.preds) == 0 && q.ownerUID == "" && q.createdAfter == nil && q.createdBefore == nil
 }

@@ -1,4 +1,4 @@
-package index
+package token
 
 import (
 	"crypto/hmac"
@@ -6,8 +6,12 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"encoding/hex"
+	"errors"
 	"math"
 )
+
+// ErrInvalid is wrapped by every Decode error.
+var ErrInvalid = errors.New("invalid continue token")
 
 // tokenVersion is the first byte of every continue token; bump it when the layout changes.
 const tokenVersion = 1
@@ -23,10 +27,12 @@ const (
 	maxToken = 8 << 10
 )
 
-// encodeToken encodes the last row's sort key for the query with the given fingerprint:
+// Encode returns the token of a position in the order of the query with the given
+// fingerprint (hex, 16 bytes): the sort key values of the last row returned. Values are
+// nil, int64, float64, string or []byte, as SQLite returns them:
 //
 //	version | fingerprint (16) | values (tag + payload)... | HMAC-SHA256 (first 16 bytes)
-func encodeToken(key []byte, fingerprint string, values []any) string {
+func Encode(key []byte, fingerprint string, values []any) string {
 	fp, _ := hex.DecodeString(fingerprint)
 	b := []byte{tokenVersion}
 	b = append(b, fp...)
@@ -56,10 +62,11 @@ func encodeToken(key []byte, fingerprint string, values []any) string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// decodeToken verifies a token and returns its values. It fails with a QueryError wrapping
-// ErrInvalidContinue for anything but an untampered token issued for this query.
-func decodeToken(key []byte, fingerprint string, n int, token string) ([]any, error) {
-	bad := func(msg string) error { return queryErr("continue", ErrInvalidContinue, "%s", msg) }
+// Decode verifies a token and returns its n values. It fails with an error wrapping
+// ErrInvalid for anything but an untampered token that Encode issued with key for the
+// query with this fingerprint.
+func Decode(key []byte, fingerprint string, n int, token string) ([]any, error) {
+	bad := func(msg string) error { return &decodeError{msg} }
 	if len(token) > maxToken {
 		return nil, bad("token is too long")
 	}
@@ -129,3 +136,11 @@ func decodeToken(key []byte, fingerprint string, n int, token string) ([]any, er
 	}
 	return out, nil
 }
+
+// decodeError says what is wrong with a token; it reads without the ErrInvalid prefix
+// because callers report it as the continue field's problem.
+type decodeError struct{ msg string }
+
+func (e *decodeError) Error() string { return e.msg }
+
+func (e *decodeError) Unwrap() error { return ErrInvalid }

@@ -1,4 +1,4 @@
-package index
+package query
 
 import (
 	"errors"
@@ -17,12 +17,10 @@ var (
 	// ErrInvalidContinue reports a continue token that is malformed, tampered with,
 	// from another version, or issued for a different query.
 	ErrInvalidContinue = errors.New("invalid continue token")
-	// ErrKindNotRegistered reports a write or query for a kind that was not registered.
-	ErrKindNotRegistered = errors.New("kind not registered")
 )
 
-// QueryError describes what is wrong with a query and where.
-type QueryError struct {
+// Error describes what is wrong with a query and where.
+type Error struct {
 	// Field locates the problem in the query, for example "fields[2].path", "sort[0].path",
 	// "labels" or "continue".
 	Field string
@@ -33,7 +31,7 @@ type QueryError struct {
 }
 
 // Error returns "field: msg".
-func (e *QueryError) Error() string {
+func (e *Error) Error() string {
 	if e.Field == "" {
 		return e.Msg
 	}
@@ -41,13 +39,14 @@ func (e *QueryError) Error() string {
 }
 
 // Is matches the error's Reason and ErrInvalidQuery.
-func (e *QueryError) Is(target error) bool {
+func (e *Error) Is(target error) bool {
 	return target == ErrInvalidQuery || (e.Reason != nil && target == e.Reason)
 }
 
 // Unwrap returns the Reason.
-func (e *QueryError) Unwrap() error { return e.Reason }
+func (e *Error) Unwrap() error { return e.Reason }
 
-func queryErr(field string, reason error, format string, args ...any) *QueryError {
-	return &QueryError{Field: field, Reason: reason, Msg: fmt.Sprintf(format, args...)}
+// Errorf returns an Error at field with the given reason and message.
+func Errorf(field string, reason error, format string, args ...any) *Error {
+	return &Error{Field: field, Reason: reason, Msg: fmt.Sprintf(format, args...)}
 }

@@ -1,4 +1,4 @@
-package index
+package query
 
 import (
 	"encoding/json"
@@ -6,25 +6,27 @@ import (
 	"strings"
 )
 
-// resolve returns the values the path selects in doc. Missing keys select nothing; a JSON
-// null is selected as nil.
-func resolve(doc any, segs []segment, out []any) []any {
+// Select appends the values the path selects in doc to out. Missing keys select nothing;
+// a JSON null is selected as nil.
+func (p Path) Select(doc any, out []any) []any { return resolve(doc, p.segs, out) }
+
+func resolve(doc any, segs []Segment, out []any) []any {
 	if len(segs) == 0 {
 		return append(out, doc)
 	}
 	s := segs[0]
-	switch s.kind {
-	case segKey:
+	switch s.Kind {
+	case SegmentKey:
 		m, ok := doc.(map[string]any)
 		if !ok {
 			return out
 		}
-		v, ok := m[s.key]
+		v, ok := m[s.Key]
 		if !ok {
 			return out
 		}
 		return resolve(v, segs[1:], out)
-	case segWildcard:
+	case SegmentWildcard:
 		l, ok := doc.([]any)
 		if !ok {
 			return out
@@ -33,18 +35,18 @@ func resolve(doc any, segs []segment, out []any) []any {
 			out = resolve(e, segs[1:], out)
 		}
 		return out
-	case segKeyed:
+	case SegmentKeyed:
 		l, ok := doc.([]any)
 		if !ok {
 			return out
 		}
-		want := newTypedValue(s.value)
+		want := NewValue(s.Value)
 		for _, e := range l {
 			m, ok := e.(map[string]any)
 			if !ok {
 				continue
 			}
-			if v, ok := m[s.key]; ok && valueEquals(v, want) {
+			if v, ok := m[s.Key]; ok && valueEquals(v, want) {
 				out = resolve(e, segs[1:], out)
 			}
 		}
@@ -53,25 +55,26 @@ func resolve(doc any, segs []segment, out []any) []any {
 	return out
 }
 
-// matches evaluates the predicate on an object's content.
-func (p predicate) matches(obj map[string]any) bool {
-	vals := resolve(obj, p.path.segs, nil)
-	any := false
+// Matches evaluates the predicate on an object's content: true when any selected value
+// satisfies the operator, inverted when Negate is set.
+func (p Predicate) Matches(obj map[string]any) bool {
+	vals := p.Path.Select(obj, nil)
+	found := false
 	for _, v := range vals {
 		if p.matchValue(v) {
-			any = true
+			found = true
 			break
 		}
 	}
-	return any != p.negate
+	return found != p.Negate
 }
 
-func (p predicate) matchValue(v any) bool {
-	switch p.op {
+func (p Predicate) matchValue(v any) bool {
+	switch p.Op {
 	case OpExists:
 		return v != nil
 	case OpIn:
-		for _, w := range p.values {
+		for _, w := range p.Values {
 			if valueEquals(v, w) {
 				return true
 			}
@@ -82,18 +85,18 @@ func (p predicate) matchValue(v any) bool {
 		if !ok {
 			return false
 		}
-		for _, w := range p.values {
-			if p.op == OpContains && strings.Contains(s, w.s) || p.op == OpStartsWith && strings.HasPrefix(s, w.s) {
+		for _, w := range p.Values {
+			if p.Op == OpContains && strings.Contains(s, w.Text) || p.Op == OpStartsWith && strings.HasPrefix(s, w.Text) {
 				return true
 			}
 		}
 		return false
 	case OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
-		c, ok := compareValue(v, p.values[0])
+		c, ok := compareValue(v, p.Values[0])
 		if !ok {
 			return false
 		}
-		switch p.op {
+		switch p.Op {
 		case OpGreaterThan:
 			return c > 0
 		case OpGreaterThanOrEqual:
@@ -107,8 +110,8 @@ func (p predicate) matchValue(v any) bool {
 	return false
 }
 
-// number converts a decoded JSON number to int64 (exact) or float64.
-func number(v any) (i int64, f float64, isInt, ok bool) {
+// Number converts a decoded JSON number to int64 (exact) or float64.
+func Number(v any) (i int64, f float64, isInt, ok bool) {
 	switch n := v.(type) {
 	case int64:
 		return n, float64(n), true, true
@@ -124,62 +127,62 @@ func number(v any) (i int64, f float64, isInt, ok bool) {
 		}
 		return 0, n, false, true
 	case float32:
-		return number(float64(n))
+		return Number(float64(n))
 	case json.Number:
 		if i, err := n.Int64(); err == nil {
 			return i, float64(i), true, true
 		}
 		if f, err := n.Float64(); err == nil {
-			return number(f)
+			return Number(f)
 		}
 	}
 	return 0, 0, false, false
 }
 
-func valueEquals(v any, w typedValue) bool {
+func valueEquals(v any, w Value) bool {
 	switch x := v.(type) {
 	case string:
-		return x == w.s
+		return x == w.Text
 	case bool:
-		return x && w.isTrue || !x && w.isFalse
+		return x && w.IsTrue || !x && w.IsFalse
 	}
-	i, f, isInt, ok := number(v)
-	if !ok || !w.isNum {
+	i, f, isInt, ok := Number(v)
+	if !ok || !w.IsNum {
 		return false
 	}
-	if isInt && w.isInt {
-		return i == w.i
+	if isInt && w.IsInt {
+		return i == w.Int
 	}
-	return f == w.f
+	return f == w.Float
 }
 
-// compareValue orders a stored value against a user value: numerically when both are
+// compareValue orders a stored value against a user Value: numerically when both are
 // numbers, lexicographically (bytewise) when the stored value is a string. Other stored
 // types do not compare.
-func compareValue(v any, w typedValue) (int, bool) {
+func compareValue(v any, w Value) (int, bool) {
 	if s, ok := v.(string); ok {
-		return strings.Compare(s, w.s), true
+		return strings.Compare(s, w.Text), true
 	}
 	if _, ok := v.(bool); ok {
 		return 0, false
 	}
-	i, f, isInt, ok := number(v)
-	if !ok || !w.isNum {
+	i, f, isInt, ok := Number(v)
+	if !ok || !w.IsNum {
 		return 0, false
 	}
-	if isInt && w.isInt {
+	if isInt && w.IsInt {
 		switch {
-		case i < w.i:
+		case i < w.Int:
 			return -1, true
-		case i > w.i:
+		case i > w.Int:
 			return 1, true
 		}
 		return 0, true
 	}
 	switch {
-	case f < w.f:
+	case f < w.Float:
 		return -1, true
-	case f > w.f:
+	case f > w.Float:
 		return 1, true
 	}
 	return 0, true
