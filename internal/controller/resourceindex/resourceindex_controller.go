@@ -203,6 +203,11 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 			}
 			return outcome{}, fmt.Errorf("registering %s in the index: %w", target, regErr)
 		}
+		if m != nil {
+			// The declarations decide the plan and the checks of every query on the kind:
+			// evaluate them again.
+			r.cat.Publish(catalog.Change{GVK: gvk})
+		}
 	}
 
 	switch {
