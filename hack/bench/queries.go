@@ -180,9 +180,9 @@ func (d *disagreement) Error() string {
 }
 
 // compareAnswers returns a *disagreement when got differs from want.
-func compareAnswers(query, baseline string, want, got answer) error {
+func compareAnswers(name, baseline string, want, got answer) error {
 	if want.total != got.total {
-		return &disagreement{query, baseline, fmt.Sprintf("total %d, kubesift %d", got.total, want.total)}
+		return &disagreement{name, baseline, fmt.Sprintf("total %d, kubesift %d", got.total, want.total)}
 	}
 	for i := range max(len(want.names), len(got.names)) {
 		w, g := "(none)", "(none)"
@@ -193,7 +193,7 @@ func compareAnswers(query, baseline string, want, got answer) error {
 			g = got.names[i]
 		}
 		if w != g {
-			return &disagreement{query, baseline, fmt.Sprintf("item %d of the page is %s, kubesift has %s", i, g, w)}
+			return &disagreement{name, baseline, fmt.Sprintf("item %d of the page is %s, kubesift has %s", i, g, w)}
 		}
 	}
 	return nil
