@@ -245,7 +245,7 @@ func (sb *sqlBuilder) sideBranches(p query.Predicate, lf listField, correlate bo
 			})
 		}
 	default:
-		branch(func() { sb.w("0") })
+		sb.fail("field", p.Op)
 	}
 }
 

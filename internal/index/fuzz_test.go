@@ -106,7 +106,10 @@ func FuzzCompile(f *testing.F) {
 			if i >= 2 {
 				fp.probe = probe
 			}
-			sql, args := buildPageSQL(k, q, keys, cur, walk, fp)
+			sql, args, err := buildPageSQL(k, q, keys, cur, walk, fp)
+			if err != nil {
+				t.Fatalf("a compiled query does not render: %v", err)
+			}
 			st, _, err := c.db.Prepare(sql)
 			if err != nil {
 				t.Fatalf("page SQL does not prepare: %v\n%s", err, sql)

@@ -35,7 +35,10 @@ func explainPlan(t testing.TB, s *Store, q *query.Query, walk, choose bool) stri
 			t.Fatal(err)
 		}
 	}
-	sql, args := buildPageSQL(k, q, keyFields(q), nil, walk, fp)
+	sql, args, err := buildPageSQL(k, q, keyFields(q), nil, walk, fp)
+	if err != nil {
+		t.Fatal(err)
+	}
 	st, _, err := c.db.Prepare("EXPLAIN QUERY PLAN " + sql)
 	if err != nil {
 		t.Fatal(err)

@@ -152,7 +152,10 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if after == 0 {
 		return page, nil
 	}
-	sql, args := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.Limit()), fp)
+	sql, args, err := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.Limit()), fp)
+	if err != nil {
+		return Page{}, err
+	}
 	st, err := c.prepare(sql)
 	if err != nil {
 		return Page{}, fmt.Errorf("preparing page query: %w", err)
@@ -299,14 +302,11 @@ func chooseDriver(c *conn, k *kind, q *query.Query) (*probes, error) {
 		sb.w(" LIMIT ")
 		sb.arg(limit)
 		sb.w(")")
-		st, err := c.prepare(sb.b.String())
+		st, err := sb.prepare(c)
 		if err != nil {
 			return 0, fmt.Errorf("preparing estimate: %w", err)
 		}
 		defer st.Reset()
-		if err := bind(st, sb.args); err != nil {
-			return 0, err
-		}
 		if !st.Step() {
 			return 0, st.Err()
 		}
@@ -504,14 +504,11 @@ func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, 
 		sb.arg(limit)
 		sb.w(")")
 	}
-	st, err := c.prepare(sb.b.String())
+	st, err := sb.prepare(c)
 	if err != nil {
 		return 0, fmt.Errorf("preparing count query: %w", err)
 	}
 	defer st.Reset()
-	if err := bind(st, sb.args); err != nil {
-		return 0, err
-	}
 	if !st.Step() {
 		return 0, st.Err()
 	}
@@ -519,7 +516,7 @@ func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, 
 }
 
 // buildPageSQL builds the page query. walk selects the plan; see walkPlan.
-func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any) {
+func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any, error) {
 	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
@@ -537,7 +534,7 @@ func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk 
 	sb.orderBy(keys, !walk)
 	sb.w(" LIMIT ")
 	sb.arg(int64(q.Limit()))
-	return sb.b.String(), sb.args
+	return sb.b.String(), sb.args, sb.err
 }
 
 // checkNumeric rejects ordering comparisons with a non-numeric value on a path that holds
@@ -561,11 +558,8 @@ func (s *Store) checkNumeric(c *conn, k *kind, q *query.Query) error {
 			})
 			sb.w(" LIMIT 1")
 		}
-		st, err := c.prepare(sb.b.String())
+		st, err := sb.prepare(c)
 		if err != nil {
-			return err
-		}
-		if err := bind(st, sb.args); err != nil {
 			return err
 		}
 		found := st.Step()

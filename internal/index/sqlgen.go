@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ncruces/go-sqlite3"
 	"k8s.io/apimachinery/pkg/selection"
 
 	"github.com/kubesift/kubesift/internal/query"
@@ -26,6 +27,33 @@ type sqlBuilder struct {
 	probe *probes
 	// selfCol is the column probes compare obj with ("" for o.id).
 	selfCol string
+	// err is the first condition that could not be written; the SQL is not run.
+	err error
+}
+
+// fail records that the SQL cannot express a condition. Compile accepts only operators the
+// builder knows, so this is a guard against the two drifting apart: a condition that is
+// silently false would give a wrong, empty answer instead of an error.
+func (sb *sqlBuilder) fail(what string, op any) {
+	if sb.err == nil {
+		sb.err = query.Errorf("", query.ErrInvalidValue, "unsupported %s operator %q", what, op)
+	}
+	sb.w("0")
+}
+
+// prepare prepares the SQL written so far on c and binds its arguments.
+func (sb *sqlBuilder) prepare(c *conn) (*sqlite3.Stmt, error) {
+	if sb.err != nil {
+		return nil, sb.err
+	}
+	st, err := c.prepare(sb.b.String())
+	if err != nil {
+		return nil, err
+	}
+	if err := bind(st, sb.args); err != nil {
+		return nil, err
+	}
+	return st, nil
 }
 
 // probes says which term drives a query (driverLabel or driverPred, the other is -1), and
@@ -240,7 +268,7 @@ func (sb *sqlBuilder) label(r query.LabelRequirement, probe bool) {
 	case selection.LessThan:
 		in(false, func() { sb.w(" AND num < "); sb.arg(r.Num) })
 	default:
-		sb.w("0")
+		sb.fail("label", r.Op)
 	}
 }
 
@@ -630,7 +658,7 @@ func (sb *sqlBuilder) valueCond(op query.Operator, values []query.Value, e leafE
 		}
 		sb.w(")")
 	default:
-		sb.w("0")
+		sb.fail("field", op)
 	}
 }
 

@@ -55,9 +55,10 @@ func resolve(doc any, segs []Segment, out []any) []any {
 	return out
 }
 
-// Matches evaluates the predicate on an object's content: true when any selected value
-// satisfies the operator, inverted when Negate is set.
-func (p Predicate) Matches(obj map[string]any) bool {
+// matches evaluates the predicate on an object's content: true when any selected value
+// satisfies the operator, inverted when Negate is set. Only predicates built by Compile get
+// here, so the operator is one matchValue knows.
+func (p Predicate) matches(obj map[string]any) bool {
 	vals := p.Path.Select(obj, nil)
 	found := false
 	for _, v := range vals {

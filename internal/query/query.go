@@ -474,7 +474,7 @@ func (q *Query) Matches(obj *unstructured.Unstructured) bool {
 		}
 	}
 	for _, p := range q.preds {
-		if !p.Matches(obj.Object) {
+		if !p.matches(obj.Object) {
 			return false
 		}
 	}
