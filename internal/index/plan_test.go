@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/kubesift/kubesift/internal/query"
 	"github.com/kubesift/kubesift/internal/sample"
+	"github.com/kubesift/kubesift/internal/token"
 )
 
 // explain returns the EXPLAIN QUERY PLAN details of the page query SQLite would run.
@@ -257,5 +259,113 @@ func TestConjunctionsDriveFromTheMostSelectiveTerm(t *testing.T) {
 				t.Fatalf("total %d, items %d, Matches %d", total, len(got), want)
 			}
 		})
+	}
+}
+
+// planOf returns SQLite's plan for sb's SQL.
+func planOf(t *testing.T, s *Store, sb *sqlBuilder) string {
+	t.Helper()
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.release(c)
+	st, _, err := c.db.Prepare("EXPLAIN QUERY PLAN " + sb.b.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := bind(st, sb.args); err != nil {
+		t.Fatal(err)
+	}
+	var plan []string
+	for st.Step() {
+		plan = append(plan, st.ColumnText(3))
+	}
+	return strings.Join(plan, "\n")
+}
+
+// A deep page sorted by a declared path counts what remains after its cursor in the path's
+// expression index, reading no document, and the count agrees with Matches.
+func TestCountAfterACursorOnADeclaredPathReadsNoRows(t *testing.T) {
+	s := newStore(t, "spec.replicas")
+	r := rand.New(rand.NewPCG(2, 2))
+	var changes []Change
+	for i := range 1500 {
+		changes = append(changes, Change{Object: realisticObject(r, i)})
+	}
+	if err := s.Apply(changes); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(widgetGVK)
+	for _, desc := range []bool{true, false} {
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier!=cache"),
+			Sort: []query.SortKey{{Path: "spec.replicas", Descending: desc}}, Limit: 20})
+		keys := keyFields(q)
+		first, err := s.Search(context.Background(), q, "")
+		if err != nil || first.Continue == "" {
+			t.Fatalf("first page: %+v %v", first, err)
+		}
+		cursor, err := token.Decode(s.tokenKey, q.Fingerprint(), len(keys), first.Continue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cover := coveringIndex(k, q, keys, cursor, false)
+		if cover != k.fields["spec.replicas"] {
+			t.Fatalf("desc=%v: covering index %q, want the spec.replicas index", desc, cover)
+		}
+		sb := &sqlBuilder{k: k, noIndex: true}
+		sb.w("SELECT count(*) FROM ", k.table, " AS o INDEXED BY ", cover, " WHERE ")
+		sb.where(q)
+		sb.noIndex = false
+		sb.w(" AND ")
+		sb.after(keys, cursor, true, true)
+		if plan := planOf(t, s, sb); !strings.Contains(plan, "COVERING INDEX "+cover) {
+			t.Fatalf("desc=%v: the count reads table rows:\n%s", desc, plan)
+		}
+		second, err := s.Search(context.Background(), q, first.Continue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := 0
+		for _, ch := range changes {
+			if q.Matches(ch.Object) {
+				want++
+			}
+		}
+		if second.Total != int64(want) || second.Remaining != int64(want-40) {
+			t.Fatalf("desc=%v: total %d remaining %d, Matches %d", desc, second.Total, second.Remaining, want)
+		}
+	}
+}
+
+// A comparison with a non-numeric value on a declared plain path checks for numbers with a
+// seek in the path's expression index instead of reading documents.
+func TestNumericCheckOnADeclaredPathSeeks(t *testing.T) {
+	s := newStore(t, "spec.replicas")
+	if err := s.Apply([]Change{
+		{Object: obj("a", "x", map[string]any{"spec": map[string]any{"replicas": "many"}})},
+		{Object: obj("a", "y", map[string]any{"spec": map[string]any{"replicas": true}})},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{
+		{Path: "spec.replicas", Operator: query.OpGreaterThan, Values: []string{"abc"}}}})
+	// Text and booleans only: the string comparison is allowed.
+	if p, err := s.Search(context.Background(), q, ""); err != nil || p.Total != 1 {
+		t.Fatalf("got %+v %v", p, err)
+	}
+	if err := s.Apply([]Change{{Object: obj("a", "z", map[string]any{"spec": map[string]any{"replicas": int64(3)}})}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Search(context.Background(), q, ""); !errors.Is(err, query.ErrInvalidValue) {
+		t.Fatalf("a number is stored: got %v", err)
+	}
+	k := s.kind(widgetGVK)
+	ix := k.fields["spec.replicas"]
+	sb := &sqlBuilder{k: k}
+	sb.w("SELECT 1 FROM ", k.table, " INDEXED BY ", ix, " WHERE ", fieldIndexExpr(q.Predicates()[0].Path), " < '' LIMIT 1")
+	if plan := planOf(t, s, sb); !strings.Contains(plan, "SEARCH") || !strings.Contains(plan, ix) {
+		t.Fatalf("the check does not seek:\n%s", plan)
 	}
 }

@@ -446,26 +446,36 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 			return ""
 		}
 	}
+	type index struct {
+		name string
+		cols []string
+	}
+	indexes := []index{
+		{k.table + "_lname", []string{"lname"}},
+		{k.table + "_uid", []string{"uid"}},
+		{k.table + "_created", []string{"created", "uid"}},
+		{k.table + "_nsname", []string{"ns", "name"}},
+		{k.table + "_name", []string{"name", "uid"}},
+	}
 	if cursor != nil {
 		for _, key := range keys {
-			if key.col == "" {
-				return ""
+			col := key.col
+			if col == "" {
+				// A declared plain path: its expression index holds the value and uid,
+				// so the count after a cursor on it reads no document.
+				name, ok := k.fields[key.path.String()]
+				if !ok {
+					return ""
+				}
+				col = "$" + key.path.String()
+				indexes = append(indexes, index{name, []string{col, "uid"}})
 			}
-			if key.col != "id" {
-				need[key.col] = true
+			if col != "id" {
+				need[col] = true
 			}
 		}
 	}
-	for _, ix := range []struct {
-		suffix string
-		cols   []string
-	}{
-		{"_lname", []string{"lname"}},
-		{"_uid", []string{"uid"}},
-		{"_created", []string{"created", "uid"}},
-		{"_nsname", []string{"ns", "name"}},
-		{"_name", []string{"name", "uid"}},
-	} {
+	for _, ix := range indexes {
 		left := len(need)
 		for _, col := range ix.cols {
 			if need[col] {
@@ -473,7 +483,7 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 			}
 		}
 		if left == 0 {
-			return k.table + ix.suffix
+			return ix.name
 		}
 	}
 	return ""
@@ -497,7 +507,8 @@ func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, 
 	sb.noIndex = false
 	if cursor != nil {
 		sb.w(" AND ")
-		sb.after(keys, cursor, false)
+		// Scanning a covering index, the whole condition is checked on its entries.
+		sb.after(keys, cursor, true, cover != "")
 	}
 	if limit > 0 {
 		sb.w(" LIMIT ")
@@ -529,7 +540,7 @@ func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk 
 	sb.noIndex = false
 	if cursor != nil {
 		sb.w(" AND ")
-		sb.after(keys, cursor, !walk)
+		sb.after(keys, cursor, walk, !walk)
 	}
 	sb.orderBy(keys, !walk)
 	sb.w(" LIMIT ")
@@ -550,6 +561,12 @@ func (s *Store) checkNumeric(c *conn, k *kind, q *query.Query) error {
 			sb.w("SELECT 1 FROM ", k.table, "_fields WHERE field = ")
 			sb.arg(lf.id)
 			sb.w(" AND value < '' LIMIT 1")
+		} else if ix, ok := k.fields[p.Path.String()]; ok {
+			// Numbers (and booleans, which json_extract gives as 0 and 1) sort before text
+			// in the expression index: a seek, and a type check of those rows only.
+			v := fieldIndexExpr(p.Path)
+			sb.w("SELECT 1 FROM ", k.table, " INDEXED BY ", ix, " WHERE ", v, " < '' AND json_type(obj, ",
+				sqlString(jsonPath(p.Path.Segments())), ") IN ('integer', 'real') LIMIT 1")
 		} else {
 			sb.w("SELECT 1 FROM ", k.table, " AS o WHERE ")
 			sb.pathCond(p.Path, func(e leafExprs) {

@@ -736,10 +736,12 @@ func keyFields(q *query.Query) []sortField {
 func nullable(sf sortField) bool { return sf.col == "" }
 
 // after writes the keyset condition "row sorts strictly after cursor".
-func (sb *sqlBuilder) after(keys []sortField, cursor []any, noIndex bool) {
-	// A leading range on the first key lets SQLite seek in its index.
+// With seek, a leading range on the first key lets SQLite seek in its index; noIndex
+// keeps SQLite from driving the rest of the condition (an OR per key) from an index,
+// which it does by collecting row ids and reading their rows.
+func (sb *sqlBuilder) after(keys []sortField, cursor []any, seek, noIndex bool) {
 	first, c0 := keys[0], cursor[0]
-	if c0 != nil && !noIndex {
+	if c0 != nil && seek {
 		if !first.desc {
 			sb.sortExpr(first, false)
 			sb.w(" >= ")
