@@ -16,7 +16,8 @@ import (
 // Options configure the controllers.
 type Options struct {
 	// RequeryInterval is the shortest time between two evaluations of one query that are caused
-	// by changes of its target objects.
+	// by changes of its target objects. A query whose search takes longer than a tenth of it
+	// waits ten times its search's duration instead.
 	RequeryInterval time.Duration
 }
 

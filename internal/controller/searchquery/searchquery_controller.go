@@ -212,7 +212,9 @@ func (r *reconciler[T]) evaluate(
 		return indexNotReady(spec.Target, kind.Index), nil
 	}
 
+	start := time.Now()
 	page, err := r.store.Search(ctx, q, spec.Continue)
+	r.live.observe(key, q, time.Since(start))
 	switch {
 	case err == nil:
 		return succeeded(page), nil

@@ -17,7 +17,10 @@ import (
 
 // liveQueries keeps one controller's queries current. Reconcile records each query's compiled
 // filter here; catalog changes are matched against those filters and the affected queries are
-// put back on the controller's queue, at most once per interval each.
+// put back on the controller's queue. Each query is evaluated at most once per spacing: the
+// interval, or costShare times what its last search took when that is longer, so that a
+// query under a steady stream of changes costs at most about a tenth of a core, and a cheap
+// one follows the changes within milliseconds.
 //
 // The catalog calls onChange on the mirror's hot path, so onChange only appends to a buffer; a
 // goroutine started with the controller does the matching and the enqueueing.
@@ -41,7 +44,13 @@ type liveQuery struct {
 	evaluated time.Time
 	// due is when the query is scheduled to be queued; zero when no evaluation is pending.
 	due time.Time
+	// cost is how long the query's last search took.
+	cost time.Duration
 }
+
+// costShare bounds the share of a core one query's re-evaluations take: the time between two
+// evaluations is at least costShare times the cost of one.
+const costShare = 10
 
 func newLiveQueries(interval time.Duration) *liveQueries {
 	return &liveQueries{
@@ -67,6 +76,20 @@ func (l *liveQueries) track(key types.NamespacedName, q *query.Query) {
 	}
 	byKey[key] = &liveQuery{query: q, evaluated: l.now()}
 	l.kindOf[key] = gvk
+}
+
+// observe records how long the search of the query named key, compiled as q, took.
+func (l *liveQueries) observe(key types.NamespacedName, q *query.Query, cost time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if lq := l.byKind[q.GVK()][key]; lq != nil && lq.query == q {
+		lq.cost = cost
+	}
+}
+
+// spacing is the shortest time between two evaluations of lq.
+func (l *liveQueries) spacing(lq *liveQuery) time.Duration {
+	return max(l.interval, costShare*lq.cost)
 }
 
 // forget stops re-queueing the query named key.
@@ -158,13 +181,14 @@ func (l *liveQueries) dispatch() {
 }
 
 func (l *liveQueries) scheduleLocked(key types.NamespacedName, lq *liveQuery, now time.Time) {
-	if !lq.due.IsZero() && now.Before(lq.due.Add(l.interval)) {
+	spacing := l.spacing(lq)
+	if !lq.due.IsZero() && now.Before(lq.due.Add(spacing)) {
 		// Already scheduled and not yet evaluated (track clears due): that evaluation searches
-		// after this change was committed, so it sees the change too. The interval of slack lets
+		// after this change was committed, so it sees the change too. The spacing of slack lets
 		// a schedule that was lost, say to a failed reconcile, be renewed by later changes.
 		return
 	}
-	delay := requeryDelay(now, lq.evaluated, l.interval)
+	delay := requeryDelay(now, lq.evaluated, spacing)
 	lq.due = now.Add(delay)
 	req := reconcile.Request{NamespacedName: key}
 	if delay <= 0 {

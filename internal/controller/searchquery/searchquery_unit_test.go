@@ -343,3 +343,25 @@ func TestResourceIndexStateChanged(t *testing.T) {
 		})
 	}
 }
+
+// A query is re-evaluated at most once per interval, or once per costShare times its last
+// search's duration when that is longer.
+func TestSpacingFollowsTheSearchCost(t *testing.T) {
+	g := NewWithT(t)
+	l := newLiveQueries(50 * time.Millisecond)
+	q, err := query.Compile(query.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	key := types.NamespacedName{Name: "q"}
+	l.track(key, q)
+	lq := l.byKind[q.GVK()][key]
+	g.Expect(l.spacing(lq)).To(Equal(50 * time.Millisecond))
+	l.observe(key, q, 2*time.Millisecond)
+	g.Expect(l.spacing(lq)).To(Equal(50 * time.Millisecond))
+	l.observe(key, q, 30*time.Millisecond)
+	g.Expect(l.spacing(lq)).To(Equal(300 * time.Millisecond))
+	// A measurement of a query that was since replaced is dropped.
+	other, err := query.Compile(query.Spec{GVK: q.GVK(), Names: []string{"x"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	l.observe(key, other, time.Second)
+	g.Expect(l.spacing(lq)).To(Equal(300 * time.Millisecond))
+}
