@@ -301,6 +301,21 @@ func TestCountAfterACursorOnADeclaredPathReadsNoRows(t *testing.T) {
 	for _, desc := range []bool{true, false} {
 		q := mustCompile(t, query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier!=cache"),
 			Sort: []query.SortKey{{Path: "spec.replicas", Descending: desc}}, Limit: 20})
+		// A second key the index does not hold: the rows after the cursor's first value
+		// are counted the same way, the ties apart, and the answer agrees with Matches.
+		q2 := mustCompile(t, query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier!=cache"),
+			Sort: []query.SortKey{{Path: "spec.replicas", Descending: desc}, {Path: "metadata.name"}}, Limit: 20})
+		p1, err := s.Search(context.Background(), q2, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		p2, err := s.Search(context.Background(), q2, p1.Continue)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p2.Remaining != p2.Total-40 {
+			t.Fatalf("desc=%v, two keys: total %d remaining %d", desc, p2.Total, p2.Remaining)
+		}
 		keys := keyFields(q)
 		first, err := s.Search(context.Background(), q, "")
 		if err != nil || first.Continue == "" {

@@ -409,6 +409,17 @@ func (c *estimateCache) put(key string, n, count, limit int64) {
 // the filter's indexes, which reads no table row.
 func countQuery(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan) (int64, error) {
 	cover := coveringIndex(k, q, keys, cursor, fp.trigram)
+	if cover == "" && cursor != nil && len(keys) > 1 && coveringIndex(k, q, keys[:1], cursor[:1], fp.trigram) != "" {
+		// The first sort key has a narrow index but a later one does not (spec.replicas,
+		// then name): count the rows strictly after the cursor's first value from that
+		// index, and read only the rows that tie with it.
+		after, err := countQuery(c, k, q, keys[:1], cursor[:1], fp)
+		if err != nil {
+			return 0, err
+		}
+		ties, err := countTies(c, k, q, keys, cursor, fp)
+		return after + ties, err
+	}
 	if cover == "" {
 		return runCount(c, k, q, keys, cursor, fp, "", 0)
 	}
@@ -515,6 +526,36 @@ func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, 
 		sb.arg(limit)
 		sb.w(")")
 	}
+	st, err := sb.prepare(c)
+	if err != nil {
+		return 0, fmt.Errorf("preparing count query: %w", err)
+	}
+	defer st.Reset()
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}
+
+// countTies counts the matches whose first sort key equals the cursor's and that sort after
+// the cursor by the other keys.
+func countTies(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan) (int64, error) {
+	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
+	sb.w("SELECT count(*) FROM ", k.table, " AS o WHERE ")
+	sb.noIndex = true
+	sb.where(q)
+	sb.noIndex = false
+	sb.w(" AND ")
+	sb.sortExpr(keys[0], false)
+	if cursor[0] == nil {
+		sb.w(" IS NULL")
+	} else {
+		sb.w(" = ")
+		sb.arg(cursor[0])
+	}
+	sb.w(" AND (")
+	sb.afterFrom(keys, cursor, 1, false)
+	sb.w(")")
 	st, err := sb.prepare(c)
 	if err != nil {
 		return 0, fmt.Errorf("preparing count query: %w", err)
