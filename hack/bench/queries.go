@@ -33,6 +33,7 @@ const pathReplicas = "spec.replicas"
 const (
 	queryLabel            = "label"
 	queryLabelConjunction = "label-conjunction"
+	querySortedDeepPage   = "sorted-deep-page"
 )
 
 // benchQuery is one question asked three ways: through kubesift's index, through a LIST on the
@@ -130,7 +131,7 @@ func benchQueries() []benchQuery {
 		},
 		compare: byNamespaceName,
 	}, {
-		name:  "sorted-deep-page",
+		name:  querySortedDeepPage,
 		title: "Sorted deep page (env=prod by spec.replicas desc, name), page 10 of 100 + total",
 		spec: query.Spec{GVK: gvk, Labels: sel("env=prod"), Limit: 100, Sort: []query.SortKey{
 			{Path: pathReplicas, Descending: true}, {Path: "metadata.name"},
