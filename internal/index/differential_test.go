@@ -422,7 +422,9 @@ func TestPagination(t *testing.T) {
 		nil,
 		{{Path: "metadata.name", Descending: true}},
 		{{Path: "spec.a"}},
+		{{Path: "spec.a", Descending: true}},
 		{{Path: "spec.a", Descending: true}, {Path: "metadata.name"}},
+		{{Path: "spec.a"}, {Path: "metadata.name", Descending: true}},
 		{{Path: "spec.b"}, {Path: "spec.a", Descending: true}},
 		{{Path: "metadata.namespace", Descending: true}, {Path: "spec.b", Descending: true}},
 	}
@@ -464,6 +466,11 @@ func TestPagination(t *testing.T) {
 						if o := live[k]; o != nil {
 							order = append(order, o)
 						}
+					}
+					if !mutate && p.Remaining != p.Total-int64(len(seen)) {
+						// Remaining is counted after the incoming cursor, by the first sort
+						// key's index when it has one.
+						t.Fatalf("remaining %d after %d of %d", p.Remaining, len(seen), p.Total)
 					}
 					if p.Continue == "" {
 						break
