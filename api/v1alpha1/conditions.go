@@ -29,6 +29,9 @@ const (
 	ReasonForbidden = "Forbidden"
 	// ReasonDuplicate means an older ResourceIndex already mirrors the same kind.
 	ReasonDuplicate = "Duplicate"
+	// ReasonIndexWriteFailed means writing the kind's objects to the index fails; the mirror
+	// retries with backoff and recovers by itself once writes succeed.
+	ReasonIndexWriteFailed = "IndexWriteFailed"
 	// ReasonInvalidSpec means the spec cannot be used, for example a field path is malformed.
 	ReasonInvalidSpec = "InvalidSpec"
 )

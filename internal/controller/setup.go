@@ -11,6 +11,7 @@ import (
 	"github.com/kubesift/kubesift/internal/controller/resourceindex"
 	"github.com/kubesift/kubesift/internal/controller/searchquery"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/mirror"
 )
 
 // Options configure the controllers.
@@ -26,8 +27,8 @@ type Options struct {
 // counts broken watches for the metrics.
 func CacheOptions() cache.Options {
 	return cache.Options{
-		DefaultTransform:         resourceindex.TransformObject,
-		DefaultWatchErrorHandler: resourceindex.WatchErrorHandler,
+		DefaultTransform:         mirror.TransformObject,
+		DefaultWatchErrorHandler: mirror.WatchErrorHandler,
 	}
 }
 

@@ -369,7 +369,7 @@ func BenchmarkConcurrent(b *testing.B) {
 					for i := range batch {
 						batch[i] = Change{Object: updatedCopy(objs[r.IntN(n)], gen*100+i)}
 					}
-					if err := s.Apply(batch); err != nil {
+					if err := s.Apply(batch, nil); err != nil {
 						b.Error(err)
 						return
 					}

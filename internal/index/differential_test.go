@@ -284,7 +284,7 @@ func testDifferential(t *testing.T, declared bool) {
 		objs = append(objs, o)
 		changes = append(changes, Change{Object: o})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	if declared {
@@ -302,7 +302,7 @@ func testDifferential(t *testing.T, declared bool) {
 		for i := 1; i < n; i += 10 {
 			changes = append(changes, Change{Object: objs[i], Deleted: true})
 		}
-		if err := s.Apply(changes); err != nil {
+		if err := s.Apply(changes, nil); err != nil {
 			t.Fatal(err)
 		}
 		var kept []*unstructured.Unstructured
@@ -439,7 +439,7 @@ func TestPagination(t *testing.T) {
 					live[o.GetNamespace()+"/"+o.GetName()] = o
 					changes = append(changes, Change{Object: o})
 				}
-				if err := s.Apply(changes); err != nil {
+				if err := s.Apply(changes, nil); err != nil {
 					t.Fatal(err)
 				}
 				initial := map[string]bool{}
@@ -486,14 +486,14 @@ func TestPagination(t *testing.T) {
 							if r.IntN(2) == 0 {
 								continue
 							}
-							if err := s.Delete(v); err != nil {
+							if err := remove(s, v); err != nil {
 								t.Fatal(err)
 							}
 							delete(live, k)
 							touched[k] = true
 							break
 						}
-						if err := s.Upsert(o); err != nil {
+						if err := upsert(s, o); err != nil {
 							t.Fatal(err)
 						}
 					}

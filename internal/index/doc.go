@@ -11,7 +11,11 @@
 // selective term to drive a conjunction, and either walks the sort order's index (many
 // matches) or sorts the few matches. Its answer agrees with query.Query.Matches, which is
 // the reference the differential tests hold it to. Store.Apply and Store.Replace write
-// batches on one writer connection; readers never block it.
+// batches on one writer connection; readers never block it. A relist is written page by page
+// (BeginRelist, ApplyRelist) and committed in one transaction (CommitRelist) that deletes the
+// rows no page contained, so the list never has to be in memory at once; an Observer passed
+// to a write learns each change inside its transaction, with the stored version it replaced
+// read back from the database, so callers need no copy of the objects of their own.
 //
 // docs/design/index.md records the schema, the planner's choices and the measurements
 // behind them.

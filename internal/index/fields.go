@@ -110,7 +110,7 @@ func (s *Store) backfill(k *kind, add []listField) error {
 	for _, lf := range add {
 		ins.lists[lf.path.String()] = lf
 	}
-	b := s.newBatch()
+	b := s.newBatch(nil)
 	for st.Step() {
 		id := st.ColumnInt64(0)
 		dec := json.NewDecoder(bytes.NewReader(st.ColumnRawText(1)))

@@ -25,7 +25,7 @@ func getFuzzStore(t testing.TB) *Store {
 	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.a", "metadata.annotations['x.io/y']", "spec.l[k=v].x[*]", "spec.l[*].k"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.Upsert(obj("n", "a", map[string]any{"spec": map[string]any{"a": int64(1), "l": []any{map[string]any{"k": "v", "x": []any{"s", int64(2), true, nil}}}}})); err != nil {
+	if err := upsert(s, obj("n", "a", map[string]any{"spec": map[string]any{"a": int64(1), "l": []any{map[string]any{"k": "v", "x": []any{"s", int64(2), true, nil}}}}})); err != nil {
 		t.Fatal(err)
 	}
 	fuzzStore = s

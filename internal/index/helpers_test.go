@@ -159,3 +159,22 @@ func containsSorted(list []string, s string) bool {
 	_, ok := slices.BinarySearch(list, s)
 	return ok
 }
+
+// upsert stores one object in its own transaction.
+func upsert(s *Store, o *unstructured.Unstructured) error {
+	return s.Apply([]Change{{Object: o}}, nil)
+}
+
+// remove deletes one object in its own transaction.
+func remove(s *Store, o *unstructured.Unstructured) error {
+	return s.Apply([]Change{{Object: o, Deleted: true}}, nil)
+}
+
+// recorder is an Observer that keeps what it observes.
+type recorder struct {
+	old     bool
+	written []Written
+}
+
+func (r *recorder) WantsOld(schema.GroupVersionKind) bool { return r.old }
+func (r *recorder) Observe(w Written)                     { r.written = append(r.written, w) }

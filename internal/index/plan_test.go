@@ -63,7 +63,7 @@ func TestDeclaredFieldsUseAnIndex(t *testing.T) {
 	for i := range 2000 {
 		changes = append(changes, Change{Object: realisticObject(r, i)})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	k := s.kind(widgetGVK)
@@ -129,7 +129,7 @@ func TestUnselectiveCountsScanANarrowIndex(t *testing.T) {
 	for i := range 2000 {
 		changes = append(changes, Change{Object: realisticObject(r, i)})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	k := s.kind(widgetGVK)

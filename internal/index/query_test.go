@@ -54,7 +54,7 @@ func TestFieldOperators(t *testing.T) {
 		}
 		changes = append(changes, Change{Object: o})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	tests := []struct {
@@ -134,7 +134,7 @@ func names(refs []Ref) []string {
 
 func TestNonNumericComparisonOnNumbers(t *testing.T) {
 	s := newStore(t)
-	if err := s.Upsert(obj("a", "x", map[string]any{"spec": map[string]any{"n": int64(1), "ts": "2026-01-01T00:00:00Z"}})); err != nil {
+	if err := upsert(s, obj("a", "x", map[string]any{"spec": map[string]any{"n": int64(1), "ts": "2026-01-01T00:00:00Z"}})); err != nil {
 		t.Fatal(err)
 	}
 	q, _ := query.Compile(query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{{Path: "spec.n", Operator: query.OpGreaterThan, Values: []string{"abc"}}}})
@@ -163,7 +163,7 @@ func TestMetadataFilters(t *testing.T) {
 		}
 		changes = append(changes, Change{Object: o})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	after, before := base.Add(30*time.Minute), base.Add(2*time.Hour)

@@ -14,6 +14,7 @@ import (
 	"sync/atomic"
 	"unsafe"
 
+	"github.com/go-logr/logr"
 	"github.com/ncruces/go-sqlite3"
 	"github.com/ncruces/go-sqlite3/ext/fts5"
 	_ "github.com/ncruces/go-sqlite3/vfs/memdb" // registers the "memdb" VFS
@@ -25,6 +26,9 @@ import (
 
 // ErrKindNotRegistered reports a write or query for a kind that was not registered.
 var ErrKindNotRegistered = errors.New("kind not registered")
+
+// errNoRelist reports a relist page or commit without BeginRelist.
+var errNoRelist = errors.New("no relist in progress")
 
 // MaxFields is the most field paths a kind may declare.
 const MaxFields = 16
@@ -38,6 +42,13 @@ type Options struct {
 	TokenKey []byte
 	// Readers is the size of the reader connection pool. 0 means max(2, GOMAXPROCS).
 	Readers int
+	// CacheBytes bounds SQLite's page cache, shared out among the writer and the readers.
+	// 0 means 4 MiB per connection in memory, where the page cache copies pages the
+	// database already holds in memory, and 16 MiB per connection for a file.
+	CacheBytes int64
+	// Log receives problems that do not fail a call, such as a failed ANALYZE after a
+	// commit. The zero Logger discards them.
+	Log logr.Logger
 	// vfs overrides the in-memory VFS ("mvcc" or "memdb"); used by benchmarks.
 	vfs string
 }
@@ -60,7 +71,6 @@ type kind struct {
 	fields     map[string]string    // canonical path -> index name, scalar paths only
 	lists      map[string]listField // canonical path -> side table field, list paths
 	count      atomic.Int64
-	gen        atomic.Uint64
 	estimates  estimateCache // see chooseDriver
 }
 
@@ -81,10 +91,10 @@ type Store struct {
 	mu    sync.RWMutex // guards kinds
 	kinds map[schema.GroupVersionKind]*kind
 
-	subsMu sync.Mutex
-	subs   map[*Subscription]struct{}
-
 	closed atomic.Bool
+
+	cacheKiB int64 // page cache per connection
+	log      logr.Logger
 }
 
 // conn is a connection with a prepared statement cache.
@@ -175,8 +185,8 @@ func bind(st *sqlite3.Stmt, args []any) error {
 func Open(opts Options) (*Store, error) {
 	s := &Store{
 		kinds: map[schema.GroupVersionKind]*kind{},
-		subs:  map[*Subscription]struct{}{},
 	}
+	s.log = opts.Log
 	s.tokenKey = opts.TokenKey
 	if len(s.tokenKey) == 0 {
 		s.tokenKey = make([]byte, 32)
@@ -187,6 +197,7 @@ func Open(opts Options) (*Store, error) {
 		s.maxRead = max(2, runtime.GOMAXPROCS(0))
 	}
 	s.readers = make(chan *conn, s.maxRead)
+	s.cacheKiB = cachePerConn(opts.CacheBytes, opts.Path == "", s.maxRead+1)
 	if opts.Path == "" {
 		vfsName := opts.vfs
 		if vfsName == "" {
@@ -209,6 +220,19 @@ func Open(opts Options) (*Store, error) {
 	return s, nil
 }
 
+// cachePerConn returns the page cache of each of conns connections, in KiB, for a total
+// budget of total bytes (0: the default, see Options.CacheBytes). SQLite sizes the cache
+// per connection, so a total budget is divided.
+func cachePerConn(total int64, inMemory bool, conns int) int64 {
+	if total <= 0 {
+		if inMemory {
+			return 4 << 10
+		}
+		return 16 << 10
+	}
+	return max(total/int64(conns)/1024, 256)
+}
+
 // openConn opens a connection and applies PRAGMAs; see doc.go for why each is set.
 func (s *Store) openConn(writer bool) (*conn, error) {
 	var db *sqlite3.Conn
@@ -228,7 +252,7 @@ func (s *Store) openConn(writer bool) (*conn, error) {
 	c := &conn{db: db, stmts: map[string]*sqlite3.Stmt{}}
 	pragmas := []string{
 		`PRAGMA temp_store = MEMORY`,
-		`PRAGMA cache_size = -16384`,
+		fmt.Sprintf(`PRAGMA cache_size = -%d`, s.cacheKiB),
 		`PRAGMA foreign_keys = OFF`,
 	}
 	if s.memName != "" {
@@ -272,11 +296,6 @@ func (s *Store) Close() error {
 		errs = append(errs, c.close())
 	}
 	errs = append(errs, s.w.close())
-	s.subsMu.Lock()
-	for sub := range s.subs {
-		sub.closeLocked()
-	}
-	s.subsMu.Unlock()
 	return errors.Join(errs...)
 }
 
@@ -561,7 +580,6 @@ func (s *Store) Register(gvk schema.GroupVersionKind, cfg KindConfig) error {
 	}
 	nk := &kind{id: k.id, gvk: gvk, namespaced: cfg.Namespaced, declared: string(fj), table: k.table, fields: fields, lists: lists}
 	nk.count.Store(k.count.Load())
-	nk.gen.Store(k.gen.Load())
 	s.mu.Lock()
 	s.kinds[gvk] = nk
 	s.mu.Unlock()
@@ -635,7 +653,7 @@ func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
 		return nil
 	}
 	err := s.inTx(func() error {
-		for _, t := range []string{k.table + "_labels", k.table + "_owners", k.table + "_fields", k.table + "_names", k.table} {
+		for _, t := range []string{relistTable(k), k.table + "_labels", k.table + "_owners", k.table + "_fields", k.table + "_names", k.table} {
 			if err := s.w.db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
 				return err
 			}
@@ -652,8 +670,6 @@ func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
 	s.mu.Lock()
 	delete(s.kinds, gvk)
 	s.mu.Unlock()
-	k.gen.Add(1)
-	s.notify(map[schema.GroupVersionKind]uint64{gvk: k.gen.Load()})
 	return nil
 }
 
@@ -675,14 +691,4 @@ func (s *Store) Count(gvk schema.GroupVersionKind) (int64, error) {
 		return 0, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
 	return k.count.Load(), nil
-}
-
-// Generation returns a counter that increases with every committed mutation of the kind.
-// It is 0 for kinds never written in this process.
-func (s *Store) Generation(gvk schema.GroupVersionKind) uint64 {
-	k := s.kind(gvk)
-	if k == nil {
-		return 0
-	}
-	return k.gen.Load()
 }

@@ -53,7 +53,7 @@ func TestSecretsAndNoiseAreNotStored(t *testing.T) {
 		"stringData": map[string]any{"token": "plain"},
 	}}
 	before := sec.DeepCopy()
-	if err := s.Upsert(sec); err != nil {
+	if err := upsert(s, sec); err != nil {
 		t.Fatal(err)
 	}
 	got := storedJSON(t, s, secretGVK, "a", "creds")
@@ -73,7 +73,7 @@ func TestSecretsAndNoiseAreNotStored(t *testing.T) {
 	w.SetManagedFields(nil)
 	w.Object["metadata"].(map[string]any)["managedFields"] = []any{map[string]any{"manager": "x"}}
 	w.SetAnnotations(map[string]string{lastApplied: "{}"})
-	if err := s.Upsert(w); err != nil {
+	if err := upsert(s, w); err != nil {
 		t.Fatal(err)
 	}
 	got = storedJSON(t, s, widgetGVK, "a", "w")
@@ -88,60 +88,83 @@ func equality(a, b *unstructured.Unstructured) bool {
 	return string(ja) == string(jb)
 }
 
-func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
+func TestWritesCountsAndObserver(t *testing.T) {
 	s := newStore(t)
-	sub := s.Subscribe()
-	defer sub.Close()
-	gen0 := s.Generation(widgetGVK)
+	rec := &recorder{old: true}
 	a, b := obj("n", "a", nil), obj("n", "b", nil)
 	a.SetResourceVersion("1")
-	if err := s.Apply([]Change{{Object: a}, {Object: b}}); err != nil {
+	a.SetLabels(map[string]string{"tier": "web"})
+	if err := s.Apply([]Change{{Object: a}, {Object: b}}, rec); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.Count(widgetGVK); n != 2 {
 		t.Fatalf("count %d", n)
 	}
-	g1 := s.Generation(widgetGVK)
-	if g1 <= gen0 {
-		t.Fatal("generation did not move")
+	if len(rec.written) != 2 || rec.written[0].Old != nil || rec.written[0].New != a {
+		t.Fatalf("observed %+v, want two creations", rec.written)
 	}
-	<-sub.C()
-	if ch := sub.Changed(); ch[widgetGVK] != g1 {
-		t.Fatalf("changed %v, want gen %d", ch, g1)
-	}
-	// Same resourceVersion: no mutation, no generation bump.
-	if err := s.Upsert(a); err != nil {
+	// Same resourceVersion: nothing changes, nothing is observed.
+	rec.written = nil
+	if err := s.Apply([]Change{{Object: a}}, rec); err != nil {
 		t.Fatal(err)
 	}
-	if s.Generation(widgetGVK) != g1 {
-		t.Fatal("unchanged object bumped the generation")
+	if len(rec.written) != 0 {
+		t.Fatalf("observed %d writes of an unchanged object", len(rec.written))
 	}
-	// Many writes while nobody reads: one pending notice, writers never block.
-	for i := range 20 {
+	// An update gives the stored version as Old, decoded from the index.
+	a2 := obj("n", "a", map[string]any{"spec": map[string]any{"replicas": int64(3)}})
+	a2.SetResourceVersion("2")
+	if err := s.Apply([]Change{{Object: a2}}, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.written) != 1 || rec.written[0].Old == nil || rec.written[0].Old.GetLabels()["tier"] != "web" ||
+		rec.written[0].Old.GetResourceVersion() != "1" || rec.written[0].Old.GroupVersionKind() != widgetGVK {
+		t.Fatalf("observed %+v, want the old version with its labels", rec.written)
+	}
+	// A delete by key only still gives the deleted object's stored state.
+	rec.written = nil
+	if err := s.Apply([]Change{{Object: obj("n", "a", nil), Deleted: true}}, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.written) != 1 || rec.written[0].New != nil || rec.written[0].Old == nil {
+		t.Fatalf("observed %+v, want one delete", rec.written)
+	}
+	if got, _, _ := unstructured.NestedInt64(rec.written[0].Old.Object, "spec", "replicas"); got != 3 {
+		t.Fatalf("old spec.replicas %d, want 3 as an integer", got)
+	}
+	// Without old versions, a delete still names the object.
+	rec.old, rec.written = false, nil
+	if err := s.Apply([]Change{{Object: b, Deleted: true}}, rec); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.written) != 1 || rec.written[0].Old.GetName() != "b" || rec.written[0].Old.GetNamespace() != "n" {
+		t.Fatalf("observed %+v, want the key of b", rec.written)
+	}
+	if err := upsert(s, a); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
 		o := obj("n", "c", map[string]any{"spec": map[string]any{"i": int64(i)}})
-		if err := s.Upsert(o); err != nil {
+		if err := upsert(s, o); err != nil {
 			t.Fatal(err)
 		}
 	}
-	<-sub.C()
-	if ch := sub.Changed(); ch[widgetGVK] != s.Generation(widgetGVK) {
-		t.Fatalf("coalesced generation %v", ch)
+	if n, _ := s.Count(widgetGVK); n != 2 {
+		t.Fatalf("count %d", n)
 	}
-	select {
-	case <-sub.C():
-		t.Fatal("second notice for coalesced writes")
-	default:
+	if err := upsert(s, obj("n", "d", nil)); err != nil {
+		t.Fatal(err)
 	}
 	// Delete with a different uid keeps the newer incarnation.
 	stale := obj("n", "a", nil)
 	stale.SetUID("other")
-	if err := s.Delete(stale); err != nil {
+	if err := remove(s, stale); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.Count(widgetGVK); n != 3 {
 		t.Fatalf("count after stale delete %d", n)
 	}
-	if err := s.Delete(a); err != nil {
+	if err := remove(s, a); err != nil {
 		t.Fatal(err)
 	}
 	if n, _ := s.Count(widgetGVK); n != 2 {
@@ -159,7 +182,7 @@ func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
 	// Unregistered kinds are rejected; Apply is all or nothing.
 	other := obj("n", "y", nil)
 	other.SetKind("Other")
-	if err := s.Apply([]Change{{Object: obj("n", "z", nil)}, {Object: other}}); !errors.Is(err, ErrKindNotRegistered) {
+	if err := s.Apply([]Change{{Object: obj("n", "z", nil)}, {Object: other}}, nil); !errors.Is(err, ErrKindNotRegistered) {
 		t.Fatalf("got %v", err)
 	}
 	if n, _ := s.Count(widgetGVK); n != 2 {
@@ -174,7 +197,7 @@ func TestWritesCountsGenerationsAndNotifications(t *testing.T) {
 	if s.Registered(widgetGVK) {
 		t.Fatal("still registered")
 	}
-	if err := s.Upsert(obj("n", "b", nil)); !errors.Is(err, ErrKindNotRegistered) {
+	if err := upsert(s, obj("n", "b", nil)); !errors.Is(err, ErrKindNotRegistered) {
 		t.Fatalf("upsert after unregister: %v", err)
 	}
 }
@@ -194,7 +217,7 @@ func TestRegisterChangesFieldsWithoutDataLoss(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 	for i := range 10 {
-		if err := s.Upsert(obj("n", string(rune('a'+i)), map[string]any{"spec": map[string]any{"n": int64(i)}})); err != nil {
+		if err := upsert(s, obj("n", string(rune('a'+i)), map[string]any{"spec": map[string]any{"n": int64(i)}})); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -220,7 +243,7 @@ func TestFileStoreReopens(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := range 5 {
-		if err := s.Upsert(obj("n", string(rune('a'+i)), nil)); err != nil {
+		if err := upsert(s, obj("n", string(rune('a'+i)), nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -250,7 +273,7 @@ func TestFileStoreReopens(t *testing.T) {
 func TestContinueTokens(t *testing.T) {
 	s := newStore(t)
 	for i := range 10 {
-		if err := s.Upsert(obj("n", string(rune('a'+i)), nil)); err != nil {
+		if err := upsert(s, obj("n", string(rune('a'+i)), nil)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -327,7 +350,7 @@ func TestListFieldsFollowWritesAndDeclarations(t *testing.T) {
 	for i, st := range []string{"True", "False", "True", "Unknown"} {
 		o := obj("n", string(rune('a'+i)), cond(st))
 		o.SetResourceVersion("1")
-		if err := s.Upsert(o); err != nil {
+		if err := upsert(s, o); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -348,7 +371,7 @@ func TestListFieldsFollowWritesAndDeclarations(t *testing.T) {
 	b.SetResourceVersion("2")
 	a := obj("n", "a", cond("False"))
 	a.SetResourceVersion("2")
-	if err := s.Apply([]Change{{Object: b}, {Object: a}, {Object: obj("n", "c", nil), Deleted: true}}); err != nil {
+	if err := s.Apply([]Change{{Object: b}, {Object: a}, {Object: obj("n", "c", nil), Deleted: true}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	check("update and delete", "b")
@@ -381,5 +404,60 @@ func TestListFieldsFollowWritesAndDeclarations(t *testing.T) {
 	check("after reopen and replace", "d")
 	if n := sideRows(t, s); n != 1 {
 		t.Fatalf("side rows after replace %d, want 1", n)
+	}
+}
+
+// TestRelist checks that a relist written page by page leaves exactly the listed objects,
+// deletes the others in its commit with their stored state, and starts over when begun again.
+func TestRelist(t *testing.T) {
+	s := newStore(t)
+	old := obj("n", "gone", nil)
+	old.SetLabels(map[string]string{"tier": "web"})
+	for _, o := range []*unstructured.Unstructured{old, obj("n", "a", nil), obj("n", "b", nil)} {
+		if err := upsert(s, o); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CommitRelist(widgetGVK, nil); !errors.Is(err, errNoRelist) {
+		t.Fatalf("commit without a relist: %v", err)
+	}
+	if err := s.BeginRelist(widgetGVK); err != nil {
+		t.Fatal(err)
+	}
+	kept := obj("n", "gone", nil)
+	kept.SetLabels(map[string]string{"tier": "web"})
+	if err := s.ApplyRelist(widgetGVK, []*unstructured.Unstructured{kept}, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Begun again: the page above no longer counts as listed.
+	if err := s.BeginRelist(widgetGVK); err != nil {
+		t.Fatal(err)
+	}
+	for _, page := range [][]*unstructured.Unstructured{{obj("n", "a", nil)}, {obj("n", "b", nil), obj("n", "c", nil)}} {
+		if err := s.ApplyRelist(widgetGVK, page, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	q := mustCompile(t, Spec{GVK: widgetGVK})
+	refs, _ := searchAll(t, s, q)
+	if got := strings.Join(names(refs), ","); got != "a,b,c,gone" {
+		t.Fatalf("before the commit: %s", got)
+	}
+	rec := &recorder{old: true}
+	if err := s.CommitRelist(widgetGVK, rec); err != nil {
+		t.Fatal(err)
+	}
+	refs, _ = searchAll(t, s, q)
+	if got := strings.Join(names(refs), ","); got != "a,b,c" {
+		t.Fatalf("after the commit: %s", got)
+	}
+	if n, _ := s.Count(widgetGVK); n != 3 {
+		t.Fatalf("count %d", n)
+	}
+	if len(rec.written) != 1 || rec.written[0].Old.GetName() != "gone" || rec.written[0].Old.GetLabels()["tier"] != "web" {
+		t.Fatalf("observed %+v, want the delete of gone with its labels", rec.written)
+	}
+	if err := s.CommitRelist(widgetGVK, nil); !errors.Is(err, errNoRelist) {
+		t.Fatalf("second commit: %v", err)
 	}
 }

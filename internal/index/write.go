@@ -9,6 +9,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	utiljson "k8s.io/apimachinery/pkg/util/json"
 
 	"github.com/kubesift/kubesift/internal/query"
 )
@@ -19,10 +20,36 @@ const lastApplied = "kubectl.kubernetes.io/last-applied-configuration"
 // rawText binds as TEXT without a copy to a Go string.
 type rawText []byte
 
-// Change is one write in an Apply batch.
+// Change is one write in an Apply batch. A delete uses only the object's kind, namespace,
+// name and uid.
 type Change struct {
 	Object  *unstructured.Unstructured
 	Deleted bool
+}
+
+// Written is one committed change of an object.
+type Written struct {
+	// GVK is the object's kind.
+	GVK schema.GroupVersionKind
+	// Old is the stored version that the change replaced or deleted, decoded from the index
+	// inside the write transaction; nil when nothing was stored. When the Observer does not
+	// want old versions of the kind, an update has no Old and a delete's Old carries only the
+	// object's kind, namespace and name.
+	Old *unstructured.Unstructured
+	// New is the version written; nil for a delete.
+	New *unstructured.Unstructured
+}
+
+// Observer learns of the writes of a transaction. Observe is called inside the
+// transaction for every object it changed (a rewrite of the same resourceVersion changes
+// nothing and is skipped), and must not call the Store. The calls count only if the write
+// returns nil: a failed transaction wrote nothing.
+type Observer interface {
+	// WantsOld reports whether Observe needs the old version of objects of a kind. Reading
+	// it back costs a JSON decode per write, so only live queries on the kind justify it.
+	WantsOld(gvk schema.GroupVersionKind) bool
+	// Observe receives one change.
+	Observe(w Written)
 }
 
 // row is an object prepared for storage.
@@ -146,7 +173,8 @@ func decodeLabels(js []byte) map[string]string {
 // writeSQL holds the text of a kind's hot write statements, built once per table rather
 // than concatenated for every row.
 type writeSQL struct {
-	selectByName, updateDoc, insertRow, insertName      string
+	selectByName, selectOldByName, updateDoc, insertRow string
+	insertName                                          string
 	insertLabel, deleteLabel, insertOwner, deleteOwners string
 }
 
@@ -158,13 +186,15 @@ func writeSQLFor(t string) *writeSQL {
 	}
 	q := &writeSQL{
 		selectByName: `SELECT id, rv, uid, json_extract(obj, '$.metadata.labels') FROM ` + t + ` WHERE ns = ? AND name = ?`,
-		updateDoc:    `UPDATE ` + t + ` SET rv = ?, obj = jsonb(?) WHERE id = ?`,
-		insertRow:    `INSERT INTO ` + t + ` (ns, name, uid, rv, created, lname, obj) VALUES (?, ?, ?, ?, ?, ?, jsonb(?))`,
-		insertName:   `INSERT INTO ` + t + `_names (rowid, lname) VALUES (?, ?)`,
-		insertLabel:  `INSERT INTO ` + t + `_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`,
-		deleteLabel:  `DELETE FROM ` + t + `_labels WHERE key = ? AND value = ? AND obj = ?`,
-		insertOwner:  `INSERT OR IGNORE INTO ` + t + `_owners (uid, obj) VALUES (?, ?)`,
-		deleteOwners: `DELETE FROM ` + t + `_owners WHERE obj = ?`,
+		// The whole stored document, for an Observer that wants the old version.
+		selectOldByName: `SELECT id, rv, uid, json(obj) FROM ` + t + ` WHERE ns = ? AND name = ?`,
+		updateDoc:       `UPDATE ` + t + ` SET rv = ?, obj = jsonb(?) WHERE id = ?`,
+		insertRow:       `INSERT INTO ` + t + ` (ns, name, uid, rv, created, lname, obj) VALUES (?, ?, ?, ?, ?, ?, jsonb(?))`,
+		insertName:      `INSERT INTO ` + t + `_names (rowid, lname) VALUES (?, ?)`,
+		insertLabel:     `INSERT INTO ` + t + `_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`,
+		deleteLabel:     `DELETE FROM ` + t + `_labels WHERE key = ? AND value = ? AND obj = ?`,
+		insertOwner:     `INSERT OR IGNORE INTO ` + t + `_owners (uid, obj) VALUES (?, ?)`,
+		deleteOwners:    `DELETE FROM ` + t + `_owners WHERE obj = ?`,
 	}
 	writeSQLs.Store(t, q)
 	return q
@@ -173,13 +203,55 @@ func writeSQLFor(t string) *writeSQL {
 // batch accumulates the effects of one write transaction.
 type batch struct {
 	s       *Store
+	obs     Observer        // may be nil
 	changed map[*kind]int64 // kind -> count delta; presence means "mutated"
 	rows    map[*kind]int   // rows written per kind
+	wants   map[*kind]bool  // obs.WantsOld, asked once per kind and transaction
 	buf     []byte          // JSON encoding buffer, reused for every object
 }
 
-func (s *Store) newBatch() *batch {
-	return &batch{s: s, changed: map[*kind]int64{}, rows: map[*kind]int{}}
+func (s *Store) newBatch(obs Observer) *batch {
+	return &batch{s: s, obs: obs, changed: map[*kind]int64{}, rows: map[*kind]int{}, wants: map[*kind]bool{}}
+}
+
+// wantsOld reports whether the observer needs the old versions of objects of k.
+func (b *batch) wantsOld(k *kind) bool {
+	if b.obs == nil {
+		return false
+	}
+	w, ok := b.wants[k]
+	if !ok {
+		w = b.obs.WantsOld(k.gvk)
+		b.wants[k] = w
+	}
+	return w
+}
+
+func (b *batch) observe(w Written) {
+	if b.obs != nil {
+		b.obs.Observe(w)
+	}
+}
+
+// decodeDocument decodes a stored document read back with json(obj). Numbers decode as
+// int64 where they are integers, as the API machinery decodes them.
+func decodeDocument(js []byte) (*unstructured.Unstructured, error) {
+	var m map[string]any
+	if err := utiljson.Unmarshal(js, &m); err != nil {
+		return nil, fmt.Errorf("decoding a stored document: %w", err)
+	}
+	return &unstructured.Unstructured{Object: m}, nil
+}
+
+// keyOnly is the stand-in old version of a deleted object whose document was not read.
+func keyOnly(gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(gvk)
+	if ns != "" {
+		u.SetNamespace(ns)
+	}
+	u.SetName(name)
+	return u
 }
 
 func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
@@ -190,7 +262,12 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	b.buf = r.json
 	w := b.s.w
 	q := writeSQLFor(k.table)
-	st, err := w.prepare(q.selectByName)
+	wantOld := b.wantsOld(k)
+	sel := q.selectByName
+	if wantOld {
+		sel = q.selectOldByName
+	}
+	st, err := w.prepare(sel)
 	if err != nil {
 		return 0, err
 	}
@@ -199,13 +276,23 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	}
 	var id int64
 	var oldLabels map[string]string
+	var old *unstructured.Unstructured
 	exists := st.Step()
 	if exists {
 		id = st.ColumnInt64(0)
 		sameUID := st.ColumnText(2) == r.uid
 		sameRV := r.rv != "" && st.ColumnText(1) == r.rv && sameUID
 		if !sameRV {
-			oldLabels = decodeLabels(st.ColumnRawText(3))
+			if wantOld {
+				old, err = decodeDocument(st.ColumnRawText(3))
+				if err != nil {
+					_ = st.Reset()
+					return 0, err
+				}
+				oldLabels = labelsOf(old.Object)
+			} else {
+				oldLabels = decodeLabels(st.ColumnRawText(3))
+			}
 		}
 		_ = st.Reset()
 		if sameRV {
@@ -240,6 +327,7 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 				return 0, err
 			}
 		}
+		b.changed[k] += 0
 	} else {
 		if err := st.Err(); err != nil {
 			return 0, err
@@ -256,7 +344,6 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 		}
 		b.changed[k]++
 	}
-	b.changed[k] += 0
 	b.rows[k]++
 	for key, val := range r.labels {
 		if ov, ok := oldLabels[key]; ok && ov == val {
@@ -280,12 +367,19 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	if err := b.insertSide(k, id, r.content); err != nil {
 		return 0, err
 	}
+	b.observe(Written{GVK: k.gvk, Old: old, New: obj})
 	return id, nil
 }
 
+// deleteID removes the stored object id of kind k.
 func (b *batch) deleteID(k *kind, id int64) error {
 	w := b.s.w
-	st, err := w.prepare(`SELECT json_extract(obj, '$.metadata.labels') FROM ` + k.table + ` WHERE id = ?`)
+	wantOld := b.wantsOld(k)
+	doc := `json_extract(obj, '$.metadata.labels')`
+	if wantOld {
+		doc = `json(obj)`
+	}
+	st, err := w.prepare(`SELECT ns, name, ` + doc + ` FROM ` + k.table + ` WHERE id = ?`)
 	if err != nil {
 		return err
 	}
@@ -293,13 +387,27 @@ func (b *batch) deleteID(k *kind, id int64) error {
 		return err
 	}
 	var labels map[string]string
+	var old *unstructured.Unstructured
 	if st.Step() {
-		labels = decodeLabels(st.ColumnRawText(0))
+		if wantOld {
+			old, err = decodeDocument(st.ColumnRawText(2))
+			if err != nil {
+				_ = st.Reset()
+				return err
+			}
+			labels = labelsOf(old.Object)
+		} else {
+			old = keyOnly(k.gvk, st.ColumnText(0), st.ColumnText(1))
+			labels = decodeLabels(st.ColumnRawText(2))
+		}
 	}
 	err = st.Err()
 	_ = st.Reset()
 	if err != nil {
 		return err
+	}
+	if old == nil {
+		return nil
 	}
 	for key, val := range labels {
 		if err := w.exec(`DELETE FROM `+k.table+`_labels WHERE key = ? AND value = ? AND obj = ?`, key, val, id); err != nil {
@@ -320,6 +428,7 @@ func (b *batch) deleteID(k *kind, id int64) error {
 		}
 	}
 	b.changed[k]--
+	b.observe(Written{GVK: k.gvk, Old: old})
 	return nil
 }
 
@@ -347,24 +456,21 @@ func (b *batch) delete(k *kind, obj *unstructured.Unstructured) error {
 	return b.deleteID(k, id)
 }
 
-// commit publishes counts, generations and notifications after a successful commit.
+// commit publishes counts after a successful commit.
 func (b *batch) commit() {
-	changed := map[schema.GroupVersionKind]uint64{}
 	for k, delta := range b.changed {
 		k.count.Add(delta)
-		changed[k.gvk] = k.gen.Add(1)
 	}
-	b.s.notify(changed)
 }
 
 // write runs fn in one transaction and publishes its effects.
-func (s *Store) write(fn func(b *batch) error) error {
+func (s *Store) write(obs Observer, fn func(b *batch) error) error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed.Load() {
 		return errClosed
 	}
-	b := s.newBatch()
+	b := s.newBatch(obs)
 	err := s.inTx(func() error {
 		if err := fn(b); err != nil {
 			return err
@@ -385,20 +491,26 @@ func (s *Store) write(fn func(b *batch) error) error {
 	b.commit()
 	for k, n := range b.rows {
 		if n >= analyzeRows {
-			// Fresh statistics let the planner pick the most selective index; with
-			// analysis_limit set this samples rather than scans.
-			tables := []string{k.table, k.table + "_labels"}
-			if len(k.lists) > 0 {
-				tables = append(tables, k.table+"_fields")
-			}
-			for _, t := range tables {
-				if err := s.w.db.Exec(`ANALYZE ` + t); err != nil {
-					return err
-				}
-			}
+			s.analyze(k)
 		}
 	}
 	return nil
+}
+
+// analyze refreshes a kind's statistics so that the planner picks the most selective index;
+// with analysis_limit set this samples rather than scans. The data is committed already, so
+// a failure only leaves older statistics behind: it is logged, not returned.
+func (s *Store) analyze(k *kind) {
+	tables := []string{k.table, k.table + "_labels"}
+	if len(k.lists) > 0 {
+		tables = append(tables, k.table+"_fields")
+	}
+	for _, t := range tables {
+		if err := s.w.db.Exec(`ANALYZE ` + t); err != nil {
+			s.log.Error(err, "Unable to refresh the index statistics", "kind", k.gvk.String())
+			return
+		}
+	}
 }
 
 // analyzeRows is the batch size after which a kind's statistics are refreshed.
@@ -416,27 +528,18 @@ func (s *Store) kindOf(obj *unstructured.Unstructured) (*kind, error) {
 	return k, nil
 }
 
-// Upsert stores obj, replacing the stored object with the same namespace and name. An
-// object whose resourceVersion and uid equal the stored ones is not rewritten.
-func (s *Store) Upsert(obj *unstructured.Unstructured) error {
-	return s.Apply([]Change{{Object: obj}})
-}
-
-// Delete removes the object with obj's namespace and name. If obj has a uid and the stored
-// object's uid differs, the stored object is a newer incarnation and is kept.
-func (s *Store) Delete(obj *unstructured.Unstructured) error {
-	return s.Apply([]Change{{Object: obj, Deleted: true}})
-}
-
 // Apply performs many upserts and deletes, of any kinds, in one transaction. Either all
-// changes are stored or, on error, none.
-func (s *Store) Apply(changes []Change) error {
+// changes are stored or, on error, none. An upsert replaces the stored object with the
+// same namespace and name, unless its resourceVersion and uid equal the stored ones. A
+// delete whose uid differs from the stored object's keeps the stored object: it is a newer
+// incarnation. obs, if not nil, learns of every change inside the transaction.
+func (s *Store) Apply(changes []Change, obs Observer) error {
 	for _, c := range changes {
 		if _, err := s.kindOf(c.Object); err != nil {
 			return err
 		}
 	}
-	return s.write(func(b *batch) error {
+	return s.write(obs, func(b *batch) error {
 		for _, c := range changes {
 			// Resolved again under the write lock: a concurrent Register may have
 			// replaced the kind's field declarations, which the side table must follow.
@@ -457,7 +560,115 @@ func (s *Store) Apply(changes []Change) error {
 	})
 }
 
-// Replace makes the stored objects of gvk exactly objs, in one transaction.
+// relistTable names the temporary table that holds the ids a relist of k has written. It
+// lives on the writer connection, in memory, and never in the database file.
+func relistTable(k *kind) string { return "temp.relist_" + k.table }
+
+// BeginRelist starts a relist of gvk: ApplyRelist then writes the listed objects page by
+// page, each page in its own transaction, and CommitRelist deletes, in one transaction,
+// every stored object of the kind that no page since BeginRelist contained. A second
+// BeginRelist before CommitRelist starts over. The listed objects are never all in memory
+// at once; the relist remembers only the row ids it wrote, in SQLite.
+func (s *Store) BeginRelist(gvk schema.GroupVersionKind) error {
+	k := s.kind(gvk)
+	if k == nil {
+		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+	}
+	return s.write(nil, func(b *batch) error {
+		t := relistTable(k)
+		if err := s.w.db.Exec(`CREATE TABLE IF NOT EXISTS ` + t + ` (id INTEGER PRIMARY KEY)`); err != nil {
+			return err
+		}
+		return s.w.db.Exec(`DELETE FROM ` + t)
+	})
+}
+
+// ApplyRelist writes one page of a relist begun with BeginRelist, in one transaction.
+func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs Observer) error {
+	for _, o := range objs {
+		if o == nil || o.GroupVersionKind() != gvk {
+			return fmt.Errorf("relist %s: object of another kind", gvk)
+		}
+	}
+	return s.write(obs, func(b *batch) error {
+		k := s.kind(gvk)
+		if k == nil {
+			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+		}
+		if err := s.relisting(k); err != nil {
+			return err
+		}
+		seen := `INSERT OR IGNORE INTO ` + relistTable(k) + ` (id) VALUES (?)`
+		for _, o := range objs {
+			id, err := b.upsert(k, o)
+			if err != nil {
+				return err
+			}
+			if err := s.w.exec(seen, id); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// CommitRelist ends a relist begun with BeginRelist: in one transaction, it deletes every
+// stored object of the kind that the relist did not write.
+func (s *Store) CommitRelist(gvk schema.GroupVersionKind, obs Observer) error {
+	return s.write(obs, func(b *batch) error {
+		k := s.kind(gvk)
+		if k == nil {
+			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+		}
+		if err := s.relisting(k); err != nil {
+			return err
+		}
+		t := relistTable(k)
+		st, err := s.w.prepare(`SELECT id FROM ` + k.table + ` WHERE id NOT IN (SELECT id FROM ` + t + `)`)
+		if err != nil {
+			return err
+		}
+		var stale []int64
+		for st.Step() {
+			stale = append(stale, st.ColumnInt64(0))
+		}
+		err = st.Err()
+		_ = st.Reset()
+		if err != nil {
+			return err
+		}
+		for _, id := range stale {
+			if err := b.deleteID(k, id); err != nil {
+				return err
+			}
+		}
+		return s.w.db.Exec(`DROP TABLE ` + t)
+	})
+}
+
+// relisting fails unless a relist of k is in progress.
+func (s *Store) relisting(k *kind) error {
+	st, err := s.w.prepare(`SELECT 1 FROM temp.sqlite_master WHERE type = 'table' AND name = ?`)
+	if err != nil {
+		return err
+	}
+	if err := bind(st, []any{"relist_" + k.table}); err != nil {
+		return err
+	}
+	found := st.Step()
+	err = st.Err()
+	_ = st.Reset()
+	if err != nil {
+		return err
+	}
+	if !found {
+		return fmt.Errorf("%w: %s", errNoRelist, k.gvk)
+	}
+	return nil
+}
+
+// Replace makes the stored objects of gvk exactly objs, in one transaction: a relist whose
+// objects are all at hand.
 func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured) error {
 	k := s.kind(gvk)
 	if k == nil {
@@ -468,7 +679,7 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 			return fmt.Errorf("replace %s: object of another kind", gvk)
 		}
 	}
-	return s.write(func(b *batch) error {
+	return s.write(nil, func(b *batch) error {
 		k := s.kind(gvk)
 		if k == nil {
 			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)

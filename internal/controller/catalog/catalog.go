@@ -43,7 +43,14 @@ func (c Change) KindWide() bool { return c.Old == nil && c.New == nil }
 type Catalog struct {
 	mu    sync.RWMutex
 	kinds map[schema.GroupVersionKind]Kind
-	subs  []func(Change)
+	subs  []subscriber
+}
+
+// subscriber is a function that receives changes, and the kinds it wants single-object
+// changes of (nil: every kind).
+type subscriber struct {
+	fn    func(Change)
+	wants func(schema.GroupVersionKind) bool
 }
 
 // New returns an empty catalog.
@@ -83,11 +90,27 @@ func (c *Catalog) Remove(gvk schema.GroupVersionKind) {
 }
 
 // Subscribe registers fn to receive every published change. fn runs on the publisher's goroutine
-// and must not block: hand the work to a queue.
-func (c *Catalog) Subscribe(fn func(Change)) {
+// and must not block: hand the work to a queue. wants tells which kinds fn needs single-object
+// changes of, with both versions of the object; nil means every kind. For the other kinds the
+// mirror may publish one kind-wide change per batch instead, which spares it from reading back
+// old versions nobody looks at.
+func (c *Catalog) Subscribe(fn func(Change), wants func(schema.GroupVersionKind) bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.subs = append(c.subs, fn)
+	c.subs = append(c.subs, subscriber{fn: fn, wants: wants})
+}
+
+// Wants reports whether a subscriber needs single-object changes of a kind.
+func (c *Catalog) Wants(gvk schema.GroupVersionKind) bool {
+	c.mu.RLock()
+	subs := c.subs
+	c.mu.RUnlock()
+	for _, s := range subs {
+		if s.wants == nil || s.wants(gvk) {
+			return true
+		}
+	}
+	return false
 }
 
 // Publish delivers a change to every subscriber. The mirror calls it after committing the change
@@ -96,7 +119,7 @@ func (c *Catalog) Publish(ch Change) {
 	c.mu.RLock()
 	subs := c.subs
 	c.mu.RUnlock()
-	for _, fn := range subs {
-		fn(ch)
+	for _, s := range subs {
+		s.fn(ch)
 	}
 }

@@ -11,7 +11,7 @@ func TestCatalogPublishesOnlyStateChanges(t *testing.T) {
 	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Template"}
 	c := New()
 	var got []Change
-	c.Subscribe(func(ch Change) { got = append(got, ch) })
+	c.Subscribe(func(ch Change) { got = append(got, ch) }, nil)
 
 	c.Set(gvk, Kind{Index: "templates", Namespaced: true})
 	c.Set(gvk, Kind{Index: "templates", Namespaced: true})

@@ -14,6 +14,7 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/mirror"
 )
 
 // aggregateLabel marks ClusterRoles whose rules are aggregated into the indexer's ClusterRole.
@@ -83,12 +84,12 @@ func (r *Reconciler) resolveTarget(gvk schema.GroupVersionKind) (*meta.RESTMappi
 		if isNoMatch(err) {
 			return nil, notFoundError(gvk, err)
 		}
-		return nil, fmt.Errorf("mapping %s to a resource: %w", kindLabel(gvk), err)
+		return nil, fmt.Errorf("mapping %s to a resource: %w", mirror.KindLabel(gvk), err)
 	}
 	return mapping, nil
 }
 
-// checkAccess makes sure an informer for the target will not spin on errors: the manager may
+// checkAccess makes sure a mirror of the target will not spin on errors: the manager may
 // list and watch the resource in all namespaces, and the resource exists. A kind whose CRD was
 // deleted can still be in the REST mapper's cache; the LIST says the truth.
 //

@@ -13,15 +13,12 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
-	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
-	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
@@ -35,6 +32,7 @@ import (
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
 	"github.com/kubesift/kubesift/internal/query"
+	"github.com/kubesift/kubesift/internal/mirror"
 )
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices,verbs=get;list;watch;update;patch
@@ -51,42 +49,52 @@ var crdGVK = schema.GroupVersionKind{Group: "apiextensions.k8s.io", Version: "v1
 // Reconciler mirrors the kinds that ResourceIndex objects name into the index.
 type Reconciler struct {
 	client.Client
-	cache    cache.Cache
 	mapper   meta.RESTMapper
 	metadata metadata.Interface
+	dynamic  dynamic.Interface
 	store    *index.Store
 	cat      *catalog.Catalog
 	recorder recorder.EventRecorder
-	writer   *writer
+	writer   *mirror.Writer
 	// refreshCh carries requests to reconcile a ResourceIndex from the writer: its kind synced,
 	// or its object count may have changed.
 	refreshCh chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex]
 
 	mu      sync.Mutex
-	mirrors map[schema.GroupVersionKind]*mirror
+	mirrors map[schema.GroupVersionKind]*mirror.Mirror
 }
 
 // SetupWithManager registers the ResourceIndex controller and the index writer with the manager.
 func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog) error {
-	if err := registerMetrics(); err != nil {
+	return setupWithManager(mgr, store, store, cat)
+}
+
+// setupWithManager is SetupWithManager with the mirrors writing through writes, which tests
+// use to make writes fail.
+func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index, cat *catalog.Catalog) error {
+	if err := mirror.RegisterMetrics(); err != nil {
 		return err
 	}
 	md, err := metadata.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
 		return fmt.Errorf("creating a metadata client: %w", err)
 	}
+	dyn, err := dynamic.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	if err != nil {
+		return fmt.Errorf("creating a dynamic client: %w", err)
+	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
-		cache:     mgr.GetCache(),
 		mapper:    mgr.GetRESTMapper(),
 		metadata:  md,
+		dynamic:   dyn,
 		store:     store,
 		cat:       cat,
 		recorder:  mgr.GetEventRecorder("resourceindex-controller"),
 		refreshCh: make(chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex], 1024),
-		mirrors:   map[schema.GroupVersionKind]*mirror{},
+		mirrors:   map[schema.GroupVersionKind]*mirror.Mirror{},
 	}
-	r.writer = newWriter(store, cat, r.refresh)
+	r.writer = mirror.NewWriter(writes, cat, r.refresh)
 	if err := mgr.Add(r.writer); err != nil {
 		return fmt.Errorf("adding the index writer: %w", err)
 	}
@@ -173,7 +181,7 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 	}
 	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
 	m := r.mirrorOf(gvk)
-	if m != nil && m.namespaced != namespaced {
+	if m != nil && m.Namespaced() != namespaced {
 		// The CRD was recreated with another scope.
 		if err := r.stopMirror(ctx, m); err != nil {
 			return outcome{}, err
@@ -187,7 +195,7 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 	fields := slices.Clone(ri.Spec.Fields)
 	if m == nil || !slices.Equal(m.Fields(), fields) {
 		var regErr error
-		r.writer.withLock(func() {
+		r.writer.WithLock(func() {
 			regErr = r.store.Register(gvk, index.KindConfig{Namespaced: namespaced, Fields: fields})
 		})
 		if regErr != nil {
@@ -212,15 +220,20 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 
 	switch {
 	case m == nil:
-		if m, err = r.startMirror(ctx, ri.Name, gvk, namespaced, fields); err != nil {
-			return outcome{}, err
-		}
+		m = r.startMirror(ctx, ri.Name, gvk, mapping.Resource, namespaced, fields)
 		log.Info("Started mirroring", "namespaced", namespaced, "fields", fields)
 	case m.Owner() != ri.Name || !slices.Equal(m.Fields(), fields):
-		m.setOwner(ri.Name, fields)
+		m.SetOwner(ri.Name, fields)
 		r.cat.Set(gvk, catalog.Kind{Index: ri.Name, Namespaced: namespaced, Synced: m.Synced()})
 	}
 
+	if err := m.Failure(); err != nil {
+		return outcome{
+			reason: searchv1alpha1.ReasonIndexWriteFailed,
+			message: fmt.Sprintf("Writing objects of %s to the index fails, retrying with backoff: %v. "+
+				"Check the manager's log; with --index-path, check that the file is writable and its volume not full", target, err),
+		}, nil
+	}
 	if !m.Synced() {
 		return outcome{
 			reason:  searchv1alpha1.ReasonSyncing,
@@ -231,7 +244,7 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 	if err != nil {
 		return outcome{}, fmt.Errorf("counting %s: %w", target, err)
 	}
-	setObjects(gvk, n)
+	mirror.SetObjects(gvk, n)
 	return outcome{
 		reason:  searchv1alpha1.ReasonSynced,
 		message: fmt.Sprintf("The index mirrors every %s object", target),
@@ -255,90 +268,52 @@ func (r *Reconciler) unavailable(
 	return outcome{reason: te.reason, message: te.msg}, err
 }
 
-// startMirror registers an event handler on the cache's informer for the kind and queues the
-// full replace that follows the informer's initial list.
+// startMirror starts mirroring the kind. Until its initial list is committed, queries report
+// that the index is loading.
 func (r *Reconciler) startMirror(
-	ctx context.Context, owner string, gvk schema.GroupVersionKind, namespaced bool, fields []string,
-) (*mirror, error) {
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(gvk)
-	inf, err := r.cache.GetInformer(ctx, u, cache.BlockUntilSynced(false))
-	if err != nil {
-		return nil, fmt.Errorf("getting an informer for %s: %w", kindLabel(gvk), err)
-	}
-	m := &mirror{
-		gvk:        gvk,
-		label:      kindLabel(gvk),
-		namespaced: namespaced,
-		informer:   inf,
-		done:       make(chan struct{}),
-		owner:      owner,
-		fields:     fields,
-	}
-	// Known but not synced: queries report that the index is loading.
+	ctx context.Context, owner string, gvk schema.GroupVersionKind, gvr schema.GroupVersionResource, namespaced bool, fields []string,
+) *mirror.Mirror {
+	m := r.writer.NewMirror(mirror.Config{
+		GVK:           gvk,
+		Namespaced:    namespaced,
+		Owner:         owner,
+		Fields:        fields,
+		ListerWatcher: mirror.NewListerWatcher(r.dynamic, gvr),
+	})
 	r.cat.Set(gvk, catalog.Kind{Index: owner, Namespaced: namespaced})
-	reg, err := inf.AddEventHandlerWithOptions(m.handler(r.writer), toolscache.HandlerOptions{ResyncPeriod: ptr.To(time.Duration(0))})
-	if err != nil {
-		r.cat.Remove(gvk)
-		if rerr := r.cache.RemoveInformer(ctx, u); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-		return nil, fmt.Errorf("adding an event handler for %s: %w", kindLabel(gvk), err)
-	}
-	m.reg = reg
 	r.mu.Lock()
 	r.mirrors[gvk] = m
 	r.mu.Unlock()
-
-	go func() {
-		select {
-		case <-reg.HasSyncedChecker().Done():
-			// Every add of the initial list is queued by now, so the replace comes after them.
-			r.writer.push(op{m: m, kind: opSync})
-		case <-m.done:
-		}
-	}()
-	return m, nil
+	// The mirror outlives this reconcile: it runs until stopped or until the manager stops.
+	m.Start(context.WithoutCancel(ctx))
+	return m
 }
 
-// stopMirror removes the informer and drops the kind from the index and the catalog.
-func (r *Reconciler) stopMirror(ctx context.Context, m *mirror) error {
+// stopMirror stops the mirror and drops the kind from the index and the catalog.
+func (r *Reconciler) stopMirror(ctx context.Context, m *mirror.Mirror) error {
 	r.mu.Lock()
-	if r.mirrors[m.gvk] == m {
-		delete(r.mirrors, m.gvk)
+	if r.mirrors[m.GVK()] == m {
+		delete(r.mirrors, m.GVK())
 	}
 	r.mu.Unlock()
-	select {
-	case <-m.done:
-	default:
-		close(m.done)
-	}
-	if err := m.informer.RemoveEventHandler(m.reg); err != nil {
-		ctrl.LoggerFrom(ctx).Error(err, "Unable to remove the event handler")
-	}
-	u := &unstructured.Unstructured{}
-	u.SetGroupVersionKind(m.gvk)
-	if err := r.cache.RemoveInformer(ctx, u); err != nil {
-		return fmt.Errorf("removing the informer for %s: %w", m.label, err)
-	}
-	r.writer.withLock(func() { m.stopped = true })
+	m.Stop()
 	ctrl.LoggerFrom(ctx).Info("Stopped mirroring")
-	return r.unregister(m.gvk)
+	return r.unregister(m.GVK())
 }
 
 // unregister drops the kind's rows from the index and the kind from the catalog.
 func (r *Reconciler) unregister(gvk schema.GroupVersionKind) error {
 	var err error
-	r.writer.withLock(func() {
+	r.writer.WithLock(func() {
 		if r.store.Registered(gvk) {
 			err = r.store.Unregister(gvk)
 		}
 	})
 	if err != nil {
-		return fmt.Errorf("dropping %s from the index: %w", kindLabel(gvk), err)
+		return fmt.Errorf("dropping %s from the index: %w", mirror.KindLabel(gvk), err)
 	}
 	r.cat.Remove(gvk)
-	forgetObjects(gvk)
+	mirror.ForgetObjects(gvk)
 	return nil
 }
 
@@ -390,16 +365,16 @@ func (r *Reconciler) releaseOwnedBy(ctx context.Context, name string) error {
 	return errors.Join(errs...)
 }
 
-func (r *Reconciler) mirrorOf(gvk schema.GroupVersionKind) *mirror {
+func (r *Reconciler) mirrorOf(gvk schema.GroupVersionKind) *mirror.Mirror {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return r.mirrors[gvk]
 }
 
-func (r *Reconciler) mirrorsOwnedBy(name string) []*mirror {
+func (r *Reconciler) mirrorsOwnedBy(name string) []*mirror.Mirror {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []*mirror
+	var out []*mirror.Mirror
 	for _, m := range r.mirrors {
 		if m.Owner() == name {
 			out = append(out, m)

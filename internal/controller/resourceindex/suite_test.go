@@ -101,7 +101,7 @@ func run(m *testing.M) int {
 	}
 	defer func() { _ = store.Close() }()
 	cat = catalog.New()
-	cat.Subscribe(changes.add)
+	cat.Subscribe(changes.add, nil)
 
 	mgr, err := ctrl.NewManager(user.Config(), ctrl.Options{
 		Scheme:                 scheme,

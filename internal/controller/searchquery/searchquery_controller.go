@@ -113,7 +113,7 @@ func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog
 	r.catalog = cat
 	r.live = newLiveQueries(opts.RequeryInterval)
 	r.recorder = mgr.GetEventRecorder(name + "-controller")
-	cat.Subscribe(r.live.onChange)
+	cat.Subscribe(r.live.onChange, r.live.wants)
 	err := ctrl.NewControllerManagedBy(mgr).
 		// Status writes bump neither the generation nor anything the query depends on.
 		For(r.kind.newObject(), builder.WithPredicates(predicate.GenerationChangedPredicate{})).

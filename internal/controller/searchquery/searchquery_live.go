@@ -22,8 +22,11 @@ import (
 // query under a steady stream of changes costs at most about a tenth of a core, and a cheap
 // one follows the changes within milliseconds.
 //
-// The catalog calls onChange on the mirror's hot path, so onChange only appends to a buffer; a
-// goroutine started with the controller does the matching and the enqueueing.
+// The catalog calls onChange on the mirror's hot path, so onChange only records the change; a
+// goroutine started with the controller does the matching, without the lock, and the
+// enqueueing. Pending work is bounded per kind: past maxPendingChanges changes of one kind, they
+// collapse into "every query of the kind", so memory is bounded by the number of queries, never
+// by the rate of changes, and the mirror never waits for query evaluation.
 type liveQueries struct {
 	interval time.Duration
 	now      func() time.Time
@@ -31,9 +34,20 @@ type liveQueries struct {
 	mu      sync.Mutex
 	byKind  map[schema.GroupVersionKind]map[types.NamespacedName]*liveQuery
 	kindOf  map[types.NamespacedName]schema.GroupVersionKind
-	pending []catalog.Change
+	pending map[schema.GroupVersionKind]*pendingChanges
 	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
 	wake    chan struct{}
+}
+
+// maxPendingChanges is how many changes of one kind wait to be matched before they collapse
+// into a re-evaluation of every query of the kind.
+const maxPendingChanges = 1024
+
+// pendingChanges is the work waiting for one kind.
+type pendingChanges struct {
+	// all is set when every query of the kind is to be evaluated again.
+	all     bool
+	changes []catalog.Change
 }
 
 // liveQuery is one registered query.
@@ -58,6 +72,7 @@ func newLiveQueries(interval time.Duration) *liveQueries {
 		now:      time.Now,
 		byKind:   map[schema.GroupVersionKind]map[types.NamespacedName]*liveQuery{},
 		kindOf:   map[types.NamespacedName]schema.GroupVersionKind{},
+		pending:  map[schema.GroupVersionKind]*pendingChanges{},
 		wake:     make(chan struct{}, 1),
 	}
 }
@@ -122,7 +137,16 @@ func (l *liveQueries) keys(gvk schema.GroupVersionKind) []types.NamespacedName {
 	return out
 }
 
-// onChange receives catalog changes. It never blocks.
+// wants reports whether a query is tracked on gvk, so that the mirror publishes single-object
+// changes of the kind with their old versions.
+func (l *liveQueries) wants(gvk schema.GroupVersionKind) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.byKind[gvk]) > 0
+}
+
+// onChange receives catalog changes. It never blocks and holds the lock only to record the
+// change.
 func (l *liveQueries) onChange(ch catalog.Change) {
 	l.mu.Lock()
 	if l.queue == nil || len(l.byKind[ch.GVK]) == 0 {
@@ -130,7 +154,18 @@ func (l *liveQueries) onChange(ch catalog.Change) {
 		l.mu.Unlock()
 		return
 	}
-	l.pending = append(l.pending, ch)
+	p := l.pending[ch.GVK]
+	if p == nil {
+		p = &pendingChanges{}
+		l.pending[ch.GVK] = p
+	}
+	switch {
+	case p.all:
+	case ch.KindWide() || len(p.changes) >= maxPendingChanges:
+		p.all, p.changes = true, nil
+	default:
+		p.changes = append(p.changes, ch)
+	}
 	l.mu.Unlock()
 	select {
 	case l.wake <- struct{}{}:
@@ -154,7 +189,8 @@ func (l *liveQueries) run(ctx context.Context) {
 		select {
 		case <-ctx.Done():
 			l.mu.Lock()
-			l.queue, l.pending = nil, nil
+			l.queue = nil
+			clear(l.pending)
 			l.mu.Unlock()
 			return
 		case <-l.wake:
@@ -163,21 +199,66 @@ func (l *liveQueries) run(ctx context.Context) {
 	}
 }
 
-// dispatch matches the buffered changes against the registered queries and schedules every
-// query that a change can affect.
+// dispatch matches the pending changes against the registered queries and schedules every
+// query that a change can affect. Matching runs on a snapshot of the queries, without the lock,
+// so onChange never waits for it.
 func (l *liveQueries) dispatch() {
+	type kindWork struct {
+		gvk     schema.GroupVersionKind
+		work    *pendingChanges
+		queries map[types.NamespacedName]*index.Query
+	}
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	batch := l.pending
-	l.pending = nil
-	now := l.now()
-	for _, ch := range batch {
-		for key, lq := range l.byKind[ch.GVK] {
-			if ch.KindWide() || lq.query.Matches(ch.Old) || lq.query.Matches(ch.New) {
-				l.scheduleLocked(key, lq, now)
+	works := make([]kindWork, 0, len(l.pending))
+	for gvk, p := range l.pending {
+		qs := make(map[types.NamespacedName]*index.Query, len(l.byKind[gvk]))
+		for key, lq := range l.byKind[gvk] {
+			qs[key] = lq.query
+		}
+		works = append(works, kindWork{gvk: gvk, work: p, queries: qs})
+	}
+	clear(l.pending)
+	l.mu.Unlock()
+
+	type hit struct {
+		gvk   schema.GroupVersionKind
+		key   types.NamespacedName
+		query *index.Query
+	}
+	var hits []hit
+	for _, kw := range works {
+		for key, q := range kw.queries {
+			if kw.work.all || matchesAny(q, kw.work.changes) {
+				hits = append(hits, hit{kw.gvk, key, q})
 			}
 		}
 	}
+	if len(hits) == 0 {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.queue == nil {
+		return
+	}
+	now := l.now()
+	for _, h := range hits {
+		// The query may have been forgotten or recompiled meanwhile; a recompiled query was
+		// just evaluated, after the change.
+		if lq := l.byKind[h.gvk][h.key]; lq != nil && lq.query == h.query {
+			l.scheduleLocked(h.key, lq, now)
+		}
+	}
+}
+
+// matchesAny reports whether q matched the old or the new version of one of the changes.
+func matchesAny(q *index.Query, changes []catalog.Change) bool {
+	for _, ch := range changes {
+		if ch.KindWide() || q.Matches(ch.Old) || q.Matches(ch.New) {
+			return true
+		}
+	}
+	return false
 }
 
 func (l *liveQueries) scheduleLocked(key types.NamespacedName, lq *liveQuery, now time.Time) {

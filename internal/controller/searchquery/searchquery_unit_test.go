@@ -301,6 +301,36 @@ func TestLiveQueriesScheduling(t *testing.T) {
 	g.Expect(send(catalog.Change{GVK: gvk})).To(Equal([]string{"cms"}))
 }
 
+// TestLiveQueriesPendingIsBounded checks that changes which arrive faster than they are matched
+// collapse into one re-evaluation of each query of the kind instead of piling up.
+func TestLiveQueriesPendingIsBounded(t *testing.T) {
+	g := NewWithT(t)
+	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "Widget"}
+	l := newLiveQueries(time.Second)
+	queue := &recordingQueue{}
+	l.queue = queue
+	for _, name := range []string{"web", "db"} {
+		q, err := index.Compile(index.Spec{GVK: gvk, NameContains: name})
+		g.Expect(err).NotTo(HaveOccurred())
+		l.track(types.NamespacedName{Namespace: "ns", Name: name}, q)
+	}
+	g.Expect(l.wants(gvk)).To(BeTrue())
+	g.Expect(l.wants(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"})).To(BeFalse())
+	for i := range 3 * maxPendingChanges {
+		u := &unstructured.Unstructured{}
+		u.SetGroupVersionKind(gvk)
+		u.SetNamespace("ns")
+		u.SetName(fmt.Sprintf("api-%d", i))
+		l.onChange(catalog.Change{GVK: gvk, New: u})
+	}
+	g.Expect(l.pending).To(HaveLen(1))
+	g.Expect(l.pending[gvk].all).To(BeTrue())
+	g.Expect(l.pending[gvk].changes).To(BeEmpty())
+	l.dispatch()
+	g.Expect(sortedStrings(queue.take()...)).To(Equal([]string{"db", "web"}))
+	g.Expect(l.pending).To(BeEmpty())
+}
+
 func TestOnChangeBeforeStartIsDropped(t *testing.T) {
 	l := newLiveQueries(time.Second)
 	q, err := query.Compile(query.Spec{GVK: schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"}})

@@ -143,7 +143,7 @@ func (m *mirror) put(t *testing.T, obj *unstructured.Unstructured) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := store.Upsert(obj.DeepCopy()); err != nil {
+	if err := store.Apply([]index.Change{{Object: obj.DeepCopy()}}, nil); err != nil {
 		t.Fatalf("indexing %s: %v", obj.GetName(), err)
 	}
 	k := mirrorKey(obj)
@@ -157,7 +157,7 @@ func (m *mirror) remove(t *testing.T, obj *unstructured.Unstructured) {
 	t.Helper()
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if err := store.Delete(obj.DeepCopy()); err != nil {
+	if err := store.Apply([]index.Change{{Object: obj.DeepCopy(), Deleted: true}}, nil); err != nil {
 		t.Fatalf("removing %s from the index: %v", obj.GetName(), err)
 	}
 	k := mirrorKey(obj)

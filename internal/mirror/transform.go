@@ -1,4 +1,4 @@
-package resourceindex
+package mirror
 
 import (
 	corev1 "k8s.io/api/core/v1"

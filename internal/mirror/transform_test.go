@@ -1,4 +1,4 @@
-package resourceindex
+package mirror
 
 import (
 	"testing"

@@ -1,4 +1,4 @@
-package resourceindex
+package mirror
 
 import (
 	"context"
@@ -36,15 +36,15 @@ var (
 
 	watchErrorsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubesift_index_watch_errors_total",
-		Help: "Broken list or watch calls of the manager's informers, each followed by a relist or a retry, by type.",
+		Help: "Broken list or watch calls of the mirrors and of the manager's informers, each followed by a relist or a retry, by type.",
 	}, []string{"type"})
 
 	registerMetricsOnce sync.Once
 	registerMetricsErr  error
 )
 
-// registerMetrics adds the collectors to controller-runtime's registry once per process.
-func registerMetrics() error {
+// RegisterMetrics adds the collectors to controller-runtime's registry once per process.
+func RegisterMetrics() error {
 	registerMetricsOnce.Do(func() {
 		for _, c := range []prometheus.Collector{objectsGauge, eventsTotal, applyDuration, relistsTotal, watchErrorsTotal} {
 			if err := metrics.Registry.Register(c); err != nil {
@@ -58,28 +58,28 @@ func registerMetrics() error {
 	return registerMetricsErr
 }
 
-// kindLabel names a kind in metric labels and logs: "Kind.version.group", or "Kind.version" for
+// KindLabel names a kind in metric labels and logs: "Kind.version.group", or "Kind.version" for
 // the core group.
-func kindLabel(gvk schema.GroupVersionKind) string {
+func KindLabel(gvk schema.GroupVersionKind) string {
 	if gvk.Group == "" {
 		return gvk.Kind + "." + gvk.Version
 	}
 	return gvk.Kind + "." + gvk.Version + "." + gvk.Group
 }
 
-// setObjects records the number of mirrored objects of a kind.
-func setObjects(gvk schema.GroupVersionKind, n int64) {
+// SetObjects records the number of mirrored objects of a kind.
+func SetObjects(gvk schema.GroupVersionKind, n int64) {
 	objectsGauge.WithLabelValues(gvk.Group, gvk.Version, gvk.Kind).Set(float64(n))
 }
 
-// forgetObjects removes the gauge of a kind that is no longer mirrored.
-func forgetObjects(gvk schema.GroupVersionKind) {
+// ForgetObjects removes the gauge of a kind that is no longer mirrored.
+func ForgetObjects(gvk schema.GroupVersionKind) {
 	objectsGauge.DeleteLabelValues(gvk.Group, gvk.Version, gvk.Kind)
 }
 
 // WatchErrorHandler counts a broken list or watch of an informer (an expired resource version, an
 // API server that went away, a revoked permission) and then handles it as client-go does by
-// default: the reflector relists, and the mirror reconciles the index with what the relist finds.
+// default. The manager's cache uses it for the kubesift objects it watches.
 func WatchErrorHandler(ctx context.Context, r *toolscache.Reflector, err error) {
 	watchErrorsTotal.WithLabelValues(r.TypeDescription()).Inc()
 	toolscache.DefaultWatchErrorHandler(ctx, r, err)

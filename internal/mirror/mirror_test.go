@@ -1,4 +1,4 @@
-package resourceindex
+package mirror
 
 import (
 	"context"
@@ -107,7 +107,7 @@ func TestRelistDeletesVanishedObjects(t *testing.T) {
 	stale.SetGroupVersionKind(gvk)
 	stale.SetNamespace("ns")
 	stale.SetName("stale")
-	g.Expect(st.Upsert(stale)).To(Succeed())
+	g.Expect(st.Apply([]index.Change{{Object: stale}}, nil)).To(Succeed())
 
 	cat := catalog.New()
 	var mu sync.Mutex
