@@ -692,3 +692,21 @@ func (s *Store) Count(gvk schema.GroupVersionKind) (int64, error) {
 	}
 	return k.count.Load(), nil
 }
+
+// Bytes returns the size of the database: its pages, in memory or in the file.
+func (s *Store) Bytes() (int64, error) {
+	s.writeMu.Lock()
+	defer s.writeMu.Unlock()
+	if s.closed.Load() {
+		return 0, errClosed
+	}
+	st, err := s.w.prepare(`SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}

@@ -18,6 +18,11 @@ var (
 		Help: "Objects of a kind currently mirrored in the index, refreshed every few seconds.",
 	}, []string{"group", "version", "kind"})
 
+	databaseBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "kubesift_index_database_bytes",
+		Help: "Size of the index database (in memory or in the file), refreshed every few seconds.",
+	})
+
 	eventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubesift_index_events_total",
 		Help: "Informer events applied to the index, by kind (Kind.version.group) and type (add, update, delete).",
@@ -46,7 +51,7 @@ var (
 // RegisterMetrics adds the collectors to controller-runtime's registry once per process.
 func RegisterMetrics() error {
 	registerMetricsOnce.Do(func() {
-		for _, c := range []prometheus.Collector{objectsGauge, eventsTotal, applyDuration, relistsTotal, watchErrorsTotal} {
+		for _, c := range []prometheus.Collector{objectsGauge, databaseBytes, eventsTotal, applyDuration, relistsTotal, watchErrorsTotal} {
 			if err := metrics.Registry.Register(c); err != nil {
 				if are := (prometheus.AlreadyRegisteredError{}); !errors.As(err, &are) {
 					registerMetricsErr = fmt.Errorf("registering metrics: %w", err)
@@ -71,6 +76,9 @@ func KindLabel(gvk schema.GroupVersionKind) string {
 func SetObjects(gvk schema.GroupVersionKind, n int64) {
 	objectsGauge.WithLabelValues(gvk.Group, gvk.Version, gvk.Kind).Set(float64(n))
 }
+
+// SetDatabaseBytes records the size of the index database.
+func SetDatabaseBytes(n int64) { databaseBytes.Set(float64(n)) }
 
 // ForgetObjects removes the gauge of a kind that is no longer mirrored.
 func ForgetObjects(gvk schema.GroupVersionKind) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	toolscache "k8s.io/client-go/tools/cache"
 )
 
@@ -26,5 +27,16 @@ func TestWatchErrorHandlerCountsBrokenWatches(t *testing.T) {
 	}
 	if r.TypeDescription() == "" {
 		t.Fatal("the reflector has no type description to label the metric with")
+	}
+}
+
+func TestKindLabel(t *testing.T) {
+	for gvk, want := range map[schema.GroupVersionKind]string{
+		{Version: "v1", Kind: "ConfigMap"}:                             "ConfigMap.v1",
+		{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"}: "Certificate.v1.cert-manager.io",
+	} {
+		if got := KindLabel(gvk); got != want {
+			t.Errorf("KindLabel(%v) = %q, want %q", gvk, got, want)
+		}
 	}
 }

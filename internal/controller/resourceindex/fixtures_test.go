@@ -2,8 +2,10 @@ package resourceindex
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
@@ -119,4 +122,49 @@ func search(g Gomega, spec query.Spec) []string {
 // field builds a query predicate.
 func field(path string, op query.Operator, values ...string) query.FieldPredicate {
 	return query.FieldPredicate{Path: path, Operator: op, Values: values}
+}
+
+// errInjected is the write failure that faultyIndex injects.
+var errInjected = errors.New("injected write failure")
+
+// faultyIndex is the index the mirrors write through in these tests; while fail is set every
+// write fails, as when the index file is unwritable.
+type faultyIndex struct {
+	*index.Store
+	fail atomic.Bool
+}
+
+func (f *faultyIndex) err() error {
+	if f.fail.Load() {
+		return errInjected
+	}
+	return nil
+}
+
+func (f *faultyIndex) Apply(changes []index.Change, obs index.Observer) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.Apply(changes, obs)
+}
+
+func (f *faultyIndex) BeginRelist(gvk schema.GroupVersionKind) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.BeginRelist(gvk)
+}
+
+func (f *faultyIndex) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs index.Observer) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.ApplyRelist(gvk, objs, obs)
+}
+
+func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, obs index.Observer) error {
+	if err := f.err(); err != nil {
+		return err
+	}
+	return f.Store.CommitRelist(gvk, obs)
 }

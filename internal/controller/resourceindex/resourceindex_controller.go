@@ -245,6 +245,9 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 		return outcome{}, fmt.Errorf("counting %s: %w", target, err)
 	}
 	mirror.SetObjects(gvk, n)
+	if size, err := r.store.Bytes(); err == nil {
+		mirror.SetDatabaseBytes(size)
+	}
 	return outcome{
 		reason:  searchv1alpha1.ReasonSynced,
 		message: fmt.Sprintf("The index mirrors every %s object", target),

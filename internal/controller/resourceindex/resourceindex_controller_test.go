@@ -64,6 +64,7 @@ func setCertificateReady(t *testing.T, u *unstructured.Unstructured, ready bool)
 }
 
 func TestMirrorCertificates(t *testing.T) {
+	needControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	newNamespace(t, "certs")
@@ -138,6 +139,7 @@ func TestMirrorCertificates(t *testing.T) {
 }
 
 func TestTargetCRDLifecycle(t *testing.T) {
+	needControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	newNamespace(t, "templates")
@@ -193,6 +195,7 @@ func newTemplate(ns, name, team string, replicas int64) *unstructured.Unstructur
 }
 
 func TestForbiddenTarget(t *testing.T) {
+	needControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	newNamespace(t, "secrets")
@@ -224,6 +227,7 @@ func TestForbiddenTarget(t *testing.T) {
 }
 
 func TestDuplicate(t *testing.T) {
+	needControlPlane(t)
 	g := NewWithT(t)
 	ctx := context.Background()
 	newNamespace(t, "configs")
@@ -267,6 +271,7 @@ func TestDuplicate(t *testing.T) {
 }
 
 func TestInvalidSpec(t *testing.T) {
+	needControlPlane(t)
 	g := NewWithT(t)
 	newResourceIndex(t, "serviceaccounts", "v1", "ServiceAccount", "metadata.name", "spec..broken")
 	cond := eventuallyReason(t, "serviceaccounts", searchv1alpha1.ReasonInvalidSpec)
@@ -282,4 +287,36 @@ func TestInvalidSpec(t *testing.T) {
 	eventuallyReason(t, "serviceaccounts", searchv1alpha1.ReasonSynced)
 	deleteResourceIndex(t, "serviceaccounts")
 	g.Expect(apierrors.IsNotFound(k8sClient.Get(context.Background(), client.ObjectKey{Name: "serviceaccounts"}, ri))).To(BeTrue())
+}
+
+// TestWriteFailure checks that a mirror whose writes fail reports Ready=False with reason
+// IndexWriteFailed, first while loading and then while watching, and recovers by itself once
+// writes succeed again, without losing the objects it could not write.
+func TestWriteFailure(t *testing.T) {
+	needControlPlane(t)
+	g := NewWithT(t)
+	defer writes.fail.Store(false)
+	newNamespace(t, "failing")
+	newCertificate(t, "failing", "one", true)
+	inFailing := index.Spec{GVK: certificateGVK, Namespaces: []string{"failing"}}
+
+	writes.fail.Store(true)
+	newResourceIndex(t, "failing-certificates", "cert-manager.io/v1", "Certificate")
+	cond := eventuallyReason(t, "failing-certificates", searchv1alpha1.ReasonIndexWriteFailed)
+	g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(cond.Message).To(ContainSubstring(errInjected.Error()))
+	writes.fail.Store(false)
+	eventuallyReason(t, "failing-certificates", searchv1alpha1.ReasonSynced)
+	g.Expect(search(g, inFailing)).To(Equal([]string{"one"}))
+
+	// A watch event that cannot be written: the mirror relists once writes work again.
+	writes.fail.Store(true)
+	newCertificate(t, "failing", "two", true)
+	eventuallyReason(t, "failing-certificates", searchv1alpha1.ReasonIndexWriteFailed)
+	writes.fail.Store(false)
+	eventuallyReason(t, "failing-certificates", searchv1alpha1.ReasonSynced)
+	g.Eventually(func(g Gomega) {
+		g.Expect(search(g, inFailing)).To(Equal([]string{"one", "two"}))
+	}, timeout, interval).Should(Succeed())
+	deleteResourceIndex(t, "failing-certificates")
 }

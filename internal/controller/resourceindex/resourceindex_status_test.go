@@ -9,9 +9,7 @@ import (
 	. "github.com/onsi/gomega"
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	toolscache "k8s.io/client-go/tools/cache"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/query"
@@ -99,31 +97,6 @@ func TestCRDGroup(t *testing.T) {
 	g.Expect(crdGroup("nodot")).To(Equal(""))
 }
 
-func TestDeletedObject(t *testing.T) {
-	g := NewWithT(t)
-	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1alpha1", Kind: "Template"}
-	obj := &unstructured.Unstructured{}
-	obj.SetName("web")
-
-	u, tomb := deletedObject(gvk, obj)
-	g.Expect(u).To(BeIdenticalTo(obj))
-	g.Expect(tomb).To(BeFalse())
-
-	u, tomb = deletedObject(gvk, toolscache.DeletedFinalStateUnknown{Key: "ns/web", Obj: obj})
-	g.Expect(u).To(BeIdenticalTo(obj))
-	g.Expect(tomb).To(BeTrue())
-
-	// Without a final state, the key is enough.
-	u, tomb = deletedObject(gvk, toolscache.DeletedFinalStateUnknown{Key: "ns/web"})
-	g.Expect(tomb).To(BeTrue())
-	g.Expect(u.GroupVersionKind()).To(Equal(gvk))
-	g.Expect(u.GetNamespace()).To(Equal("ns"))
-	g.Expect(u.GetName()).To(Equal("web"))
-
-	u, _ = deletedObject(gvk, "something else")
-	g.Expect(u).To(BeNil())
-}
-
 func TestMessages(t *testing.T) {
 	g := NewWithT(t)
 	gvr := schema.GroupVersionResource{Group: "apps.example.com", Version: "v1alpha1", Resource: "templates"}
@@ -146,6 +119,4 @@ func TestMessages(t *testing.T) {
 	g.Expect(invalidSpecMessage(fmt.Errorf("wrapped: %w", qe))).To(Equal("spec.fields[1]: bad"))
 	g.Expect(invalidSpecMessage(errors.New("odd"))).To(Equal("spec.fields: odd"))
 
-	g.Expect(kindLabel(schema.GroupVersionKind{Version: "v1", Kind: "ConfigMap"})).To(Equal("ConfigMap.v1"))
-	g.Expect(kindLabel(schema.GroupVersionKind{Group: "cert-manager.io", Version: "v1", Kind: "Certificate"})).To(Equal("Certificate.v1.cert-manager.io"))
 }

@@ -15,7 +15,6 @@ import (
 	utilruntime "k8s.io/apimachinery/pkg/util/runtime"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	ctrl "sigs.k8s.io/controller-runtime"
-	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -37,8 +36,11 @@ var (
 	testEnv   *envtest.Environment
 	k8sClient client.Client // cluster admin
 	store     *index.Store
+	writes    *faultyIndex
 	cat       *catalog.Catalog
 	changes   = &changeLog{}
+	// controlPlaneErr says why the controller tests cannot run; they fail with it.
+	controlPlaneErr error
 )
 
 func init() {
@@ -51,14 +53,28 @@ func TestMain(m *testing.M) {
 	os.Exit(run(m))
 }
 
+// needControlPlane fails a test that needs the control plane when it could not be started.
+func needControlPlane(t *testing.T) {
+	t.Helper()
+	if controlPlaneErr != nil {
+		t.Fatalf("No control plane: %v", controlPlaneErr)
+	}
+}
+
+// run starts the control plane and the manager, then runs the tests. Without a control plane
+// the pure tests still run and every controller test fails.
 func run(m *testing.M) int {
+	fail := func(msg string, err error) int {
+		controlPlaneErr = fmt.Errorf("%s: %w", msg, err)
+		fmt.Println(controlPlaneErr)
+		return max(m.Run(), 1)
+	}
 	if os.Getenv("KUBEBUILDER_ASSETS") == "" {
-		if _, err := os.Stat(repoPath("bin", "controlplane", "kube-apiserver")); err == nil {
-			_ = os.Setenv("KUBEBUILDER_ASSETS", repoPath("bin", "controlplane"))
-		} else {
-			fmt.Println("Skipping the controller tests: set KUBEBUILDER_ASSETS or run `make controlplane`")
-			return 0
+		bin := repoPath("bin", "controlplane")
+		if _, err := os.Stat(filepath.Join(bin, "kube-apiserver")); err != nil {
+			return fail("set KUBEBUILDER_ASSETS or run `make controlplane`", err)
 		}
+		_ = os.Setenv("KUBEBUILDER_ASSETS", bin)
 	}
 	logf.SetLogger(zap.New(zap.WriteTo(os.Stderr), zap.UseDevMode(true), zap.Level(zapLevel())))
 
@@ -68,8 +84,7 @@ func run(m *testing.M) int {
 	}
 	cfg, err := testEnv.Start()
 	if err != nil {
-		fmt.Println("Unable to start the control plane:", err)
-		return 1
+		return fail("Unable to start the control plane", err)
 	}
 	defer func() {
 		if err := testEnv.Stop(); err != nil {
@@ -78,26 +93,22 @@ func run(m *testing.M) int {
 	}()
 	k8sClient, err = client.New(cfg, client.Options{Scheme: scheme})
 	if err != nil {
-		fmt.Println("Unable to create a client:", err)
-		return 1
+		return fail("Unable to create a client", err)
 	}
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	if err := grantManager(ctx); err != nil {
-		fmt.Println("Unable to grant the manager its permissions:", err)
-		return 1
+		return fail("Unable to grant the manager its permissions", err)
 	}
 	user, err := testEnv.AddUser(envtest.User{Name: managerUser, Groups: []string{"system:authenticated"}}, cfg)
 	if err != nil {
-		fmt.Println("Unable to add the manager user:", err)
-		return 1
+		return fail("Unable to add the manager user", err)
 	}
 
 	store, err = index.Open(index.Options{})
 	if err != nil {
-		fmt.Println("Unable to open the index:", err)
-		return 1
+		return fail("Unable to open the index", err)
 	}
 	defer func() { _ = store.Close() }()
 	cat = catalog.New()
@@ -107,15 +118,13 @@ func run(m *testing.M) int {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
-		Cache:                  cache.Options{DefaultTransform: TransformObject},
 	})
 	if err != nil {
-		fmt.Println("Unable to create the manager:", err)
-		return 1
+		return fail("Unable to create the manager", err)
 	}
-	if err := SetupWithManager(mgr, store, cat); err != nil {
-		fmt.Println("Unable to set up the controller:", err)
-		return 1
+	writes = &faultyIndex{Store: store}
+	if err := setupWithManager(mgr, store, writes, cat); err != nil {
+		return fail("Unable to set up the controller", err)
 	}
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
