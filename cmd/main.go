@@ -5,7 +5,10 @@ package main
 import (
 	"crypto/tls"
 	"flag"
+	"fmt"
 	"os"
+	"runtime/debug"
+	"strconv"
 	"time"
 
 	"k8s.io/apimachinery/pkg/runtime"
@@ -31,6 +34,37 @@ var scheme = runtime.NewScheme()
 // minted outside the manager set --continue-token-key-file.
 const defaultTokenKey = "kubesift continue token key v1"
 
+// memoryLimitEnv carries the container's memory limit in bytes; config/manager sets it with the
+// downward API (resourceFieldRef limits.memory).
+const memoryLimitEnv = "KUBESIFT_MEMORY_LIMIT"
+
+// goMemoryShare is the part of the container's limit, less SQLite's page cache, that the Go
+// runtime may use before it collects garbage harder than its GOGC pace. The rest is left to
+// memory the Go runtime does not manage (SQLite's WebAssembly memory, thread stacks).
+const goMemoryShare = 0.9
+
+// setMemoryLimit sets the Go memory limit from the container's, unless GOMEMLIMIT is set. It
+// returns the limit set, or 0.
+func setMemoryLimit(cacheBytes int64) (int64, error) {
+	if _, ok := os.LookupEnv("GOMEMLIMIT"); ok {
+		return 0, nil
+	}
+	v := os.Getenv(memoryLimitEnv)
+	if v == "" {
+		return 0, nil
+	}
+	limit, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || limit <= 0 {
+		return 0, fmt.Errorf("%s=%q is not a positive number of bytes", memoryLimitEnv, v)
+	}
+	goLimit := int64(float64(limit-cacheBytes) * goMemoryShare)
+	if goLimit <= 0 {
+		return 0, fmt.Errorf("the index page cache (%d bytes) does not fit in the memory limit (%d bytes)", cacheBytes, limit)
+	}
+	debug.SetMemoryLimit(goLimit)
+	return goLimit, nil
+}
+
 func init() {
 	utilruntime.Must(clientgoscheme.AddToScheme(scheme))
 	utilruntime.Must(searchv1alpha1.AddToScheme(scheme))
@@ -46,6 +80,7 @@ func main() {
 		indexPath       string
 		requeryInterval time.Duration
 		tokenKeyFile    string
+		cacheBytes      int64
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
@@ -64,6 +99,9 @@ func main() {
 	flag.StringVar(&tokenKeyFile, "continue-token-key-file", "",
 		"File whose contents sign continue tokens. Empty uses a built-in key, so tokens stay valid across restarts "+
 			"and replicas; they are bound to their query either way. See docs/operations.md.")
+	flag.Int64Var(&cacheBytes, "index-cache-bytes", 16<<20,
+		"Bytes of SQLite page cache for the index, shared by all its connections. In memory, the cache is a second "+
+			"copy of pages the database already holds, so a small cache costs little; a file index reads through it.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -94,7 +132,19 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	store, err := index.Open(index.Options{Path: indexPath, TokenKey: tokenKey})
+	if cacheBytes <= 0 {
+		setupLog.Error(nil, "The index cache must be positive", "index-cache-bytes", cacheBytes)
+		os.Exit(1)
+	}
+	goLimit, err := setMemoryLimit(cacheBytes)
+	if err != nil {
+		setupLog.Error(err, "Unable to set the Go memory limit")
+		os.Exit(1)
+	}
+	if goLimit > 0 {
+		setupLog.Info("Go memory limit set from the container's", "bytes", goLimit)
+	}
+	store, err := index.Open(index.Options{Path: indexPath, TokenKey: tokenKey, CacheBytes: cacheBytes, Log: ctrl.Log.WithName("index")})
 	if err != nil {
 		setupLog.Error(err, "Unable to open the index", "index-path", indexPath)
 		os.Exit(1)

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -177,7 +178,7 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 
 	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Initial sync: paginated LIST baseline, then a ResourceIndex in the manager", n)
-	mgr, err := startManager(ctx, env, o)
+	mgr, err := startManager(ctx, env, o, "")
 	if err != nil {
 		return r, err
 	}
@@ -193,6 +194,27 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 		return r, err
 	}
 	r.LoadAverages = append(r.LoadAverages, loadAverage())
+	if err := cleanupManagerObjects(ctx, env); err != nil {
+		return r, err
+	}
+	mgr.stop()
+
+	logf("[N=%d] Initial sync and footprint with the index in a file (--index-path)", n)
+	dir, err := os.MkdirTemp("", "kubesift-bench-index-")
+	if err != nil {
+		return r, err
+	}
+	defer func() { _ = os.RemoveAll(dir) }()
+	fileMgr, err := startManager(ctx, env, o, filepath.Join(dir, "index.db"))
+	if err != nil {
+		return r, err
+	}
+	defer fileMgr.stop()
+	fileSync, fileCost, err := measureSync(ctx, env, fileMgr, n)
+	if err != nil {
+		return r, err
+	}
+	r.FileSync, r.FileCost = &fileSync, &fileCost
 	if err := cleanupManagerObjects(ctx, env); err != nil {
 		return r, err
 	}

@@ -30,8 +30,8 @@ type manager struct {
 }
 
 // startManager runs the manager binary against the control plane with the admin kubeconfig and
-// an in-memory index, and waits until it is ready.
-func startManager(ctx context.Context, c *cluster, o options) (*manager, error) {
+// an in-memory index, or an index in the file indexPath, and waits until it is ready.
+func startManager(ctx context.Context, c *cluster, o options, indexPath string) (*manager, error) {
 	bin, err := filepath.Abs(o.manager)
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", o.manager, err)
@@ -58,12 +58,16 @@ func startManager(ctx context.Context, c *cluster, o options) (*manager, error) 
 		return nil, fmt.Errorf("opening the manager log: %w", err)
 	}
 	defer func() { _ = logFile.Close() }()
-	m.cmd = exec.CommandContext(ctx, bin,
+	args := []string{
 		"--kubeconfig", c.cp.Kubeconfig(),
 		"--metrics-bind-address", metricsAddr,
 		"--health-probe-bind-address", probeAddr,
 		"--requery-interval", m.requeryInterval.String(),
-	)
+	}
+	if indexPath != "" {
+		args = append(args, "--index-path", indexPath)
+	}
+	m.cmd = exec.CommandContext(ctx, bin, args...)
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile
 	m.cmd.Cancel = func() error { return m.cmd.Process.Signal(syscall.SIGTERM) }
 	m.cmd.WaitDelay = 15 * time.Second

@@ -160,7 +160,7 @@ func renderMarkdown(rep Report) string {
 	p("The manager's footprint from its own `/metrics` (`process_resident_memory_bytes`,")
 	p("`go_memstats_heap_inuse_bytes`, `process_cpu_seconds_total`): idle before the ResourceIndex")
 	p("exists, then a few seconds after its sync; per object is the growth divided by N. The index is")
-	p("in memory (`--index-path` unset), so RSS includes SQLite's pages as well as the informer cache.")
+	p("in memory (`--index-path` unset), so RSS includes SQLite's pages; the mirror keeps no other copy.")
 	p("The burst updates objects that no live query can match (`env=dev`) while all live queries")
 	p("are running; every SearchQuery modification seen by a watch from the burst's start until the")
 	p("manager has applied every update (its `kubesift_index_events_total`) and a few requery intervals")
@@ -189,6 +189,39 @@ func renderMarkdown(rep Report) string {
 			p("")
 		}
 	}
+
+	p("### Memory against the objects' JSON")
+	p("")
+	p("JSON is the mean size of one object as the API server returns it, managedFields excluded, times N.")
+	p("Steady is a few seconds after the sync; peak is the highest value sampled every 250 ms while the")
+	p("initial sync ran. Targets: steady RSS ≤ 2× the JSON, peak RSS ≤ 3× the JSON.")
+	p("")
+	p("| N | Index | JSON per object | RSS per object (steady) | Go heap per object (steady) | " +
+		"RSS per object (peak) | Go heap per object (peak) | Database | **RSS / JSON** | Peak RSS / JSON | Sync / LIST |")
+	p("|---|---|---|---|---|---|---|---|---|---|---|")
+	for _, r := range rep.Runs {
+		rows := []struct {
+			name string
+			c    *CostResult
+			s    *SyncResult
+		}{{"memory", &r.Cost, &r.Sync}, {"file", r.FileCost, r.FileSync}}
+		for _, row := range rows {
+			if row.c == nil || row.c.PeakRSSBytes == 0 || r.ObjectBytes == 0 {
+				continue
+			}
+			c, n := row.c, float64(r.N)
+			p("| %s | %s | %s | %s | %s | %s | %s | %s | **%.2f×** (%s) | %.2f× (%s) | %.2f× |", count(r.N), row.name,
+				bytesIEC(float64(r.ObjectBytes)), bytesIEC(c.RSSBytes/n), bytesIEC(c.HeapBytes/n),
+				bytesIEC(c.PeakRSSBytes/n), bytesIEC(c.PeakHeapBytes/n), bytesIEC(c.IndexBytes),
+				c.RSSOverJSON(r.N, r.ObjectBytes), metOrMissed(c.RSSOverJSON(r.N, r.ObjectBytes) <= 2),
+				c.PeakRSSOverJSON(r.N, r.ObjectBytes), metOrMissed(c.PeakRSSOverJSON(r.N, r.ObjectBytes) <= 3),
+				row.s.ResourceIndexSeconds/row.s.ListSeconds)
+		}
+	}
+	p("")
+	p("RSS includes the manager's fixed cost (Go runtime, clients, SQLite's WebAssembly runtime), which")
+	p("dominates at small N; the ratio is meant for large N.")
+	p("")
 
 	p("## Against the targets")
 	p("")
@@ -374,4 +407,12 @@ func bytesIEC(b float64) string {
 		return "-" + s
 	}
 	return s
+}
+
+// metOrMissed words a target check.
+func metOrMissed(ok bool) string {
+	if ok {
+		return "met"
+	}
+	return "missed"
 }

@@ -37,6 +37,10 @@ type Run struct {
 	Queries         []QueryResult `json:"queries"`
 	Freshness       []FreshResult `json:"freshness"`
 	Cost            CostResult    `json:"cost"`
+	// FileSync and FileCost are the initial sync and the footprint of a second manager that keeps
+	// the index in a file (--index-path). Absent in results that predate them.
+	FileSync *SyncResult `json:"fileSync,omitempty"`
+	FileCost *CostResult `json:"fileCost,omitempty"`
 }
 
 // Host describes the machine and the versions of a run.
@@ -114,16 +118,32 @@ type FreshResult struct {
 
 // CostResult is what the manager spends.
 type CostResult struct {
-	IdleRSSBytes  float64     `json:"idleRssBytes"`
-	IdleHeapBytes float64     `json:"idleHeapBytes"`
-	RSSBytes      float64     `json:"rssBytes"`
-	HeapBytes     float64     `json:"heapBytes"`
-	IndexObjects  float64     `json:"indexObjects"`
-	Burst         BurstResult `json:"burst"`
+	IdleRSSBytes  float64 `json:"idleRssBytes"`
+	IdleHeapBytes float64 `json:"idleHeapBytes"`
+	RSSBytes      float64 `json:"rssBytes"`
+	HeapBytes     float64 `json:"heapBytes"`
+	IndexObjects  float64 `json:"indexObjects"`
+	// PeakRSSBytes and PeakHeapBytes are the highest values seen while the initial sync ran,
+	// sampled every 250 ms. Zero in results that predate them.
+	PeakRSSBytes  float64 `json:"peakRssBytes,omitempty"`
+	PeakHeapBytes float64 `json:"peakHeapBytes,omitempty"`
+	// IndexBytes is the size of the index database after the sync.
+	IndexBytes float64     `json:"indexBytes,omitempty"`
+	Burst      BurstResult `json:"burst"`
 }
 
 // RSSPerObject is the growth of the manager's RSS from idle to synced, per object.
 func (c CostResult) RSSPerObject(n int) float64 { return (c.RSSBytes - c.IdleRSSBytes) / float64(n) }
+
+// RSSOverJSON is the manager's RSS after the sync divided by the JSON of the mirrored objects.
+func (c CostResult) RSSOverJSON(n, objectBytes int) float64 {
+	return c.RSSBytes / (float64(n) * float64(objectBytes))
+}
+
+// PeakRSSOverJSON is the manager's highest RSS during the sync divided by the objects' JSON.
+func (c CostResult) PeakRSSOverJSON(n, objectBytes int) float64 {
+	return c.PeakRSSBytes / (float64(n) * float64(objectBytes))
+}
 
 // HeapPerObject is the growth of the manager's Go heap from idle to synced, per object.
 func (c CostResult) HeapPerObject(n int) float64 {

@@ -64,14 +64,18 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 			Fields: indexedFields,
 		},
 	}
+	peak := samplePeak(ctx, mgr)
 	start := time.Now()
 	if err := c.kube.Create(ctx, ri); err != nil {
+		peak.stop()
 		return res, cost, fmt.Errorf("creating the ResourceIndex: %w", err)
 	}
-	if err := waitReady(ctx, w, resourceIndexName, 10*time.Minute); err != nil {
+	err = waitReady(ctx, w, resourceIndexName, 10*time.Minute)
+	res.ResourceIndexSeconds = time.Since(start).Seconds()
+	cost.PeakRSSBytes, cost.PeakHeapBytes = peak.stop()
+	if err != nil {
 		return res, cost, fmt.Errorf("waiting for the ResourceIndex to be Ready: %w", err)
 	}
-	res.ResourceIndexSeconds = time.Since(start).Seconds()
 	synced, err := mgr.scrape(ctx)
 	if err != nil {
 		return res, cost, err
@@ -104,10 +108,48 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 	}
 	cost.RSSBytes = after.get("process_resident_memory_bytes")
 	cost.HeapBytes = after.get("go_memstats_heap_inuse_bytes")
+	cost.IndexBytes = after.get("kubesift_index_database_bytes")
+	logf("  peak during the sync: RSS %s, Go heap in use %s; index database %s",
+		bytesIEC(cost.PeakRSSBytes), bytesIEC(cost.PeakHeapBytes), bytesIEC(cost.IndexBytes))
 	logf("  manager RSS %s (idle %s, %.0f B/object), Go heap in use %s (idle %s, %.0f B/object)",
 		bytesIEC(cost.RSSBytes), bytesIEC(cost.IdleRSSBytes), cost.RSSPerObject(n),
 		bytesIEC(cost.HeapBytes), bytesIEC(cost.IdleHeapBytes), cost.HeapPerObject(n))
 	return res, cost, nil
+}
+
+// peakSampler records the manager's highest RSS and Go heap while it runs.
+type peakSampler struct {
+	cancel    context.CancelFunc
+	done      chan struct{}
+	rss, heap float64
+}
+
+// samplePeak scrapes the manager every 250 ms until stop is called.
+func samplePeak(ctx context.Context, mgr *manager) *peakSampler {
+	ctx, cancel := context.WithCancel(ctx)
+	p := &peakSampler{cancel: cancel, done: make(chan struct{})}
+	go func() {
+		defer close(p.done)
+		for {
+			if m, err := mgr.scrape(ctx); err == nil {
+				p.rss = max(p.rss, m.get("process_resident_memory_bytes"))
+				p.heap = max(p.heap, m.get("go_memstats_heap_inuse_bytes"))
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(250 * time.Millisecond):
+			}
+		}
+	}()
+	return p
+}
+
+// stop ends the sampling and returns the peaks.
+func (p *peakSampler) stop() (rss, heap float64) {
+	p.cancel()
+	<-p.done
+	return p.rss, p.heap
 }
 
 // paginatedList lists every Template in pages of listPageSize, as client-go's pager and an
