@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -34,7 +35,9 @@ const testRequeryInterval = 200 * time.Millisecond
 
 var (
 	widgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Widget"}
-	gadgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Gadget"}
+	// restConfig reaches the test API server as its admin.
+	restConfig *rest.Config
+	gadgetGVK  = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Gadget"}
 
 	k8s   client.Client
 	store *index.Store
@@ -66,6 +69,7 @@ func run(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
+	restConfig = cfg
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the API server: %v\n", err)
 		return 1
