@@ -156,9 +156,16 @@ func (m *Mirror) setFailure(err error) {
 	}
 }
 
-// Start runs the mirror until Stop is called or ctx ends.
+// Start runs the mirror until Stop is called, ctx ends or the writer stops.
 func (m *Mirror) Start(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
+	go func() {
+		select {
+		case <-m.w.stopped:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	m.mu.Lock()
 	m.cancel = cancel
 	m.mu.Unlock()

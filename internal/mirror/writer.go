@@ -71,6 +71,8 @@ type Writer struct {
 	queue   []op
 	closed  bool
 	wake    chan struct{}
+	// stopped is closed when Start returns; the mirrors stop with the writer.
+	stopped chan struct{}
 
 	// applyMu is held while the index is written for a mirror, so that stopping a mirror (which
 	// drops its rows) never interleaves with a batch that would write them back.
@@ -80,7 +82,7 @@ type Writer struct {
 // NewWriter returns a writer to idx that publishes to cat and calls refresh with the name of
 // a ResourceIndex whose status may have changed.
 func NewWriter(idx Index, cat *catalog.Catalog, refresh func(string)) *Writer {
-	w := &Writer{idx: idx, cat: cat, refresh: refresh, wake: make(chan struct{}, 1), log: ctrl.Log.WithName("mirror")}
+	w := &Writer{idx: idx, cat: cat, refresh: refresh, wake: make(chan struct{}, 1), stopped: make(chan struct{}), log: ctrl.Log.WithName("mirror")}
 	w.notFull = sync.NewCond(&w.mu)
 	return w
 }
@@ -124,6 +126,9 @@ func (w *Writer) Start(ctx context.Context) error {
 	w.log = ctrl.LoggerFrom(ctx).WithName("mirror")
 	defer func() {
 		w.mu.Lock()
+		if !w.closed {
+			close(w.stopped)
+		}
 		w.closed = true
 		for _, o := range w.queue {
 			if o.done != nil {
