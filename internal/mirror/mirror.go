@@ -284,16 +284,31 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 	if err := m.w.do(ctx, op{m: m, kind: opBegin}); err != nil {
 		return nil, err
 	}
+	// The next page is fetched while the writer writes the previous one: at most two pages
+	// are decoded at a time.
+	var writing chan error
+	wait := func() error {
+		if writing == nil {
+			return nil
+		}
+		defer func() { writing = nil }()
+		select {
+		case err := <-writing:
+			return err
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	opts := metav1.ListOptions{Limit: pageSize}
 	var rv string
 	for {
 		obj, err := m.lw.ListWithContext(ctx, opts)
 		if err != nil {
-			return nil, err
+			return nil, errors.Join(err, wait())
 		}
 		page, ok := obj.(*unstructured.UnstructuredList)
 		if !ok {
-			return nil, fmt.Errorf("listing %s: got %T, want an unstructured list", m.label, obj)
+			return nil, errors.Join(fmt.Errorf("listing %s: got %T, want an unstructured list", m.label, obj), wait())
 		}
 		if rv == "" {
 			rv = page.GetResourceVersion()
@@ -306,10 +321,17 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 			}
 			objs = append(objs, trim(u))
 		}
-		if err := m.w.do(ctx, op{m: m, kind: opPage, objs: objs}); err != nil {
+		if err := wait(); err != nil {
 			return nil, err
 		}
+		writing = make(chan error, 1)
+		if !m.w.push(op{m: m, kind: opPage, objs: objs, done: writing}) {
+			return nil, errStopped
+		}
 		if page.GetContinue() == "" {
+			if err := wait(); err != nil {
+				return nil, err
+			}
 			out := &unstructured.UnstructuredList{}
 			out.SetGroupVersionKind(m.gvk.GroupVersion().WithKind(m.gvk.Kind + "List"))
 			out.SetResourceVersion(rv)
