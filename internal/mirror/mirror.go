@@ -287,7 +287,7 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 	// The next page is fetched while the writer writes the previous one: at most two pages
 	// are decoded at a time.
 	var writing chan error
-	wait := func() error {
+	written := func() error {
 		if writing == nil {
 			return nil
 		}
@@ -304,11 +304,11 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 	for {
 		obj, err := m.lw.ListWithContext(ctx, opts)
 		if err != nil {
-			return nil, errors.Join(err, wait())
+			return nil, errors.Join(err, written())
 		}
 		page, ok := obj.(*unstructured.UnstructuredList)
 		if !ok {
-			return nil, errors.Join(fmt.Errorf("listing %s: got %T, want an unstructured list", m.label, obj), wait())
+			return nil, errors.Join(fmt.Errorf("listing %s: got %T, want an unstructured list", m.label, obj), written())
 		}
 		if rv == "" {
 			rv = page.GetResourceVersion()
@@ -321,7 +321,7 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 			}
 			objs = append(objs, trim(u))
 		}
-		if err := wait(); err != nil {
+		if err := written(); err != nil {
 			return nil, err
 		}
 		writing = make(chan error, 1)
@@ -329,7 +329,7 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 			return nil, errStopped
 		}
 		if page.GetContinue() == "" {
-			if err := wait(); err != nil {
+			if err := written(); err != nil {
 				return nil, err
 			}
 			out := &unstructured.UnstructuredList{}

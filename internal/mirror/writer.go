@@ -82,7 +82,10 @@ type Writer struct {
 // NewWriter returns a writer to idx that publishes to cat and calls refresh with the name of
 // a ResourceIndex whose status may have changed.
 func NewWriter(idx Index, cat *catalog.Catalog, refresh func(string)) *Writer {
-	w := &Writer{idx: idx, cat: cat, refresh: refresh, wake: make(chan struct{}, 1), stopped: make(chan struct{}), log: ctrl.Log.WithName("mirror")}
+	w := &Writer{
+		idx: idx, cat: cat, refresh: refresh, log: ctrl.Log.WithName("mirror"),
+		wake: make(chan struct{}, 1), stopped: make(chan struct{}),
+	}
 	w.notFull = sync.NewCond(&w.mu)
 	return w
 }
@@ -181,11 +184,10 @@ type observer struct {
 	wants    map[schema.GroupVersionKind]bool
 	changes  []catalog.Change
 	kindWide map[schema.GroupVersionKind]struct{}
-	deletes  map[*Mirror]int
 }
 
 func newObserver(cat *catalog.Catalog) *observer {
-	return &observer{cat: cat, wants: map[schema.GroupVersionKind]bool{}, kindWide: map[schema.GroupVersionKind]struct{}{}, deletes: map[*Mirror]int{}}
+	return &observer{cat: cat, wants: map[schema.GroupVersionKind]bool{}, kindWide: map[schema.GroupVersionKind]struct{}{}}
 }
 
 func (o *observer) WantsOld(gvk schema.GroupVersionKind) bool {
