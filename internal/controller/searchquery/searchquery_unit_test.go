@@ -306,7 +306,9 @@ func TestLiveQueriesScheduling(t *testing.T) {
 func TestLiveQueriesPendingIsBounded(t *testing.T) {
 	g := NewWithT(t)
 	gvk := schema.GroupVersionKind{Group: "apps.example.com", Version: "v1", Kind: "Widget"}
+	clock := time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)
 	l := newLiveQueries(time.Second)
+	l.now = func() time.Time { return clock }
 	queue := &recordingQueue{}
 	l.queue = queue
 	for _, name := range []string{"web", "db"} {
@@ -326,6 +328,7 @@ func TestLiveQueriesPendingIsBounded(t *testing.T) {
 	g.Expect(l.pending).To(HaveLen(1))
 	g.Expect(l.pending[gvk].all).To(BeTrue())
 	g.Expect(l.pending[gvk].changes).To(BeEmpty())
+	clock = clock.Add(5 * time.Second)
 	l.dispatch()
 	g.Expect(sortedStrings(queue.take()...)).To(Equal([]string{"db", "web"}))
 	g.Expect(l.pending).To(BeEmpty())
