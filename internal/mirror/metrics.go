@@ -25,7 +25,7 @@ var (
 
 	eventsTotal = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "kubesift_index_events_total",
-		Help: "Informer events applied to the index, by kind (Kind.version.group) and type (add, update, delete).",
+		Help: "Watch events applied to the index, and deletes found by relists, by kind (Kind.version.group) and type (add, update, delete).",
 	}, []string{"kind", "type"})
 
 	applyDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
