@@ -43,6 +43,18 @@ const memoryLimitEnv = "KUBESIFT_MEMORY_LIMIT"
 // memory the Go runtime does not manage (SQLite's WebAssembly memory, thread stacks).
 const goMemoryShare = 0.9
 
+// gcPercent is the Go garbage collector's target when GOGC is not set. Most of the heap is the
+// in-memory index's database pages, which hold no pointers, so a collection costs little even
+// when the heap is large, while the default of 100 would let garbage grow as large as the index.
+const gcPercent = 25
+
+// setGCPercent sets the garbage collector's target, unless GOGC is set.
+func setGCPercent() {
+	if _, ok := os.LookupEnv("GOGC"); !ok {
+		debug.SetGCPercent(gcPercent)
+	}
+}
+
 // setMemoryLimit sets the Go memory limit from the container's, unless GOMEMLIMIT is set. It
 // returns the limit set, or 0.
 func setMemoryLimit(cacheBytes int64) (int64, error) {
@@ -136,6 +148,7 @@ func main() {
 		setupLog.Error(nil, "The index cache must be positive", "index-cache-bytes", cacheBytes)
 		os.Exit(1)
 	}
+	setGCPercent()
 	goLimit, err := setMemoryLimit(cacheBytes)
 	if err != nil {
 		setupLog.Error(err, "Unable to set the Go memory limit")
