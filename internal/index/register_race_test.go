@@ -35,7 +35,7 @@ func TestRegisterDuringSearches(t *testing.T) {
 	for i := range n {
 		changes = append(changes, Change{Object: obj("ns", fmt.Sprintf("o%03d", i), content(i, 0))})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	shard, err := labels.Parse("shard in (s0,s1)")
@@ -117,7 +117,7 @@ func TestRegisterDuringSearches(t *testing.T) {
 		defer wg.Done()
 		for gen := 1; ctx.Err() == nil; gen++ {
 			i := gen % n
-			if err := s.Apply([]Change{{Object: obj("ns", fmt.Sprintf("o%03d", i), content(i, gen))}}); err != nil {
+			if err := s.Apply([]Change{{Object: obj("ns", fmt.Sprintf("o%03d", i), content(i, gen))}}, nil); err != nil {
 				report(fmt.Errorf("write: %w", err))
 				return
 			}

@@ -438,7 +438,7 @@ func TestRelist(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	q := mustCompile(t, Spec{GVK: widgetGVK})
+	q := mustCompile(t, query.Spec{GVK: widgetGVK})
 	refs, _ := searchAll(t, s, q)
 	if got := strings.Join(names(refs), ","); got != "a,b,c,gone" {
 		t.Fatalf("before the commit: %s", got)

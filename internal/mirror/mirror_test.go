@@ -26,6 +26,7 @@ import (
 
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 const (
@@ -162,7 +163,7 @@ func (h *harness) start(t *testing.T, src *listSource) *Mirror {
 
 // names returns the sorted names of the stored objects of the kind.
 func (h *harness) names(g Gomega) []string {
-	q, err := index.Compile(index.Spec{GVK: widgetGVK, Sort: []index.SortKey{{Path: "metadata.name"}}, Limit: 500})
+	q, err := query.Compile(query.Spec{GVK: widgetGVK, Sort: []query.SortKey{{Path: "metadata.name"}}, Limit: 500})
 	g.Expect(err).NotTo(HaveOccurred())
 	page, err := h.store.Search(context.Background(), q, "")
 	g.Expect(err).NotTo(HaveOccurred())
@@ -188,7 +189,7 @@ func TestRelistDeletesVanishedObjects(t *testing.T) {
 	g.Expect(h.store.Apply([]index.Change{{Object: stale}}, nil)).To(Succeed())
 
 	// A live query on app=b, as the SearchQuery controller subscribes one.
-	q, err := index.Compile(index.Spec{GVK: widgetGVK, Labels: labels.SelectorFromSet(labels.Set{"app": "b"})})
+	q, err := query.Compile(query.Spec{GVK: widgetGVK, Labels: labels.SelectorFromSet(labels.Set{"app": "b"})})
 	g.Expect(err).NotTo(HaveOccurred())
 	var mu sync.Mutex
 	var requeued []string

@@ -20,6 +20,7 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/index"
 	"github.com/kubesift/kubesift/internal/query"
 )
 

@@ -298,7 +298,7 @@ func TestWriteFailure(t *testing.T) {
 	defer writes.fail.Store(false)
 	newNamespace(t, "failing")
 	newCertificate(t, "failing", "one", true)
-	inFailing := index.Spec{GVK: certificateGVK, Namespaces: []string{"failing"}}
+	inFailing := query.Spec{GVK: certificateGVK, Namespaces: []string{"failing"}}
 
 	writes.fail.Store(true)
 	newResourceIndex(t, "failing-certificates", "cert-manager.io/v1", "Certificate")

@@ -206,12 +206,12 @@ func (l *liveQueries) dispatch() {
 	type kindWork struct {
 		gvk     schema.GroupVersionKind
 		work    *pendingChanges
-		queries map[types.NamespacedName]*index.Query
+		queries map[types.NamespacedName]*query.Query
 	}
 	l.mu.Lock()
 	works := make([]kindWork, 0, len(l.pending))
 	for gvk, p := range l.pending {
-		qs := make(map[types.NamespacedName]*index.Query, len(l.byKind[gvk]))
+		qs := make(map[types.NamespacedName]*query.Query, len(l.byKind[gvk]))
 		for key, lq := range l.byKind[gvk] {
 			qs[key] = lq.query
 		}
@@ -223,7 +223,7 @@ func (l *liveQueries) dispatch() {
 	type hit struct {
 		gvk   schema.GroupVersionKind
 		key   types.NamespacedName
-		query *index.Query
+		query *query.Query
 	}
 	var hits []hit
 	for _, kw := range works {
@@ -252,7 +252,7 @@ func (l *liveQueries) dispatch() {
 }
 
 // matchesAny reports whether q matched the old or the new version of one of the changes.
-func matchesAny(q *index.Query, changes []catalog.Change) bool {
+func matchesAny(q *query.Query, changes []catalog.Change) bool {
 	for _, ch := range changes {
 		if ch.KindWide() || q.Matches(ch.Old) || q.Matches(ch.New) {
 			return true

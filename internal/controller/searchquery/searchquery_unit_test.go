@@ -312,7 +312,7 @@ func TestLiveQueriesPendingIsBounded(t *testing.T) {
 	queue := &recordingQueue{}
 	l.queue = queue
 	for _, name := range []string{"web", "db"} {
-		q, err := index.Compile(index.Spec{GVK: gvk, NameContains: name})
+		q, err := query.Compile(query.Spec{GVK: gvk, NameContains: name})
 		g.Expect(err).NotTo(HaveOccurred())
 		l.track(types.NamespacedName{Namespace: "ns", Name: name}, q)
 	}
