@@ -31,8 +31,8 @@ import (
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
-	"github.com/kubesift/kubesift/internal/query"
 	"github.com/kubesift/kubesift/internal/mirror"
+	"github.com/kubesift/kubesift/internal/query"
 )
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=resourceindices,verbs=get;list;watch;update;patch
