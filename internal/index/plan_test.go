@@ -294,7 +294,7 @@ func TestCountAfterACursorOnADeclaredPathReadsNoRows(t *testing.T) {
 	for i := range 1500 {
 		changes = append(changes, Change{Object: realisticObject(r, i)})
 	}
-	if err := s.Apply(changes); err != nil {
+	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
 	k := s.kind(widgetGVK)
@@ -361,7 +361,7 @@ func TestNumericCheckOnADeclaredPathSeeks(t *testing.T) {
 	if err := s.Apply([]Change{
 		{Object: obj("a", "x", map[string]any{"spec": map[string]any{"replicas": "many"}})},
 		{Object: obj("a", "y", map[string]any{"spec": map[string]any{"replicas": true}})},
-	}); err != nil {
+	}, nil); err != nil {
 		t.Fatal(err)
 	}
 	q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{
@@ -370,7 +370,7 @@ func TestNumericCheckOnADeclaredPathSeeks(t *testing.T) {
 	if p, err := s.Search(context.Background(), q, ""); err != nil || p.Total != 1 {
 		t.Fatalf("got %+v %v", p, err)
 	}
-	if err := s.Apply([]Change{{Object: obj("a", "z", map[string]any{"spec": map[string]any{"replicas": int64(3)}})}}); err != nil {
+	if err := s.Apply([]Change{{Object: obj("a", "z", map[string]any{"spec": map[string]any{"replicas": int64(3)}})}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.Search(context.Background(), q, ""); !errors.Is(err, query.ErrInvalidValue) {
