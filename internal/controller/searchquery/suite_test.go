@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
@@ -25,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
 )
@@ -32,12 +34,20 @@ import (
 // testRequeryInterval is short so that tests of liveness and coalescing run quickly.
 const testRequeryInterval = 200 * time.Millisecond
 
+// Access decisions expire quickly so that tests of granted and revoked rights run quickly.
+const (
+	testAccessCacheTTL        = 300 * time.Millisecond
+	testAccessRecheckInterval = 500 * time.Millisecond
+)
+
 var (
 	widgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Widget"}
 	gadgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Gadget"}
 
 	k8s   client.Client
-	store *index.Store
+	// restConfig is the admin's; tests impersonate other users with copies of it.
+	restConfig *rest.Config
+	store      *index.Store
 	cat   *catalog.Catalog
 	world = &mirror{last: map[string]*unstructured.Unstructured{}}
 
@@ -70,6 +80,7 @@ func run(m *testing.M) int {
 		fmt.Fprintf(os.Stderr, "starting the API server: %v\n", err)
 		return 1
 	}
+	restConfig = cfg
 	defer func() { _ = env.Stop() }()
 
 	scheme := runtime.NewScheme()
@@ -82,6 +93,17 @@ func run(m *testing.M) int {
 		return 1
 	}
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// Queries are answered only when the admission policies record their author, as in a cluster.
+	policyCtx, cancelPolicies := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelPolicies()
+	if err := admission.Install(policyCtx, k8s, filepath.Join("..", "..", "..", "config", "admission")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := admission.WaitEnforced(policyCtx, k8s, metav1.NamespaceDefault); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -108,7 +130,9 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if queryReconciler, clusterQueryReconciler, err = setupWithManager(mgr, store, cat, Options{RequeryInterval: testRequeryInterval}); err != nil {
+	if queryReconciler, clusterQueryReconciler, err = setupWithManager(mgr, store, cat, Options{
+		RequeryInterval: testRequeryInterval, AccessCacheTTL: testAccessCacheTTL, AccessRecheckInterval: testAccessRecheckInterval,
+	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
