@@ -10,6 +10,7 @@ import (
 
 	authorizationv1 "k8s.io/api/authorization/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 	"sigs.k8s.io/controller-runtime/pkg/client"
@@ -99,12 +100,15 @@ func (a *accessReviewer) pruneLocked(now time.Time) {
 
 // authorize checks that the author recorded in annotations may list the target in every
 // namespace of namespaces (all namespaces when nil). It returns a Forbidden outcome when not, and
-// nil when the query may be evaluated. When the API server does not serve the target, there is
-// nothing to check and nothing to search: authorize returns nil and the evaluation reports that
-// no ResourceIndex mirrors it.
+// nil when the query may be evaluated. A query that records no author, or a malformed one, is
+// Forbidden too. When the API server does not serve the target, there is nothing to check and
+// nothing to search: authorize returns errTargetNotServed.
 func (r *reconciler[T]) authorize(
 	ctx context.Context, annotations map[string]string, gvk schema.GroupVersionKind, namespaces []string,
 ) (*outcome, error) {
+	if err := r.policies.check(ctx); err != nil {
+		return ptr.To(policiesNotEnforced(err)), nil
+	}
 	who, err := authorOf(annotations)
 	if err != nil {
 		return ptr.To(noAuthor(r.kind.name, err)), nil
@@ -163,4 +167,73 @@ func resourceName(gr schema.GroupResource) string {
 		return gr.Resource
 	}
 	return gr.Resource + "." + gr.Group
+}
+
+// +kubebuilder:rbac:groups=search.kubesift.io,resources=clustersearchqueries,verbs=create
+
+// probeAuthor is the author that the policy probe claims to be. The mutating policy replaces it
+// with the manager's own user name.
+const probeAuthor = "kubesift:admission-probe"
+
+// policyProbe tells whether the API server enforces the author policies of config/admission.
+// Without them, anyone could write the author annotations, so no query may be answered. It asks
+// the API server to create, in dry-run mode, a ClusterSearchQuery whose annotations name someone
+// else, and checks that they come back rewritten. The answer is reused for ttl.
+type policyProbe struct {
+	client client.Client
+	ttl    time.Duration
+	now    func() time.Time
+
+	mu      sync.Mutex
+	expires time.Time
+	err     error
+}
+
+func newPolicyProbe(c client.Client, ttl time.Duration) *policyProbe {
+	return &policyProbe{client: c, ttl: ttl, now: time.Now}
+}
+
+// check returns nil when the policies are enforced, and otherwise an error that says why not.
+func (p *policyProbe) check(ctx context.Context) error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	now := p.now()
+	if now.Before(p.expires) {
+		return p.err
+	}
+	p.err = p.probe(ctx)
+	p.expires = now.Add(p.ttl)
+	return p.err
+}
+
+func (p *policyProbe) probe(ctx context.Context) error {
+	csq := &searchv1alpha1.ClusterSearchQuery{
+		ObjectMeta: metav1.ObjectMeta{
+			GenerateName: "kubesift-admission-probe-",
+			Annotations: map[string]string{
+				searchv1alpha1.AnnotationAuthor:       probeAuthor,
+				searchv1alpha1.AnnotationAuthorUID:    "",
+				searchv1alpha1.AnnotationAuthorGroups: `["system:masters"]`,
+				searchv1alpha1.AnnotationAuthorExtra:  "{}",
+			},
+		},
+		Spec: searchv1alpha1.ClusterSearchQuerySpec{QuerySpec: searchv1alpha1.QuerySpec{
+			Target: searchv1alpha1.TargetRef{APIVersion: "admission-probe.kubesift.io/v1", Kind: "Probe"},
+		}},
+	}
+	if err := p.client.Create(ctx, csq, client.DryRunAll); err != nil {
+		return fmt.Errorf("a dry-run ClusterSearchQuery that names someone else as its author was not admitted: %w", err)
+	}
+	if csq.Annotations[searchv1alpha1.AnnotationAuthor] == probeAuthor {
+		return errors.New("the API server kept the author annotations that a request wrote itself")
+	}
+	return nil
+}
+
+func policiesNotEnforced(err error) outcome {
+	return outcome{
+		reason: searchv1alpha1.ReasonForbidden,
+		message: fmt.Sprintf("kubesift answers no query while the admission policies in config/admission are not "+
+			"enforced, since anyone could then claim to be a query's author: %v", err),
+	}
 }

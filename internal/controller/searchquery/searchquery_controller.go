@@ -69,7 +69,9 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 	if opts.AccessRecheckInterval <= 0 {
 		opts.AccessRecheckInterval = DefaultAccessRecheckInterval
 	}
+	policies := newPolicyProbe(mgr.GetClient(), opts.AccessRecheckInterval)
 	sq := &reconciler[*searchv1alpha1.SearchQuery]{
+		policies: policies,
 		kind: queryKind[*searchv1alpha1.SearchQuery]{
 			name:      "SearchQuery",
 			newObject: func() *searchv1alpha1.SearchQuery { return &searchv1alpha1.SearchQuery{} },
@@ -84,6 +86,7 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 		return nil, nil, err
 	}
 	csq := &reconciler[*searchv1alpha1.ClusterSearchQuery]{
+		policies: policies,
 		kind: queryKind[*searchv1alpha1.ClusterSearchQuery]{
 			name:      "ClusterSearchQuery",
 			newObject: func() *searchv1alpha1.ClusterSearchQuery { return &searchv1alpha1.ClusterSearchQuery{} },
@@ -125,6 +128,8 @@ type reconciler[T client.Object] struct {
 	access *accessReviewer
 	// recheck is how often an answered or forbidden query is evaluated again.
 	recheck time.Duration
+	// policies tells whether the API server records query authors; shared by both kinds.
+	policies *policyProbe
 }
 
 func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options, name string) error {

@@ -44,12 +44,12 @@ var (
 	widgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Widget"}
 	gadgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Gadget"}
 
-	k8s   client.Client
+	k8s client.Client
 	// restConfig is the admin's; tests impersonate other users with copies of it.
 	restConfig *rest.Config
 	store      *index.Store
-	cat   *catalog.Catalog
-	world = &mirror{last: map[string]*unstructured.Unstructured{}}
+	cat        *catalog.Catalog
+	world      = &mirror{last: map[string]*unstructured.Unstructured{}}
 
 	queryReconciler        *reconciler[*searchv1alpha1.SearchQuery]
 	clusterQueryReconciler *reconciler[*searchv1alpha1.ClusterSearchQuery]
