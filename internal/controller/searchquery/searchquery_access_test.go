@@ -2,22 +2,32 @@ package searchquery
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 
 	. "github.com/onsi/gomega"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/admission"
 )
 
 // clientAs returns a client that impersonates user in groups.
 func clientAs(t *testing.T, user string, groups ...string) client.Client {
 	t.Helper()
+	return clientWith(t, rest.ImpersonationConfig{UserName: user, Groups: groups})
+}
+
+// clientWith returns a client that impersonates as imp says.
+func clientWith(t *testing.T, imp rest.ImpersonationConfig) client.Client {
+	t.Helper()
+	user := imp.UserName
 	cfg := rest.CopyConfig(restConfig)
-	cfg.Impersonate = rest.ImpersonationConfig{UserName: user, Groups: groups}
+	cfg.Impersonate = imp
 	c, err := client.New(cfg, client.Options{Scheme: k8s.Scheme()})
 	if err != nil {
 		t.Fatalf("creating a client for %s: %v", user, err)
@@ -67,7 +77,10 @@ func TestAnswersOnlyWhatTheAuthorMayList(t *testing.T) {
 	create(t, widget(ns, "w1", nil, 1, "nginx", "True"))
 	create(t, widget(ns, "w2", nil, 2, "nginx", "True"))
 	defer grant(t, ns, "write-queries", "dana", writeQueries)()
-	dana := clientAs(t, "dana", "team-d")
+	dana := clientWith(t, rest.ImpersonationConfig{
+		UserName: "dana", Groups: []string{"team-d"},
+		Extra: map[string][]string{"scopes": {"b", "a\"]"}, "example.com/zone": {"1"}},
+	})
 
 	sq := &searchv1alpha1.SearchQuery{
 		ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: "widgets"},
@@ -76,6 +89,10 @@ func TestAnswersOnlyWhatTheAuthorMayList(t *testing.T) {
 	g.Expect(dana.Create(context.Background(), sq)).To(Succeed())
 	g.Expect(sq.Annotations).To(HaveKeyWithValue(searchv1alpha1.AnnotationAuthor, "dana"))
 	g.Expect(sq.Annotations).To(HaveKeyWithValue(searchv1alpha1.AnnotationAuthorGroups, `["team-d","system:authenticated"]`))
+	g.Expect(sq.Annotations).To(HaveKeyWithValue(searchv1alpha1.AnnotationAuthorExtra, `{"example.com/zone":["1"],"scopes":["b","a\"]"]}`))
+	who, err := authorOf(sq.Annotations)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(who.extra).To(Equal(map[string][]string{"scopes": {"b", `a"]`}, "example.com/zone": {"1"}}))
 
 	forbidden := func(g Gomega, st *searchv1alpha1.QueryStatus) {
 		readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonForbidden)(g, st)
@@ -143,4 +160,37 @@ func TestNoAuthorIsForbidden(t *testing.T) {
 	applyOutcome(st, 1, *out)
 	g.Expect(st.Total).To(BeZero())
 	g.Expect(st.Results).To(BeEmpty())
+}
+
+// TestNothingAnsweredWithoutThePolicies removes the bindings of the author policies, after which
+// anyone could write the author annotations, and checks that queries stop being answered until
+// the policies are back.
+func TestNothingAnsweredWithoutThePolicies(t *testing.T) {
+	g := NewWithT(t)
+	ctx := context.Background()
+	ns := newNamespace(t)
+	create(t, widget(ns, "w1", nil, 1, "nginx", "True"))
+	sq := newSearchQuery(t, ns, "widgets", searchv1alpha1.QuerySpec{Target: widgetTarget})
+	eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
+
+	bindings := []client.Object{&admissionregistrationv1.MutatingAdmissionPolicyBinding{}, &admissionregistrationv1.ValidatingAdmissionPolicyBinding{}}
+	bindings[0].SetName("query-author")
+	bindings[1].SetName("query-author-guard")
+	restore := func() {
+		g.Expect(admission.Install(ctx, k8s, filepath.Join("..", "..", "..", "config", "admission"))).To(Succeed())
+		g.Expect(admission.WaitEnforced(ctx, k8s, ns)).To(Succeed())
+	}
+	defer restore()
+	for _, b := range bindings {
+		g.Expect(k8s.Delete(ctx, b)).To(Succeed())
+	}
+	st := eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonForbidden)(g, st)
+		g.Expect(st.Total).To(BeZero())
+		g.Expect(st.Results).To(BeEmpty())
+	})
+	g.Expect(st.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("config/admission are not enforced"))))
+
+	restore()
+	eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
 }
