@@ -82,7 +82,10 @@ spec:
 			return nil
 		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("the admission policies from config/admission do not record the author of new queries: %v", err)
+			if err == nil {
+				err = errors.New("no author annotation")
+			}
+			return fmt.Errorf("the admission policies from config/admission do not record the author of new queries: %w", err)
 		}
 		select {
 		case <-ctx.Done():
