@@ -125,11 +125,13 @@ ifndef ignore-not-found
 endif
 
 .PHONY: install
-install: manifests ## Install the CRDs into the cluster of the current kubeconfig context.
+install: manifests ## Install the CRDs and the admission policies into the cluster of the current kubeconfig context.
 	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side -f -
+	$(KUBECTL) kustomize config/admission | $(KUBECTL) apply --server-side -f -
 
 .PHONY: uninstall
-uninstall: manifests ## Remove the CRDs from the cluster. ignore-not-found=true ignores missing resources.
+uninstall: manifests ## Remove the CRDs and the admission policies from the cluster. ignore-not-found=true ignores missing resources.
+	$(KUBECTL) kustomize config/admission | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 .PHONY: deploy

@@ -15,6 +15,10 @@ const (
 const (
 	// ReasonProgressing is the reason of Reconciling while work is pending.
 	ReasonProgressing = "Progressing"
+	// ReasonForbidden means that someone is not allowed to list the target: for a ResourceIndex,
+	// the manager; for a SearchQuery or ClusterSearchQuery, the query's author (whoever last wrote
+	// its spec) in the namespaces it searches.
+	ReasonForbidden = "Forbidden"
 )
 
 // ResourceIndex reasons.
@@ -25,8 +29,6 @@ const (
 	ReasonSyncing = "Syncing"
 	// ReasonResourceNotFound means the API server does not serve the target kind (its CRD is missing).
 	ReasonResourceNotFound = "ResourceNotFound"
-	// ReasonForbidden means the manager is not allowed to list or watch the target.
-	ReasonForbidden = "Forbidden"
 	// ReasonDuplicate means an older ResourceIndex already mirrors the same kind.
 	ReasonDuplicate = "Duplicate"
 	// ReasonIndexWriteFailed means writing the kind's objects to the index fails; the mirror

@@ -33,6 +33,11 @@ type ResourceIndexStatus struct {
 	// +kubebuilder:default=0
 	ObjectCount int64 `json:"objectCount"`
 
+	// resource is the API resource that spec.target maps to, once the API server serves it. The
+	// admission policy in config/admission reads it to check, when a query is written, that its
+	// author may list the target.
+	// +optional
+	Resource *IndexedResource `json:"resource,omitempty"`
 	// conditions describe the state of the index: Ready=True once the initial list is in the
 	// index, and Reconciling or Stalled while true.
 	// +optional
@@ -40,6 +45,19 @@ type ResourceIndexStatus struct {
 	// +listMapKey=type
 	// +kubebuilder:validation:MaxItems=8
 	Conditions []metav1.Condition `json:"conditions,omitempty"`
+}
+
+// IndexedResource names the API resource of a mirrored kind, as RBAC rules name it.
+type IndexedResource struct {
+	// group is the API group of the resource; empty for the core group.
+	// +required
+	// +kubebuilder:validation:MaxLength=253
+	Group string `json:"group"`
+	// resource is the plural resource name, for example "configmaps".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Resource string `json:"resource"`
 }
 
 // ResourceIndex mirrors one kind of resource into kubesift's index, through the manager's

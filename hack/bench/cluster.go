@@ -23,6 +23,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controlplane"
 	"github.com/kubesift/kubesift/internal/sample"
 )
@@ -95,6 +96,13 @@ func (c *cluster) init(ctx context.Context, o options) error {
 	}
 	if !found {
 		return fmt.Errorf("no CRD for %s in %s", templateGVR.GroupResource(), strings.Join(o.crdPaths, ", "))
+	}
+	// The policies record who writes each query; without them the manager answers none.
+	if err := admission.Install(ctx, c.kube, "config/admission"); err != nil {
+		return fmt.Errorf("installing the admission policies: %w", err)
+	}
+	if err := admission.WaitEnforced(ctx, c.kube, metav1.NamespaceDefault); err != nil {
+		return err
 	}
 	for i := range o.namespaces {
 		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: sample.Namespace(i)}}

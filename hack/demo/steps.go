@@ -52,8 +52,47 @@ func (d *demo) install(ctx context.Context) error {
 		"crd/searchqueries.search.kubesift.io", "crd/clustersearchqueries.search.kubesift.io"); err != nil {
 		return err
 	}
-	fmt.Println("Installed the kubesift CRDs and the sample CRD templates.apps.example.com.")
+	// The policies record who writes each query; the manager answers a query only while its
+	// author may list the target (docs/access.md).
+	if _, err := d.cluster.kubectl(ctx, "", "apply", "-k", filepath.Join(d.root, "config/admission")); err != nil {
+		return err
+	}
+	if err := d.waitForAdmissionPolicies(ctx); err != nil {
+		return err
+	}
+	fmt.Println("Installed the kubesift CRDs, its admission policies and the sample CRD templates.apps.example.com.")
 	return nil
+}
+
+// waitForAdmissionPolicies waits until the API server records the author of a new query: a
+// query created before would never be answered. It probes with a server-side dry run.
+func (d *demo) waitForAdmissionPolicies(ctx context.Context) error {
+	const probe = `
+apiVersion: search.kubesift.io/v1alpha1
+kind: SearchQuery
+metadata: {name: admission-probe, namespace: default}
+spec:
+  target: {apiVersion: admission-probe.kubesift.io/v1, kind: Probe}
+`
+	deadline := time.Now().Add(time.Minute)
+	for {
+		out, err := d.cluster.kubectl(ctx, probe, "create", "--dry-run=server", "-f", "-",
+			"-o", `jsonpath={.metadata.annotations.search\.kubesift\.io/author}`)
+		if err == nil && out != "" {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			if err == nil {
+				err = errors.New("no author annotation")
+			}
+			return fmt.Errorf("the admission policies from config/admission do not record the author of new queries: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(250 * time.Millisecond):
+		}
+	}
 }
 
 // load creates the namespaces and the Template objects, with their status, in parallel.

@@ -78,6 +78,9 @@ var _ = BeforeSuite(func() {
 	rendered := kubectl("kustomize", filepath.Join(repoRoot, "config", "crd"))
 	kubectlStdin(rendered, "apply", "--server-side", "-f", "-")
 	kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", filepath.Join(repoRoot, "config", "crd", "bases"))
+	By("installing the admission policies through the kustomize tree in config/admission")
+	kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
+	waitForAdmissionPolicies()
 })
 
 var _ = AfterSuite(func() {

@@ -247,3 +247,25 @@ func httpGet(url string) (string, error) {
 	}
 	return string(body), nil
 }
+
+// waitForAdmissionPolicies waits until the API server records the author of a new query, which
+// it starts doing a moment after the policies are created: a query created before would never be
+// answered. It probes with a server-side dry run, which stores nothing.
+func waitForAdmissionPolicies() {
+	GinkgoHelper()
+	probe := `
+apiVersion: search.kubesift.io/v1alpha1
+kind: SearchQuery
+metadata: {name: admission-probe, namespace: default}
+spec:
+  target: {apiVersion: admission-probe.kubesift.io/v1, kind: Probe}
+`
+	Eventually(func() (string, error) {
+		ctx, cancel := context.WithTimeout(suiteCtx, kubectlTimeout)
+		defer cancel()
+		cmd := cp.KubectlCmd(ctx, "create", "--dry-run=server", "-f", "-", "-o", `jsonpath={.metadata.annotations.search\.kubesift\.io/author}`)
+		cmd.Stdin = strings.NewReader(probe)
+		out, err := cmd.Output()
+		return string(out), err
+	}).ShouldNot(BeEmpty(), "the admission policies do not record the author of new queries")
+}

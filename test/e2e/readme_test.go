@@ -59,6 +59,10 @@ var _ = Describe("The README's commands", Ordered, func() {
 			"crd/searchqueries.search.kubesift.io", "crd/clustersearchqueries.search.kubesift.io",
 			"crd/resourceindices.search.kubesift.io")
 		Expect(err).NotTo(HaveOccurred())
+		policies, err := ownKubectl("get", "mutatingadmissionpolicybinding,validatingadmissionpolicybinding",
+			"-o", "jsonpath={.items[*].spec.policyName}")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Fields(policies)).To(ConsistOf("query-author", "query-access", "query-author-guard"))
 	})
 
 	It("runs the manager from the host with make run", func() {
@@ -119,6 +123,14 @@ var _ = Describe("The README's commands", Ordered, func() {
 		Expect(err).NotTo(HaveOccurred())
 		Expect(subject).To(Equal("kubesift-system/kubesift-controller-manager"))
 
+		By("installing the admission policies, cluster-scoped and named with the prefix")
+		policies, err := ownKubectl("get", "mutatingadmissionpolicybinding,validatingadmissionpolicybinding",
+			"-o", "jsonpath={.items[*].spec.policyName}")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(strings.Fields(policies)).To(ContainElements("kubesift-query-author", "kubesift-query-access", "kubesift-query-author-guard"))
+		_, err = ownKubectl("get", "mutatingadmissionpolicy", "kubesift-query-author")
+		Expect(err).NotTo(HaveOccurred())
+
 		// The manager is not granted everything: no rule of its own role names every resource.
 		rules, err := ownKubectl("get", "clusterrole", "kubesift-manager-role", "-o", "jsonpath={.rules[*].resources}")
 		Expect(err).NotTo(HaveOccurred())
@@ -143,6 +155,9 @@ var _ = Describe("The README's commands", Ordered, func() {
 		names, err := ownKubectl("get", "crd", "-o", "name")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(names).NotTo(ContainSubstring("kubesift.io"))
+		policies, err := ownKubectl("get", "mutatingadmissionpolicybinding,validatingadmissionpolicybinding", "-o", "name")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(policies).NotTo(ContainSubstring("query-"))
 	})
 })
 

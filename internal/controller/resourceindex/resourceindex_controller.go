@@ -158,7 +158,6 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 // reconcileMirror makes the mirror of the ResourceIndex's kind match its spec. An outcome with
 // an empty reason means the error is transient and the status should stay as it is.
 func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.ResourceIndex) (outcome, error) {
-	log := ctrl.LoggerFrom(ctx)
 	gvk := ri.Spec.Target.GroupVersionKind()
 	target := ri.Spec.Target.String()
 
@@ -179,6 +178,20 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 	if err != nil {
 		return r.unavailable(ctx, ri, gvk, err)
 	}
+	o, err := r.mirrorResolved(ctx, ri, gvk, mapping)
+	if o.reason != "" && o.reason != searchv1alpha1.ReasonResourceNotFound {
+		// Published for the admission policy that checks a query's author against the target.
+		o.resource = &searchv1alpha1.IndexedResource{Group: mapping.Resource.Group, Resource: mapping.Resource.Resource}
+	}
+	return o, err
+}
+
+// mirrorResolved is reconcileMirror once the target kind is known to map to a resource.
+func (r *Reconciler) mirrorResolved(
+	ctx context.Context, ri *searchv1alpha1.ResourceIndex, gvk schema.GroupVersionKind, mapping *meta.RESTMapping,
+) (outcome, error) {
+	log := ctrl.LoggerFrom(ctx)
+	target := ri.Spec.Target.String()
 	namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
 	m := r.mirrorOf(gvk)
 	if m != nil && m.Namespaced() != namespaced {

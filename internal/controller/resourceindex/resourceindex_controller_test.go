@@ -150,6 +150,7 @@ func TestTargetCRDLifecycle(t *testing.T) {
 	g.Expect(cond.Message).To(ContainSubstring("apps.example.com/v1alpha1"))
 	g.Expect(cond.Message).To(ContainSubstring("Template"))
 	g.Expect(cond.Message).To(ContainSubstring("CustomResourceDefinition"))
+	g.Expect(resourceOf(t, "templates")).To(BeNil(), "no resource is published while the API server does not serve the kind")
 
 	crd := &apiextensionsv1.CustomResourceDefinition{}
 	g.Expect(readYAML(repoPath("config", "samples", "crds", "apps.example.com_templates.yaml"), crd)).To(Succeed())
@@ -162,6 +163,7 @@ func TestTargetCRDLifecycle(t *testing.T) {
 	g.Expect(k8sClient.Create(ctx, newTemplate("templates", "worker", "search", 1))).To(Succeed())
 
 	eventuallyReason(t, "templates", searchv1alpha1.ReasonSynced)
+	g.Expect(resourceOf(t, "templates")).To(Equal(&searchv1alpha1.IndexedResource{Group: "apps.example.com", Resource: "templates"}))
 	g.Eventually(func(g Gomega) {
 		byTeam := query.Spec{GVK: templateGVK, Fields: []query.FieldPredicate{field("spec.team", query.OpEquals, "payments")}}
 		g.Expect(search(g, byTeam)).To(Equal([]string{"web"}))
@@ -173,6 +175,7 @@ func TestTargetCRDLifecycle(t *testing.T) {
 	g.Expect(k8sClient.Delete(ctx, crd)).To(Succeed())
 	cond = eventuallyReason(t, "templates", searchv1alpha1.ReasonResourceNotFound)
 	g.Expect(cond.Status).To(Equal(metav1.ConditionFalse))
+	g.Expect(resourceOf(t, "templates")).To(BeNil())
 	g.Expect(store.Registered(templateGVK)).To(BeFalse())
 	_, ok := cat.Get(templateGVK)
 	g.Expect(ok).To(BeFalse())
@@ -319,4 +322,14 @@ func TestWriteFailure(t *testing.T) {
 		g.Expect(search(g, inFailing)).To(Equal([]string{"one", "two"}))
 	}, timeout, interval).Should(Succeed())
 	deleteResourceIndex(t, "failing-certificates")
+}
+
+// resourceOf returns the resource a ResourceIndex publishes in its status.
+func resourceOf(t *testing.T, name string) *searchv1alpha1.IndexedResource {
+	t.Helper()
+	ri := &searchv1alpha1.ResourceIndex{}
+	if err := k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, ri); err != nil {
+		t.Fatalf("getting ResourceIndex %s: %v", name, err)
+	}
+	return ri.Status.Resource
 }

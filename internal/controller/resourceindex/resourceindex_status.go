@@ -16,6 +16,8 @@ type outcome struct {
 	stalled bool
 	// count is the number of mirrored objects; used when the index is synced.
 	count int64
+	// resource is the API resource the target maps to; nil when the API server does not serve it.
+	resource *searchv1alpha1.IndexedResource
 }
 
 // ready reports whether the outcome makes the ResourceIndex Ready.
@@ -41,6 +43,7 @@ func applyOutcome(st *searchv1alpha1.ResourceIndexStatus, generation int64, o ou
 		st.ObjectCount = o.count
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
+	st.Resource = o.resource
 
 	if o.reconciling() {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{

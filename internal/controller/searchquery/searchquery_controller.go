@@ -8,6 +8,7 @@ import (
 
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -33,6 +34,13 @@ type Options struct {
 	// RequeryInterval is the shortest time between two evaluations of one query that are caused
 	// by changes of its target objects. Zero means DefaultRequeryInterval.
 	RequeryInterval time.Duration
+	// AccessCacheTTL is how long the answer to "may this author list that resource" is reused.
+	// Zero means DefaultAccessCacheTTL.
+	AccessCacheTTL time.Duration
+	// AccessRecheckInterval is how often a query that was answered or forbidden is evaluated
+	// again, so that its author's access is checked again. Zero means
+	// DefaultAccessRecheckInterval.
+	AccessRecheckInterval time.Duration
 }
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=searchqueries;clustersearchqueries,verbs=get;list;watch
@@ -55,7 +63,15 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 	if opts.RequeryInterval <= 0 {
 		opts.RequeryInterval = DefaultRequeryInterval
 	}
+	if opts.AccessCacheTTL <= 0 {
+		opts.AccessCacheTTL = DefaultAccessCacheTTL
+	}
+	if opts.AccessRecheckInterval <= 0 {
+		opts.AccessRecheckInterval = DefaultAccessRecheckInterval
+	}
+	policies := newPolicyProbe(mgr.GetClient(), opts.AccessRecheckInterval)
 	sq := &reconciler[*searchv1alpha1.SearchQuery]{
+		policies: policies,
 		kind: queryKind[*searchv1alpha1.SearchQuery]{
 			name:      "SearchQuery",
 			newObject: func() *searchv1alpha1.SearchQuery { return &searchv1alpha1.SearchQuery{} },
@@ -70,6 +86,7 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 		return nil, nil, err
 	}
 	csq := &reconciler[*searchv1alpha1.ClusterSearchQuery]{
+		policies: policies,
 		kind: queryKind[*searchv1alpha1.ClusterSearchQuery]{
 			name:      "ClusterSearchQuery",
 			newObject: func() *searchv1alpha1.ClusterSearchQuery { return &searchv1alpha1.ClusterSearchQuery{} },
@@ -105,6 +122,14 @@ type reconciler[T client.Object] struct {
 	catalog  *catalog.Catalog
 	live     *liveQueries
 	recorder events.EventRecorder
+	// mapper resolves a target kind to the resource whose list right is checked.
+	mapper meta.RESTMapper
+	// access answers whether a query's author may list its target.
+	access *accessReviewer
+	// recheck is how often an answered or forbidden query is evaluated again.
+	recheck time.Duration
+	// policies tells whether the API server records query authors; shared by both kinds.
+	policies *policyProbe
 }
 
 func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options, name string) error {
@@ -113,6 +138,9 @@ func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog
 	r.catalog = cat
 	r.live = newLiveQueries(opts.RequeryInterval)
 	r.recorder = mgr.GetEventRecorder(name + "-controller")
+	r.mapper = mgr.GetRESTMapper()
+	r.access = newAccessReviewer(mgr.GetClient(), opts.AccessCacheTTL)
+	r.recheck = opts.AccessRecheckInterval
 	cat.Subscribe(r.live.onChange, r.live.wants)
 	err := ctrl.NewControllerManagedBy(mgr).
 		// Status writes bump neither the generation nor anything the query depends on.
@@ -152,7 +180,7 @@ func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		return ctrl.Result{}, fmt.Errorf("copying %s %s: unexpected type %T", r.kind.name, req.NamespacedName, obj.DeepCopyObject())
 	}
 	spec, namespaces, status := r.kind.view(obj)
-	out, err := r.evaluate(ctx, req.NamespacedName, spec, namespaces)
+	out, err := r.evaluate(ctx, req.NamespacedName, obj.GetAnnotations(), spec, namespaces)
 	if err != nil {
 		return ctrl.Result{}, err
 	}
@@ -175,13 +203,18 @@ func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 		// Only a change of the spec can fix the query, and that triggers a new reconcile.
 		return ctrl.Result{}, reconcile.TerminalError(out.err)
 	}
+	if out.reason == searchv1alpha1.ReasonSucceeded || out.reason == searchv1alpha1.ReasonForbidden {
+		// The author's access can change without any event that reaches this controller.
+		return ctrl.Result{RequeueAfter: r.recheck}, nil
+	}
 	return ctrl.Result{}, nil
 }
 
 // evaluate runs the query and says what came of it. It returns an error only for failures that
-// a retry can fix; problems with the query itself are reported in the outcome.
+// a retry can fix; problems with the query itself are reported in the outcome. Nothing is read
+// from the index before the author recorded in annotations is known to be allowed to list the target.
 func (r *reconciler[T]) evaluate(
-	ctx context.Context, key types.NamespacedName, spec *searchv1alpha1.QuerySpec, namespaces []string,
+	ctx context.Context, key types.NamespacedName, annotations map[string]string, spec *searchv1alpha1.QuerySpec, namespaces []string,
 ) (outcome, error) {
 	ispec, err := query.FromAPI(spec, namespaces)
 	if err != nil {
@@ -202,12 +235,24 @@ func (r *reconciler[T]) evaluate(
 
 	kind, ok := r.catalog.Get(ispec.GVK)
 	switch {
+	case ok && !kind.Namespaced && r.kind.namespacedOnly:
+		return invalidQuery(clusterScopedTarget(ispec.GVK, spec.Target)), nil
+	case ok && !kind.Namespaced && len(namespaces) > 0:
+		return invalidQuery(namespacesOnClusterScoped(spec.Target)), nil
+	}
+	denied, err := r.authorize(ctx, annotations, ispec.GVK, namespaces)
+	switch {
+	case errors.Is(err, errTargetNotServed) && ok:
+		// The CRD is gone and the mirror is about to stop.
+		return resourceNotIndexed(spec.Target), nil
+	case errors.Is(err, errTargetNotServed):
+		return r.notMirrored(ctx, spec.Target)
+	case err != nil:
+		return outcome{}, err
+	case denied != nil:
+		return *denied, nil
 	case !ok:
 		return r.notMirrored(ctx, spec.Target)
-	case !kind.Namespaced && r.kind.namespacedOnly:
-		return invalidQuery(clusterScopedTarget(ispec.GVK, spec.Target)), nil
-	case !kind.Namespaced && len(namespaces) > 0:
-		return invalidQuery(namespacesOnClusterScoped(spec.Target)), nil
 	case !kind.Synced:
 		return indexNotReady(spec.Target, kind.Index), nil
 	}

@@ -83,8 +83,9 @@ func namespacesOnClusterScoped(t searchv1alpha1.TargetRef) error {
 
 // applyOutcome writes o into st as the status of an object at generation.
 //
-// Results are replaced only when the query ran. They are cleared when the query is invalid or its
-// target is not indexed, so that stale references are not mistaken for answers, and kept while
+// Results are replaced only when the query ran. They are cleared when the query is invalid, its
+// target is not indexed or its author may not list the target, so that stale references are not
+// mistaken for answers and nothing stays visible that the author may not see, and kept while
 // the index is loading, since they were correct when computed and Ready=False says they may be
 // behind. observedGeneration moves only when the query ran.
 func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
@@ -121,7 +122,7 @@ func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
 		cond(searchv1alpha1.ConditionReady, metav1.ConditionFalse, o.reason, o.message)
 		cond(searchv1alpha1.ConditionStalled, metav1.ConditionTrue, o.reason, o.message)
 		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionReconciling)
-	default: // ResourceNotIndexed: waiting for a ResourceIndex that only the user can create.
+	default: // ResourceNotIndexed or Forbidden: waiting for a ResourceIndex or for a right that only users can give.
 		clearResults(st)
 		cond(searchv1alpha1.ConditionReady, metav1.ConditionFalse, o.reason, o.message)
 		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionReconciling)

@@ -26,6 +26,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
 )
@@ -33,16 +34,22 @@ import (
 // testRequeryInterval is short so that tests of liveness and coalescing run quickly.
 const testRequeryInterval = 200 * time.Millisecond
 
+// Access decisions expire quickly so that tests of granted and revoked rights run quickly.
+const (
+	testAccessCacheTTL        = 300 * time.Millisecond
+	testAccessRecheckInterval = 500 * time.Millisecond
+)
+
 var (
 	widgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Widget"}
-	// restConfig reaches the test API server as its admin.
-	restConfig *rest.Config
-	gadgetGVK  = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Gadget"}
+	gadgetGVK = schema.GroupVersionKind{Group: "test.kubesift.io", Version: "v1", Kind: "Gadget"}
 
-	k8s   client.Client
-	store *index.Store
-	cat   *catalog.Catalog
-	world = &mirror{last: map[string]*unstructured.Unstructured{}}
+	k8s client.Client
+	// restConfig is the admin's; tests impersonate other users with copies of it.
+	restConfig *rest.Config
+	store      *index.Store
+	cat        *catalog.Catalog
+	world      = &mirror{last: map[string]*unstructured.Unstructured{}}
 
 	queryReconciler        *reconciler[*searchv1alpha1.SearchQuery]
 	clusterQueryReconciler *reconciler[*searchv1alpha1.ClusterSearchQuery]
@@ -69,11 +76,11 @@ func run(m *testing.M) int {
 		ErrorIfCRDPathMissing: true,
 	}
 	cfg, err := env.Start()
-	restConfig = cfg
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "starting the API server: %v\n", err)
 		return 1
 	}
+	restConfig = cfg
 	defer func() { _ = env.Stop() }()
 
 	scheme := runtime.NewScheme()
@@ -86,6 +93,17 @@ func run(m *testing.M) int {
 		return 1
 	}
 	if k8s, err = client.New(cfg, client.Options{Scheme: scheme}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// Queries are answered only when the admission policies record their author, as in a cluster.
+	policyCtx, cancelPolicies := context.WithTimeout(context.Background(), time.Minute)
+	defer cancelPolicies()
+	if err := admission.Install(policyCtx, k8s, filepath.Join("..", "..", "..", "config", "admission")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := admission.WaitEnforced(policyCtx, k8s, metav1.NamespaceDefault); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -112,7 +130,9 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if queryReconciler, clusterQueryReconciler, err = setupWithManager(mgr, store, cat, Options{RequeryInterval: testRequeryInterval}); err != nil {
+	if queryReconciler, clusterQueryReconciler, err = setupWithManager(mgr, store, cat, Options{
+		RequeryInterval: testRequeryInterval, AccessCacheTTL: testAccessCacheTTL, AccessRecheckInterval: testAccessRecheckInterval,
+	}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
