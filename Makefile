@@ -103,8 +103,14 @@ demo: controlplane build ## Show kubesift at work on a local control plane (USE_
 ##@ Build
 
 .PHONY: build
-build: manifests generate fmt vet ## Build the manager binary (static, CGO_ENABLED=0).
+build: manifests generate fmt vet ## Build the manager binary and the kubectl sift plugin (static, CGO_ENABLED=0).
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager cmd/main.go
+	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/kubectl-sift ./cmd/kubectl-sift
+
+.PHONY: build-installer
+build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, the manager (image IMG) and the read API, for one kubectl apply.
+	mkdir -p dist
+	$(KUBECTL) kustomize config/default | sed 's|controller:latest|$(IMG)|' > dist/install.yaml
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig context (flags in RUN_ARGS).

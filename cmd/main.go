@@ -22,10 +22,18 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller"
+	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/readapi"
 )
 
 var scheme = runtime.NewScheme()
+
+// The read API keeps its generated certificate in a Secret of the manager's namespace, writes the
+// CA into its APIService, and reads CRDs for their printer columns.
+// +kubebuilder:rbac:groups="",namespace=system,resources=secrets,verbs=get;create
+// +kubebuilder:rbac:groups=apiregistration.k8s.io,resources=apiservices,verbs=get;patch
+// +kubebuilder:rbac:groups=apiextensions.k8s.io,resources=customresourcedefinitions,verbs=get
 
 // defaultTokenKey signs continue tokens when no key file is given. A token only ever selects a
 // position inside the results of the query it was issued for (its fingerprint binds it to the
@@ -87,18 +95,22 @@ func main() {
 		metricsAddr     string
 		probeAddr       string
 		leaderElect     bool
+		leaderElectNS   string
 		secureMetrics   bool
 		enableHTTP2     bool
 		indexPath       string
 		requeryInterval time.Duration
 		tokenKeyFile    string
 		cacheBytes      int64
+		readAPI         readapi.ManagerOptions
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
 	flag.StringVar(&probeAddr, "health-probe-bind-address", ":8081", "The address the health and readiness probes bind to.")
 	flag.BoolVar(&leaderElect, "leader-elect", false,
 		"Enable leader election, so that only one of several manager replicas reconciles at a time.")
+	flag.StringVar(&leaderElectNS, "leader-election-namespace", "",
+		"The namespace of the leader election lease. Empty uses the manager's own namespace, which only exists in a cluster.")
 	flag.BoolVar(&secureMetrics, "metrics-secure", false,
 		"Serve metrics over HTTPS with authentication and authorization (needs a metrics address such as :8443).")
 	flag.BoolVar(&enableHTTP2, "enable-http2", false,
@@ -114,6 +126,21 @@ func main() {
 	flag.Int64Var(&cacheBytes, "index-cache-bytes", 16<<20,
 		"Bytes of SQLite page cache for the index, shared by all its connections. In memory, the cache is a second "+
 			"copy of pages the database already holds, so a small cache costs little; a file index reads through it.")
+	flag.StringVar(&readAPI.BindAddress, "read-api-bind-address", "0",
+		"The address the read API (query.kubesift.io, served to the API server's aggregator) binds to, for example :8444; 0 disables it.")
+	flag.StringVar(&readAPI.CertDir, "read-api-cert-dir", "",
+		"Directory with tls.crt and tls.key for the read API. Empty generates a certificate once, keeps it in "+
+			"--read-api-secret and sets the caBundle of --read-api-apiservice.")
+	flag.StringVar(&readAPI.Namespace, "read-api-namespace", envOr("POD_NAMESPACE", "kubesift-system"),
+		"The namespace of the read API's Service and certificate Secret.")
+	flag.StringVar(&readAPI.Service, "read-api-service", "kubesift-read-api",
+		"The Service in front of the read API; the generated certificate carries <service>.<namespace>.svc.")
+	flag.StringVar(&readAPI.SecretName, "read-api-secret", "kubesift-read-api-cert",
+		"The Secret that keeps the generated read API certificate, shared by every replica.")
+	flag.StringVar(&readAPI.APIService, "read-api-apiservice", "v1alpha1.query.kubesift.io",
+		"The APIService whose caBundle is set to the generated CA. Empty leaves it alone.")
+	flag.DurationVar(&readAPI.ReadTimeout, "read-api-timeout", readapi.DefaultReadTimeout,
+		"The longest one index read of the read API may take; longer reads are answered with 504.")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -170,20 +197,27 @@ func main() {
 
 	cacheOpts := controller.CacheOptions()
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
-		Scheme:                 scheme,
-		Metrics:                metricsOpts,
-		HealthProbeBindAddress: probeAddr,
-		LeaderElection:         leaderElect,
-		LeaderElectionID:       "manager.search.kubesift.io",
-		Cache:                  cacheOpts,
+		Scheme:                  scheme,
+		Metrics:                 metricsOpts,
+		HealthProbeBindAddress:  probeAddr,
+		LeaderElection:          leaderElect,
+		LeaderElectionID:        "manager.search.kubesift.io",
+		LeaderElectionNamespace: leaderElectNS,
+		Cache:                   cacheOpts,
 	})
 	if err != nil {
 		setupLog.Error(err, "Unable to create the manager")
 		os.Exit(1)
 	}
 
-	if err := controller.SetupWithManager(mgr, store, controller.Options{RequeryInterval: requeryInterval}); err != nil {
+	cat := catalog.New()
+	if err := controller.SetupWithManager(mgr, store, controller.Options{RequeryInterval: requeryInterval, Catalog: cat}); err != nil {
 		setupLog.Error(err, "Unable to set up the controllers")
+		os.Exit(1)
+	}
+	ctx := ctrl.SetupSignalHandler()
+	if err := readapi.SetupWithManager(ctx, mgr, store, cat, readAPI); err != nil {
+		setupLog.Error(err, "Unable to set up the read API")
 		os.Exit(1)
 	}
 
@@ -197,9 +231,17 @@ func main() {
 	}
 
 	setupLog.Info("Starting manager", "index-path", indexPath, "requery-interval", requeryInterval)
-	if err := mgr.Start(ctrl.SetupSignalHandler()); err != nil {
+	if err := mgr.Start(ctx); err != nil {
 		setupLog.Error(err, "Problem running the manager")
 		os.Exit(1) //nolint:gocritic // the deferred close is best effort; the process is exiting
 	}
 	setupLog.Info("Manager stopped")
+}
+
+// envOr returns the environment variable name, or def when it is unset or empty.
+func envOr(name, def string) string {
+	if v := os.Getenv(name); v != "" {
+		return v
+	}
+	return def
 }

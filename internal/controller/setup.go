@@ -20,6 +20,8 @@ type Options struct {
 	// by changes of its target objects. A query whose search takes longer than a tenth of it
 	// waits ten times its search's duration instead.
 	RequeryInterval time.Duration
+	// Catalog records the mirrored kinds; nil creates one. The read API shares it.
+	Catalog *catalog.Catalog
 }
 
 // CacheOptions returns the manager cache settings the controllers need: a transform that strips
@@ -34,7 +36,10 @@ func CacheOptions() cache.Options {
 
 // SetupWithManager registers every kubesift controller with the manager.
 func SetupWithManager(mgr ctrl.Manager, store *index.Store, opts Options) error {
-	cat := catalog.New()
+	cat := opts.Catalog
+	if cat == nil {
+		cat = catalog.New()
+	}
 	if err := resourceindex.SetupWithManager(mgr, store, cat); err != nil {
 		return fmt.Errorf("setting up the ResourceIndex controller: %w", err)
 	}

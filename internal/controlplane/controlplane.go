@@ -56,6 +56,9 @@ var controllers = []string{
 	"clusterrole-aggregation-controller",
 }
 
+// frontProxyUser is the common name of the aggregator's client certificate.
+const frontProxyUser = "front-proxy-client"
+
 // host is the only address the control plane listens on.
 const host = "127.0.0.1"
 
@@ -210,12 +213,26 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
+	// The aggregation layer: the apiserver proxies requests for APIServices with a client
+	// certificate from the front-proxy CA and passes the user in headers, which aggregated
+	// servers trust because the front-proxy CA signed the proxy's certificate.
+	frontProxyCA, err := newAuthority("kubesift-front-proxy-ca")
+	if err != nil {
+		return err
+	}
+	frontProxy, err := frontProxyCA.clientCert(frontProxyUser, nil)
+	if err != nil {
+		return err
+	}
 	files := map[string][]byte{
-		"ca.crt":        ca.certPEM,
-		"apiserver.crt": serving.CertPEM,
-		"apiserver.key": serving.KeyPEM,
-		"sa.key":        saKey,
-		"sa.pub":        saPub,
+		"ca.crt":                 ca.certPEM,
+		"apiserver.crt":          serving.CertPEM,
+		"apiserver.key":          serving.KeyPEM,
+		"sa.key":                 saKey,
+		"sa.pub":                 saPub,
+		"front-proxy-ca.crt":     frontProxyCA.certPEM,
+		"front-proxy-client.crt": frontProxy.CertPEM,
+		"front-proxy-client.key": frontProxy.KeyPEM,
 	}
 	for name, data := range files {
 		if err := os.WriteFile(filepath.Join(pki, name), data, 0o600); err != nil {
@@ -290,6 +307,16 @@ func (cp *ControlPlane) start(ctx context.Context, opts Options) error {
 			// request timeout (a minute) for watches to end, so a restart under a running
 			// controller would hang.
 			"--shutdown-watch-termination-grace-period=2s",
+			// The aggregation layer (see the front-proxy CA above). An APIService backed by a
+			// Service of type ExternalName is reached at the name it points to, so a server
+			// running on this machine is reachable through an ExternalName Service for localhost.
+			"--requestheader-client-ca-file=" + filepath.Join(pki, "front-proxy-ca.crt"),
+			"--requestheader-allowed-names=" + frontProxyUser,
+			"--requestheader-username-headers=X-Remote-User",
+			"--requestheader-group-headers=X-Remote-Group",
+			"--requestheader-extra-headers-prefix=X-Remote-Extra-",
+			"--proxy-client-cert-file=" + filepath.Join(pki, "front-proxy-client.crt"),
+			"--proxy-client-key-file=" + filepath.Join(pki, "front-proxy-client.key"),
 		}, opts.APIServerArgs...),
 	}
 

@@ -28,11 +28,25 @@ type Page struct {
 	Remaining int64
 	// Continue fetches the next page; "" on the last page.
 	Continue string
+	// Documents holds the stored JSON document of each item, in the same order, when the page
+	// comes from SearchDocuments; nil otherwise.
+	Documents [][]byte
 }
 
 // Search returns the page of q's matches that follows continueToken ("" for the first
 // page). Items, Total and Remaining come from one consistent snapshot.
 func (s *Store) Search(ctx context.Context, q *query.Query, continueToken string) (Page, error) {
+	return s.searchTx(ctx, q, continueToken, false)
+}
+
+// SearchDocuments is Search that also returns the stored document of every item, read in the
+// same snapshot as the page. Documents are stored without managedFields and the
+// last-applied-configuration annotation (and Secrets without data).
+func (s *Store) SearchDocuments(ctx context.Context, q *query.Query, continueToken string) (Page, error) {
+	return s.searchTx(ctx, q, continueToken, true)
+}
+
+func (s *Store) searchTx(ctx context.Context, q *query.Query, continueToken string, documents bool) (Page, error) {
 	if q == nil {
 		return Page{}, query.Errorf("", query.ErrInvalidQuery, "nil query")
 	}
@@ -71,7 +85,38 @@ func (s *Store) Search(ctx context.Context, q *query.Query, continueToken string
 	if err != nil {
 		return Page{}, err
 	}
+	if documents {
+		if page.Documents, err = readDocuments(c, k, page.Items); err != nil {
+			return Page{}, err
+		}
+	}
 	return page, c.db.Exec(`COMMIT`)
+}
+
+// readDocuments reads the stored document of each item through the (ns, name) index.
+func readDocuments(c *conn, k *kind, items []Ref) ([][]byte, error) {
+	st, err := c.prepare(`SELECT json(obj) FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	if err != nil {
+		return nil, fmt.Errorf("preparing the document query: %w", err)
+	}
+	defer st.Reset()
+	docs := make([][]byte, len(items))
+	for i, it := range items {
+		if err := st.Reset(); err != nil {
+			return nil, err
+		}
+		if err := bind(st, []any{it.Namespace, it.Name}); err != nil {
+			return nil, err
+		}
+		if !st.Step() {
+			if err := st.Err(); err != nil {
+				return nil, err
+			}
+			return nil, fmt.Errorf("object %s/%s vanished inside a read transaction", it.Namespace, it.Name)
+		}
+		docs[i] = append([]byte(nil), st.ColumnRawText(0)...)
+	}
+	return docs, nil
 }
 
 // begin starts a read transaction on c and returns the kind as its snapshot declares it.

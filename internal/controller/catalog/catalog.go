@@ -66,6 +66,17 @@ func (c *Catalog) Get(gvk schema.GroupVersionKind) (Kind, bool) {
 	return k, ok
 }
 
+// List returns every mirrored kind and its state.
+func (c *Catalog) List() map[schema.GroupVersionKind]Kind {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	out := make(map[schema.GroupVersionKind]Kind, len(c.kinds))
+	for gvk, k := range c.kinds {
+		out[gvk] = k
+	}
+	return out
+}
+
 // Set records the state of a kind and, when it differs from the previous state, publishes a
 // kind-wide change.
 func (c *Catalog) Set(gvk schema.GroupVersionKind, k Kind) {
