@@ -63,26 +63,26 @@ func (h *resources) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		if len(h.resourceList(schema.GroupVersion{Version: "v1"}).APIResources) > 0 {
 			versions = append(versions, "v1")
 		}
-		h.write(w, http.StatusOK, &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: versions})
+		h.write(w, &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: versions})
 		return
 	case len(parts) == 1 && parts[0] == "apis":
-		h.write(w, http.StatusOK, h.groups())
+		h.write(w, h.groups())
 		return
 	case len(parts) == 2 && parts[0] == "api" && parts[1] == "v1":
-		h.write(w, http.StatusOK, h.resourceList(schema.GroupVersion{Version: "v1"}))
+		h.write(w, h.resourceList(schema.GroupVersion{Version: "v1"}))
 		return
 	case len(parts) == 2 && parts[0] == "apis":
 		for _, g := range h.groups().Groups {
 			if g.Name == parts[1] {
 				g.Kind, g.APIVersion = "APIGroup", "v1"
-				h.write(w, http.StatusOK, &g)
+				h.write(w, &g)
 				return
 			}
 		}
 		h.fail(w, req, errNoSuchPath)
 		return
 	case len(parts) == 3 && parts[0] == "apis":
-		h.write(w, http.StatusOK, h.resourceList(schema.GroupVersion{Group: parts[1], Version: parts[2]}))
+		h.write(w, h.resourceList(schema.GroupVersion{Group: parts[1], Version: parts[2]}))
 		return
 	case len(parts) > 2 && parts[0] == "api" && parts[1] == "v1":
 		r.gv, parts = schema.GroupVersion{Version: "v1"}, parts[2:]
@@ -172,7 +172,7 @@ func (h *resources) serve(w http.ResponseWriter, req *http.Request, r resourceRe
 		if err != nil {
 			return apierrors.NewInternalError(err)
 		}
-		h.write(w, http.StatusOK, tbl)
+		h.write(w, tbl)
 		return nil
 	}
 	if r.name != "" {
@@ -336,13 +336,14 @@ func (h *resources) resourceList(gv schema.GroupVersion) *metav1.APIResourceList
 	return out
 }
 
-func (h *resources) write(w http.ResponseWriter, status int, obj any) {
+// write answers 200 with obj as JSON.
+func (h *resources) write(w http.ResponseWriter, obj any) {
 	b, err := json.Marshal(obj)
 	if err != nil {
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return
 	}
-	writeJSON(w, status, b)
+	writeJSON(w, http.StatusOK, b)
 }
 
 func writeJSON(w http.ResponseWriter, status int, b []byte) {

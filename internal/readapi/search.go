@@ -24,7 +24,7 @@ type searchStorage struct {
 }
 
 var (
-	_ rest.Creater              = &searchStorage{}
+	_ rest.Creater              = &searchStorage{} //nolint:misspell // the interface's name in k8s.io/apiserver
 	_ rest.Scoper               = &searchStorage{}
 	_ rest.SingularNameProvider = &searchStorage{}
 )
