@@ -11,7 +11,7 @@ import (
 func TestSearchDocumentsReturnsThePageDocumentsInOrder(t *testing.T) {
 	s := newStore(t)
 	for i, name := range []string{"c", "a", "b", "d"} {
-		if err := s.Upsert(obj("n", name, map[string]any{"spec": map[string]any{"replicas": int64(i)}})); err != nil {
+		if err := upsert(s, obj("n", name, map[string]any{"spec": map[string]any{"replicas": int64(i)}})); err != nil {
 			t.Fatal(err)
 		}
 	}
