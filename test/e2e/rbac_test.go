@@ -29,6 +29,11 @@ var _ = Describe("Manager with the RBAC from config/rbac", Ordered, Label("rbac"
 		var err error
 		u, err = cp.AddUser(user)
 		Expect(err).NotTo(HaveOccurred())
+		// role.yaml also holds the manager's Role for the read API's certificate Secret, in the
+		// namespace that kustomize names; the raw file says "system".
+		if _, err := kubectlErr("get", "namespace", "system"); err != nil {
+			createNamespace("system")
+		}
 		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
 		kubectl("create", "clusterrolebinding", "e2e-manager", "--clusterrole=manager-role", "--user="+user)
 		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "rbac", "indexer_role.yaml"))
