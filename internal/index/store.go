@@ -422,15 +422,7 @@ func (s *Store) loadLists() (map[int64]map[string]listField, error) {
 }
 
 func (s *Store) countRows(c *conn, k *kind) (int64, error) {
-	st, err := c.prepare(`SELECT count(*) FROM ` + k.table)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Reset()
-	if !st.Step() {
-		return 0, st.Err()
-	}
-	return st.ColumnInt64(0), nil
+	return c.queryInt64(`SELECT count(*) FROM ` + k.table)
 }
 
 func indexName(table, canonical string) string {
@@ -700,7 +692,12 @@ func (s *Store) Bytes() (int64, error) {
 	if s.closed.Load() {
 		return 0, errClosed
 	}
-	st, err := s.w.prepare(`SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`)
+	return s.w.queryInt64(`SELECT page_count * page_size FROM pragma_page_count(), pragma_page_size()`)
+}
+
+// queryInt64 runs a statement that returns one integer and returns it.
+func (c *conn) queryInt64(sqlText string) (int64, error) {
+	st, err := c.prepare(sqlText)
 	if err != nil {
 		return 0, err
 	}

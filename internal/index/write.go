@@ -585,10 +585,8 @@ func (s *Store) BeginRelist(gvk schema.GroupVersionKind) error {
 
 // ApplyRelist writes one page of a relist begun with BeginRelist, in one transaction.
 func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs Observer) error {
-	for _, o := range objs {
-		if o == nil || o.GroupVersionKind() != gvk {
-			return fmt.Errorf("relist %s: object of another kind", gvk)
-		}
+	if err := sameKind("relist", gvk, objs); err != nil {
+		return err
 	}
 	return s.write(obs, func(b *batch) error {
 		k := s.kind(gvk)
@@ -674,10 +672,8 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 	if k == nil {
 		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
-	for _, o := range objs {
-		if o == nil || o.GroupVersionKind() != gvk {
-			return fmt.Errorf("replace %s: object of another kind", gvk)
-		}
+	if err := sameKind("replace", gvk, objs); err != nil {
+		return err
 	}
 	return s.write(nil, func(b *batch) error {
 		k := s.kind(gvk)
@@ -710,4 +706,14 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 		}
 		return nil
 	})
+}
+
+// sameKind reports an error naming op when an object of objs is nil or of another kind than gvk.
+func sameKind(op string, gvk schema.GroupVersionKind, objs []*unstructured.Unstructured) error {
+	for _, o := range objs {
+		if o == nil || o.GroupVersionKind() != gvk {
+			return fmt.Errorf("%s %s: object of another kind", op, gvk)
+		}
+	}
+	return nil
 }
