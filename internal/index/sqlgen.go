@@ -96,120 +96,158 @@ func (sb *sqlBuilder) plus() {
 	}
 }
 
-// where writes the query's filter as a conjunction ("1" when empty).
-func (sb *sqlBuilder) where(q *query.Query) {
-	t := sb.k.table
-	n := 0
-	and := func() {
-		if n > 0 {
+// cond is a node of a condition tree. A filter is built as a tree first and rendered once:
+// render writes the node's SQL text into sb and appends the values it binds, in the order
+// of their "?". Nodes render into one builder so that json_each aliases stay unique and
+// the builder's flags (noIndex, selfCol) apply to the nodes below the one that sets them.
+type cond interface{ render(sb *sqlBuilder) }
+
+// sqlFunc is a leaf written by a function.
+type sqlFunc func(sb *sqlBuilder)
+
+func (f sqlFunc) render(sb *sqlBuilder) { f(sb) }
+
+// and is a conjunction; empty, it is true.
+type and []cond
+
+func (a and) render(sb *sqlBuilder) {
+	if len(a) == 0 {
+		sb.w("1")
+		return
+	}
+	for i, c := range a {
+		if i > 0 {
 			sb.w(" AND ")
 		}
-		n++
+		c.render(sb)
 	}
+}
+
+// onCandidate is a probe of the driver's candidate row (d.obj) instead of o.id.
+type onCandidate struct{ c cond }
+
+func (p onCandidate) render(sb *sqlBuilder) {
+	defer func(old string) { sb.selfCol = old }(sb.selfCol)
+	sb.selfCol = "d.obj"
+	p.c.render(sb)
+}
+
+// unindexed is a condition SQLite must not drive the query from: it is checked on the rows
+// other terms select.
+type unindexed struct{ c cond }
+
+func (u unindexed) render(sb *sqlBuilder) {
+	defer func(old bool) { sb.noIndex = old }(sb.noIndex)
+	sb.noIndex = true
+	u.c.render(sb)
+}
+
+// where writes the query's filter as a conjunction ("1" when empty).
+func (sb *sqlBuilder) where(q *query.Query) { sb.filter(q).render(sb) }
+
+// filter returns the query's filter as a condition tree.
+func (sb *sqlBuilder) filter(q *query.Query) cond {
+	t := sb.k.table
+	var conds and
+	add := func(f sqlFunc) { conds = append(conds, f) }
 	if len(q.Namespaces()) > 0 {
-		and()
-		sb.w("o.ns IN (")
-		argList(sb, q.Namespaces())
-		sb.w(")")
+		add(func(sb *sqlBuilder) {
+			sb.w("o.ns IN (")
+			argList(sb, q.Namespaces())
+			sb.w(")")
+		})
 	}
 	if len(q.Names()) > 0 {
-		and()
-		sb.w("o.name IN (")
-		argList(sb, q.Names())
-		sb.w(")")
+		add(func(sb *sqlBuilder) {
+			sb.w("o.name IN (")
+			argList(sb, q.Names())
+			sb.w(")")
+		})
 	}
-	if q.NameContains() != "" {
-		and()
-		if match, ok := trigramQuery(q.NameContains()); ok && sb.trigram {
+	if nc := q.NameContains(); nc != "" {
+		if match, ok := trigramQuery(nc); ok && sb.trigram {
 			// The trigram index finds the rows holding every trigram; lname confirms the
 			// substring.
-			sb.plus()
-			sb.w("o.id IN (SELECT rowid FROM ", t, "_names WHERE ", t, "_names MATCH ")
-			sb.arg(match)
-			sb.w(") AND instr(o.lname, ")
-			sb.arg(q.NameContains())
-			sb.w(") > 0")
+			add(func(sb *sqlBuilder) {
+				sb.plus()
+				sb.w("o.id IN (SELECT rowid FROM ", t, "_names WHERE ", t, "_names MATCH ")
+				sb.arg(match)
+				sb.w(") AND instr(o.lname, ")
+				sb.arg(nc)
+				sb.w(") > 0")
+			})
 		} else {
 			// Shorter than a trigram: scanning the narrow lname index is much cheaper
 			// than scanning table rows.
-			sb.plus()
-			sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
-			sb.arg(q.NameContains())
-			sb.w(") > 0)")
+			add(func(sb *sqlBuilder) {
+				sb.plus()
+				sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
+				sb.arg(nc)
+				sb.w(") > 0)")
+			})
 		}
 	}
 	if q.MatchesNoLabels() {
-		and()
-		sb.w("0")
+		add(func(sb *sqlBuilder) { sb.w("0") })
 	}
 	// With a chosen driver, the label and side-table terms other than the driver only
 	// need the object's id: they are checked inside the driver's subquery (see driven).
-	var probes, docs []cut
+	var probes, docs and
 	for i, r := range q.LabelRequirements() {
 		if pl := sb.probe; pl != nil {
 			if pl.driverLabel == i {
 				continue
 			}
 			if pl.labels[i] || negativeLabel(r.Op) {
-				probes = append(probes, sb.take(func() { sb.label(r, true) }))
+				probes = append(probes, onCandidate{sqlFunc(func(sb *sqlBuilder) { sb.label(r, true) })})
 				continue
 			}
 		}
-		and()
-		sb.label(r, false)
+		add(func(sb *sqlBuilder) { sb.label(r, false) })
 	}
-	if q.OwnerUID() != "" {
-		and()
-		sb.plus()
-		sb.w("o.id IN (SELECT obj FROM ", t, "_owners WHERE uid = ")
-		sb.arg(q.OwnerUID())
-		sb.w(")")
+	if uid := q.OwnerUID(); uid != "" {
+		add(func(sb *sqlBuilder) {
+			sb.plus()
+			sb.w("o.id IN (SELECT obj FROM ", t, "_owners WHERE uid = ")
+			sb.arg(uid)
+			sb.w(")")
+		})
 	}
-	if q.CreatedAfter() != nil {
-		and()
-		sb.w("o.created <> 0 AND o.created > ")
-		sb.arg(q.CreatedAfter().Unix())
+	if after := q.CreatedAfter(); after != nil {
+		add(func(sb *sqlBuilder) {
+			sb.w("o.created <> 0 AND o.created > ")
+			sb.arg(after.Unix())
+		})
 	}
-	if q.CreatedBefore() != nil {
-		and()
-		bound := q.CreatedBefore().Unix()
-		if q.CreatedBefore().Nanosecond() > 0 {
+	if before := q.CreatedBefore(); before != nil {
+		bound := before.Unix()
+		if before.Nanosecond() > 0 {
 			bound++
 		}
-		sb.w("o.created <> 0 AND o.created < ")
-		sb.arg(bound)
+		add(func(sb *sqlBuilder) {
+			sb.w("o.created <> 0 AND o.created < ")
+			sb.arg(bound)
+		})
 	}
 	for i, p := range q.Predicates() {
 		pl := sb.probe
 		_, list := sb.k.lists[p.Path.String()]
 		switch {
 		case pl == nil:
-			and()
-			sb.predicate(p, false)
+			add(func(sb *sqlBuilder) { sb.predicate(p, false) })
 		case list && pl.driverPred == i:
 		case list:
-			probes = append(probes, sb.take(func() { sb.predicate(p, true) }))
+			probes = append(probes, onCandidate{sqlFunc(func(sb *sqlBuilder) { sb.predicate(p, true) })})
 		default:
 			// Read from the document, of the candidates that passed the probes only.
-			docs = append(docs, sb.take(func() {
-				old := sb.noIndex
-				sb.noIndex = true
-				sb.predicate(p, false)
-				sb.noIndex = old
-			}))
+			docs = append(docs, unindexed{sqlFunc(func(sb *sqlBuilder) { sb.predicate(p, false) })})
 		}
 	}
 	if sb.probe != nil {
-		and()
-		sb.driven(q, probes)
-		for _, c := range docs {
-			and()
-			sb.paste([]cut{c})
-		}
+		add(func(sb *sqlBuilder) { sb.driven(q, probes) })
+		conds = append(conds, docs...)
 	}
-	if n == 0 {
-		sb.w("1")
-	}
+	return conds
 }
 
 // label writes a label requirement. Equality and its negation are correlated probes of
@@ -342,14 +380,14 @@ func (sb *sqlBuilder) segsCond(doc string, elem bool, segs []query.Segment, inde
 // probe. The probes run inside the subquery on the driver's index entries, so a candidate
 // that fails one is never looked up in the table: even a lookup that reads no column
 // copies the row's page, costing about as much as the probes themselves.
-func (sb *sqlBuilder) driven(q *query.Query, probes []cut) {
+func (sb *sqlBuilder) driven(q *query.Query, probes and) {
 	sb.plus()
 	sb.w("o.id IN (SELECT d.obj FROM (")
 	sb.termSet(q, sb.probe.driverLabel, sb.probe.driverPred)
 	sb.w(") AS d")
 	if len(probes) > 0 {
 		sb.w(" WHERE ")
-		sb.paste(probes)
+		probes.render(sb)
 	}
 	sb.w(")")
 }
@@ -391,47 +429,6 @@ func (sb *sqlBuilder) self() string {
 		return sb.selfCol
 	}
 	return "o.id"
-}
-
-// take writes a probe of the driver's candidate with fn and cuts it out.
-func (sb *sqlBuilder) take(fn func()) cut {
-	m := sb.mark()
-	sb.selfCol = "d.obj"
-	fn()
-	sb.selfCol = ""
-	return sb.cut(m)
-}
-
-// mark is a position in the SQL text and arguments written so far.
-type mark struct{ text, args int }
-
-// cut is SQL text taken out of a builder, with its arguments.
-type cut struct {
-	text string
-	args []any
-}
-
-func (sb *sqlBuilder) mark() mark { return mark{sb.b.Len(), len(sb.args)} }
-
-// cut removes what was written since m and returns it.
-func (sb *sqlBuilder) cut(m mark) cut {
-	all := sb.b.String()
-	c := cut{text: all[m.text:], args: append([]any(nil), sb.args[m.args:]...)}
-	sb.b.Reset()
-	sb.b.WriteString(all[:m.text])
-	sb.args = sb.args[:m.args]
-	return c
-}
-
-// paste writes cuts joined by AND.
-func (sb *sqlBuilder) paste(cs []cut) {
-	for i, c := range cs {
-		if i > 0 {
-			sb.w(" AND ")
-		}
-		sb.w(c.text)
-		sb.args = append(sb.args, c.args...)
-	}
 }
 
 func negativeLabel(op selection.Operator) bool {
