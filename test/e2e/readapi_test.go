@@ -30,6 +30,7 @@ var _ = Describe("Read API", Ordered, Label("readapi"), func() {
 		reader, nobody *controlplane.User
 		readServer     string // the server URL that makes kubectl read from the index
 		siftBin        string // the kubectl sift plugin
+		followerPort   string // where the follower replica serves its read API
 	)
 
 	// readKubectl runs kubectl against the read API prefix as user (nil for the admin).
@@ -93,7 +94,7 @@ spec:
 		Eventually(func() (string, error) {
 			return kubectlErr("get", "lease", "manager.search.kubesift.io", "-n", systemNS, "-o", "jsonpath={.spec.holderIdentity}")
 		}).ShouldNot(BeEmpty())
-		_, followerPort, err := net.SplitHostPort(freeAddr())
+		_, followerPort, err = net.SplitHostPort(freeAddr())
 		Expect(err).NotTo(HaveOccurred())
 		startManager("read-follower", append(common, "--read-api-bind-address=127.0.0.1:"+followerPort)...)
 		kubectl("wait", "--for=condition=Available", "--timeout=90s", "apiservice/"+apiService)
@@ -334,7 +335,18 @@ spec:
 			And(ContainSubstring(`"kind": "List"`), ContainSubstring(`"name": "web-2"`)))
 	})
 
-	It("serves changes while a follower replica runs", func() {
+	It("serves reads from a follower replica while the leader runs", func() {
+		// Send the aggregator to the follower: its mirrors run although only the leader writes
+		// status, so it answers the same lists and follows changes.
+		kubectl("patch", "service", "kubesift-read-api", "-n", systemNS, "--type=json",
+			"-p", fmt.Sprintf(`[{"op":"replace","path":"/spec/ports/0/port","value":%s}]`, followerPort))
+		kubectl("patch", "apiservice", apiService, "--type=merge",
+			"-p", fmt.Sprintf(`{"spec":{"service":{"port":%s}}}`, followerPort))
+		kubectl("wait", "--for=condition=Available", "--timeout=90s", "apiservice/"+apiService)
+		Eventually(func() (string, error) {
+			return readKubectl(nil, "get", "templates", "-n", ns, "-l", "tier=frontend", "-o", "name")
+		}).Should(Equal("template.apps.example.com/web-1\ntemplate.apps.example.com/web-3\ntemplate.apps.example.com/web-5\n"))
+
 		kubectl("patch", "template", "web-1", "-n", ns, "--type=merge", "-p", `{"spec":{"replicas":9}}`)
 		Eventually(func() (string, error) {
 			return readKubectl(nil, "get", "templates", "-n", ns, "--field-selector", "spec.replicas>=9", "-o", "name")

@@ -18,12 +18,14 @@ import (
 	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
+	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/manager"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -59,6 +61,8 @@ type Reconciler struct {
 	// refreshCh carries requests to reconcile a ResourceIndex from the writer: its kind synced,
 	// or its object count may have changed.
 	refreshCh chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex]
+	// elected is closed once this replica leads; only the leader writes to ResourceIndex objects.
+	elected <-chan struct{}
 
 	mu      sync.Mutex
 	mirrors map[schema.GroupVersionKind]*mirror.Mirror
@@ -93,10 +97,16 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index,
 		recorder:  mgr.GetEventRecorder("resourceindex-controller"),
 		refreshCh: make(chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex], 1024),
 		mirrors:   map[schema.GroupVersionKind]*mirror.Mirror{},
+		elected:   mgr.Elected(),
 	}
 	r.writer = mirror.NewWriter(writes, cat, r.refresh)
 	if err := mgr.Add(r.writer); err != nil {
 		return fmt.Errorf("adding the index writer: %w", err)
+	}
+	// A replica that becomes the leader has mirrored all along but written nothing: reconcile
+	// every ResourceIndex once, so that their status describes the new leader's mirrors.
+	if err := mgr.Add(manager.RunnableFunc(r.refreshAllWhenElected)); err != nil {
+		return fmt.Errorf("adding the status refresh on election: %w", err)
 	}
 
 	crd := &metav1.PartialObjectMetadata{}
@@ -109,6 +119,9 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index,
 		WithOptions(controller.Options{
 			// A missing CRD or missing access is retried quickly at first, then once a minute.
 			RateLimiter: workqueue.NewTypedItemExponentialFailureRateLimiter[reconcile.Request](500*time.Millisecond, time.Minute),
+			// Every replica mirrors, so that every replica's read API answers; Reconcile writes
+			// only on the leader.
+			NeedLeaderElection: ptr.To(false),
 		}).
 		Named("resourceindex").
 		Complete(r)
@@ -129,7 +142,7 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	if !ri.DeletionTimestamp.IsZero() {
 		return ctrl.Result{}, r.finalize(ctx, ri)
 	}
-	if !controllerutil.ContainsFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup) {
+	if r.leading() && !controllerutil.ContainsFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup) {
 		patch := client.MergeFromWithOptions(ri.DeepCopy(), client.MergeFromWithOptimisticLock{})
 		controllerutil.AddFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup)
 		if err := r.Patch(ctx, ri, patch); err != nil {
@@ -141,6 +154,9 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	o, err := r.reconcileMirror(ctx, ri)
 	if o.reason == "" {
 		// A transient failure: the status keeps saying what it said.
+		return ctrl.Result{}, err
+	}
+	if !r.leading() {
 		return ctrl.Result{}, err
 	}
 	applyOutcome(&ri.Status, ri.Generation, o)
@@ -364,6 +380,10 @@ func (r *Reconciler) finalize(ctx context.Context, ri *searchv1alpha1.ResourceIn
 			return err
 		}
 	}
+	if !r.leading() {
+		// The leader lets the object go once its own mirror is stopped.
+		return nil
+	}
 	patch := client.MergeFromWithOptions(ri.DeepCopy(), client.MergeFromWithOptimisticLock{})
 	controllerutil.RemoveFinalizer(ri, searchv1alpha1.FinalizerIndexCleanup)
 	if err := r.Patch(ctx, ri, patch); err != nil && !apierrors.IsNotFound(err) {
@@ -460,6 +480,36 @@ func (r *Reconciler) requestsFor(ctx context.Context, match func(*searchv1alpha1
 		}
 	}
 	return reqs
+}
+
+// leading reports whether this replica is the leader (or runs without leader election).
+func (r *Reconciler) leading() bool {
+	select {
+	case <-r.elected:
+		return true
+	default:
+		return false
+	}
+}
+
+// refreshAllWhenElected asks for a reconcile of every ResourceIndex once this replica leads.
+// It runs as a leader-elected runnable, which may start just before elected is closed: it waits
+// for it, so that the reconciles it asks for write.
+func (r *Reconciler) refreshAllWhenElected(ctx context.Context) error {
+	select {
+	case <-r.elected:
+	case <-ctx.Done():
+		return nil
+	}
+	var list searchv1alpha1.ResourceIndexList
+	// The list reads the cache, so it fails only while the manager stops.
+	if err := r.List(ctx, &list); err != nil {
+		return fmt.Errorf("listing ResourceIndex objects after the election: %w", err)
+	}
+	for i := range list.Items {
+		r.refresh(list.Items[i].Name)
+	}
+	return nil
 }
 
 // refresh asks for a reconcile of the named ResourceIndex. It never blocks the writer.
