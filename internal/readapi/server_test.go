@@ -3,6 +3,8 @@ package readapi
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
@@ -104,9 +107,10 @@ type server struct {
 	ca  []byte
 }
 
-// startServer serves an index that mirrors three ConfigMaps of testNS (and no Secrets) with the
-// given read timeout, until the test ends.
-func startServer(t *testing.T, readTimeout time.Duration) server {
+// startServer serves an index that mirrors three ConfigMaps of testNS (and no Secrets) until the
+// test ends. opts may set ReadTimeout, or CertFile and KeyFile signed by ca (nil: a generated
+// certificate is served).
+func startServer(t *testing.T, opts Options, ca []byte) server {
 	t.Helper()
 	store, err := index.Open(index.Options{})
 	if err != nil {
@@ -133,16 +137,15 @@ func startServer(t *testing.T, readTimeout time.Duration) server {
 	cat := catalog.New()
 	cat.Set(cmGVK, catalog.Kind{Index: "configmaps", Namespaced: true, Synced: true})
 
-	sc, err := newServingCert("kubesift-read-api", "kubesift-system")
-	if err != nil {
-		t.Fatal(err)
+	if opts.CertFile == "" {
+		sc, err := newServingCert("kubesift-read-api", "kubesift-system")
+		if err != nil {
+			t.Fatal(err)
+		}
+		opts.CertPEM, opts.KeyPEM, ca = sc.cert, sc.key, sc.ca
 	}
 	port := freePort(t)
-	opts := Options{
-		BindAddress: net.ParseIP("127.0.0.1"), Port: port,
-		CertPEM: sc.cert, KeyPEM: sc.key,
-		Kubeconfig: cp.Kubeconfig(), ReadTimeout: readTimeout,
-	}
+	opts.BindAddress, opts.Port, opts.Kubeconfig = net.ParseIP("127.0.0.1"), port, cp.Kubeconfig()
 	cfg, err := opts.Config(store, cat, cp.RESTConfig())
 	if err != nil {
 		t.Fatal(err)
@@ -156,9 +159,11 @@ func startServer(t *testing.T, readTimeout time.Duration) server {
 	go func() { done <- srv.Start(ctx) }()
 	t.Cleanup(func() {
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			t.Errorf("the read API server: %v", err)
+		}
 	})
-	s := server{url: "https://127.0.0.1:" + strconv.Itoa(port), ca: sc.ca}
+	s := server{url: "https://127.0.0.1:" + strconv.Itoa(port), ca: ca}
 	// Ready once the server knows the cluster's client CA: until then callers are anonymous.
 	deadline := time.Now().Add(time.Minute)
 	for {
@@ -271,7 +276,7 @@ func statusCode(err error) int {
 // discovery documents as anyone else. Only a caller who may list the resource is told that a
 // kind is not mirrored.
 func TestAccessBeforeExistence(t *testing.T) {
-	s := startServer(t, 0)
+	s := startServer(t, Options{}, nil)
 	reader, nobody := testUser["reader"], testUser["nobody"]
 
 	t.Run("a caller without list gets 403 before any 404", func(t *testing.T) {
@@ -377,7 +382,7 @@ func TestAccessBeforeExistence(t *testing.T) {
 // a prompt 504 that names the kind, for lists and Searches, never a hung connection.
 func TestReadTimeout(t *testing.T) {
 	// A deadline that has passed before the index is asked: every read exceeds it.
-	s := startServer(t, time.Nanosecond)
+	s := startServer(t, Options{ReadTimeout: time.Nanosecond}, nil)
 	reader := testUser["reader"]
 
 	_, err := s.get(t, reader, "/api/v1/namespaces/"+testNS+"/configmaps")
@@ -397,4 +402,66 @@ func TestReadTimeout(t *testing.T) {
 	if got := statusCode(err); got != http.StatusForbidden {
 		t.Errorf("list as nobody: got %d (%v), want 403", got, err)
 	}
+}
+
+// TestCertFilesAreReloaded checks that a certificate served from files (--read-api-cert-dir, a
+// mounted cert-manager Secret) is served anew once the files change, without a restart: the
+// renewal of a certificate must not break the APIService.
+func TestCertFilesAreReloaded(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "tls.crt"), filepath.Join(dir, "tls.key")
+	write := func(sc servingCert) {
+		t.Helper()
+		// Written beside and renamed into place, as the kubelet updates a mounted Secret.
+		for _, f := range []struct {
+			path string
+			data []byte
+		}{{certFile, sc.cert}, {keyFile, sc.key}} {
+			if err := os.WriteFile(f.path+".new", f.data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Rename(f.path+".new", f.path); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first, err := newServingCert("kubesift-read-api", "kubesift-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(first)
+	s := startServer(t, Options{CertFile: certFile, KeyFile: keyFile}, first.ca)
+
+	renewed, err := newServingCert("kubesift-read-api", "kubesift-system")
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(renewed)
+	s.ca = renewed.ca
+	deadline := time.Now().Add(90 * time.Second)
+	for {
+		err := s.handshake()
+		if err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the renewed certificate is not served 90s after the files changed: %v", err)
+		}
+		time.Sleep(250 * time.Millisecond)
+	}
+	if _, err := s.get(t, testUser["reader"], "/api/v1/namespaces/"+testNS+"/configmaps"); err != nil {
+		t.Errorf("list with the renewed certificate: %v", err)
+	}
+}
+
+// handshake fails unless the server presents a certificate that s.ca signed.
+func (s server) handshake() error {
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(s.ca)
+	conn, err := tls.Dial("tcp", strings.TrimPrefix(s.url, "https://"),
+		&tls.Config{RootCAs: pool, ServerName: "kubesift-read-api.kubesift-system.svc", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		return err
+	}
+	return conn.Close()
 }
