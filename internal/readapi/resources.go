@@ -293,7 +293,8 @@ func wantsTable(accept string) bool {
 }
 
 // The discovery documents under resourcesPath repeat the cluster's own discovery, restricted to
-// the resources that can be listed, with the verbs get and list: every kind the cluster serves,
+// the resources that can be listed (and the group-versions that serve one), with the verbs get
+// and list: every kind the cluster serves,
 // mirrored or not. Every authenticated user may read the cluster's discovery, so these documents
 // reveal nothing, in particular not which kinds the index mirrors; that is told only to a caller
 // who may list the kind (a list of a kind no ResourceIndex mirrors is a 404 that names the
@@ -337,12 +338,38 @@ func (h *resources) groups() (any, error) {
 	}
 	out := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
 	for _, g := range list.Groups {
-		if g.Name != "" {
+		if g.Name == "" {
+			continue
+		}
+		if g, ok := h.listableVersions(g); ok {
 			out.Groups = append(out.Groups, g)
 		}
 	}
 	return out, nil
 }
+
+// listableVersions keeps the versions of g that serve a resource that can be listed (kubectl
+// takes a version without resources for a failed discovery); ok is false when none is left.
+func (h *resources) listableVersions(g metav1.APIGroup) (metav1.APIGroup, bool) {
+	versions := make([]metav1.GroupVersionForDiscovery, 0, len(g.Versions))
+	for _, v := range g.Versions {
+		res, err := h.reader.kinds.resources(schema.GroupVersion{Group: g.Name, Version: v.Version})
+		if err != nil || slices.ContainsFunc(res, listable) {
+			// A version the cluster fails to describe now is kept: its own document says why.
+			versions = append(versions, v)
+		}
+	}
+	if len(versions) == 0 {
+		return g, false
+	}
+	g.Versions = versions
+	if !slices.Contains(versions, g.PreferredVersion) {
+		g.PreferredVersion = versions[0]
+	}
+	return g, true
+}
+
+func listable(r metav1.APIResource) bool { return slices.Contains(r.Verbs, "list") }
 
 // group is the discovery of /apis/<name>.
 func (h *resources) group(name string) (any, error) {
@@ -352,8 +379,10 @@ func (h *resources) group(name string) (any, error) {
 	}
 	for _, g := range list.Groups {
 		if g.Name == name && name != "" {
-			g.Kind, g.APIVersion = "APIGroup", "v1"
-			return &g, nil
+			if g, ok := h.listableVersions(g); ok {
+				g.Kind, g.APIVersion = "APIGroup", "v1"
+				return &g, nil
+			}
 		}
 	}
 	return nil, errNoSuchPath
@@ -378,10 +407,13 @@ func (h *resources) resourceList(gv schema.GroupVersion) (any, error) {
 	if err != nil {
 		return nil, apierrors.NewServiceUnavailable(err.Error())
 	}
+	if !slices.ContainsFunc(res, listable) {
+		return nil, errNoSuchPath
+	}
 	out := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
 	out.APIResources = []metav1.APIResource{}
 	for _, r := range res {
-		if !slices.Contains(r.Verbs, "list") {
+		if !listable(r) {
 			continue
 		}
 		r.Verbs = readVerbs

@@ -371,6 +371,22 @@ func TestAccessBeforeExistence(t *testing.T) {
 		if _, ok := names["bindings"]; ok {
 			t.Error("discovery of /api/v1 lists bindings, which cannot be listed")
 		}
+		// A group-version with nothing to list (TokenReviews can only be created) is left out, as
+		// kubectl takes an empty one for a failed discovery.
+		body, err = s.get(t, nobody, "/apis")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if strings.Contains(string(body), `"authentication.k8s.io`) {
+			t.Errorf("discovery of /apis lists authentication.k8s.io, which serves nothing to list: %s", body)
+		}
+		if !strings.Contains(string(body), `"apps/v1"`) {
+			t.Errorf("discovery of /apis does not list apps/v1: %s", body)
+		}
+		_, err = s.get(t, nobody, "/apis/authentication.k8s.io/v1")
+		if got := statusCode(err); got != http.StatusNotFound {
+			t.Errorf("discovery of authentication.k8s.io/v1: got %d (%v), want 404", got, err)
+		}
 		_, err = s.get(t, nobody, "/apis/"+queryv1alpha1.GroupName+"/v1alpha1")
 		if got := statusCode(err); got != http.StatusNotFound {
 			t.Errorf("discovery of the read API's own group under resources: got %d (%v), want 404", got, err)
