@@ -107,10 +107,14 @@ build: manifests generate fmt vet ## Build the manager binary and the kubectl si
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/manager cmd/main.go
 	CGO_ENABLED=0 go build -trimpath -o $(LOCALBIN)/kubectl-sift ./cmd/kubectl-sift
 
+# The kustomize tree that build-installer, deploy and undeploy render: config/default, or
+# config/certmanager for a read API certificate issued by cert-manager (see docs/read-api.md).
+DEPLOY_CONFIG ?= config/default
+
 .PHONY: build-installer
-build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, the manager (image IMG) and the read API, for one kubectl apply.
+build-installer: manifests ## Write dist/install.yaml: CRDs, RBAC, the manager (image IMG) and the read API, for one kubectl apply (tree: DEPLOY_CONFIG).
 	mkdir -p dist
-	$(KUBECTL) kustomize config/default | sed 's|controller:latest|$(IMG)|' > dist/install.yaml
+	$(KUBECTL) kustomize $(DEPLOY_CONFIG) | sed 's|controller:latest|$(IMG)|' > dist/install.yaml
 
 .PHONY: run
 run: manifests generate fmt vet ## Run the manager from your host against the current kubeconfig context (flags in RUN_ARGS).
@@ -141,12 +145,12 @@ uninstall: manifests ## Remove the CRDs and the admission policies from the clus
 	$(KUBECTL) kustomize config/crd | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 .PHONY: deploy
-deploy: manifests ## Deploy the manager (image IMG) to the cluster of the current kubeconfig context.
-	$(KUBECTL) kustomize config/default | sed 's|controller:latest|$(IMG)|' | $(KUBECTL) apply --server-side -f -
+deploy: manifests ## Deploy the manager (image IMG) to the cluster of the current kubeconfig context (tree: DEPLOY_CONFIG).
+	$(KUBECTL) kustomize $(DEPLOY_CONFIG) | sed 's|controller:latest|$(IMG)|' | $(KUBECTL) apply --server-side -f -
 
 .PHONY: undeploy
 undeploy: ## Remove the manager from the cluster. ignore-not-found=true ignores missing resources.
-	$(KUBECTL) kustomize config/default | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
+	$(KUBECTL) kustomize $(DEPLOY_CONFIG) | $(KUBECTL) delete --ignore-not-found=$(ignore-not-found) -f -
 
 ##@ Tools
 

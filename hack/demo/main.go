@@ -1,7 +1,8 @@
 // Command demo shows kubesift at work: it starts a local control plane (or uses the current
 // kubeconfig context with USE_CURRENT_CONTEXT=1), loads a few thousand realistic objects, runs the
-// manager binary, indexes the objects, applies queries, prints their results, and shows a query
-// following a change. It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
+// manager binary, indexes the objects, applies queries, prints their results, shows a query
+// following a change, and asks the index directly through the read API (local control plane
+// only: the API server must reach the manager). It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
 //
 // Run it with `make demo`.
 package main
@@ -11,6 +12,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -75,11 +77,29 @@ func run(ctx context.Context, opts options) (err error) {
 	if err := d.load(ctx); err != nil {
 		return err
 	}
-	mgr, err := startManager(ctx, opts.manager, cl)
+	// The read API needs the API server to reach the manager on this machine, which only the
+	// local control plane can.
+	readAPIAddr := ""
+	if cl.cp != nil {
+		if readAPIAddr, err = freeAddr(); err != nil {
+			return err
+		}
+		_, port, _ := net.SplitHostPort(readAPIAddr)
+		if err := d.registerReadAPI(ctx, port); err != nil {
+			return err
+		}
+	}
+	mgr, err := startManager(ctx, opts.manager, cl, readAPIAddr)
 	if err != nil {
 		return err
 	}
 	defer func() { err = errors.Join(err, mgr.stop()) }()
+	if readAPIAddr != "" {
+		if err := d.waitReadAPI(ctx); err != nil {
+			return fmt.Errorf("the read API did not become available (manager log: %s): %w", mgr.logPath, err)
+		}
+		d.readAPI = true
+	}
 
 	if err := d.index(ctx, mgr); err != nil {
 		return err
@@ -93,13 +113,25 @@ func run(ctx context.Context, opts options) (err error) {
 	if err := d.liveness(ctx); err != nil {
 		return err
 	}
+	if d.readAPI {
+		if err := d.askIndex(ctx); err != nil {
+			return err
+		}
+	}
 
 	title("Done")
 	fmt.Printf("The demonstration took %s. Everything is still running.\n", time.Since(start).Round(time.Second))
 	fmt.Printf("Try it yourself in another terminal:\n\n")
 	fmt.Printf("  export KUBECONFIG=%s\n", cl.kubeconfig)
 	fmt.Printf("  %s get ri,csq\n", cl.kubectlPath())
-	fmt.Printf("  %s get sq -n %s -o wide\n\n", cl.kubectlPath(), d.queryNamespace())
+	fmt.Printf("  %s get sq -n %s -o wide\n", cl.kubectlPath(), d.queryNamespace())
+	if d.readAPI {
+		fmt.Printf("  %s --server=%s%s get templates -n %s -l tier=frontend\n",
+			cl.kubectlPath(), cl.config.Host, readAPIPrefix, d.queryNamespace())
+		fmt.Printf("  %s templates -n %s --where 'spec.replicas>10' --sort=-spec.replicas\n",
+			filepath.Join(filepath.Dir(opts.manager), "kubectl-sift"), d.queryNamespace())
+	}
+	fmt.Println()
 	fmt.Printf("The manager's log is %s.\n", mgr.logPath)
 	if opts.exit {
 		fmt.Println("DEMO_EXIT=1: cleaning up now.")

@@ -22,7 +22,8 @@ type managerProcess struct {
 	dir         string
 }
 
-func startManager(ctx context.Context, bin string, cl *cluster) (*managerProcess, error) {
+// startManager runs the manager; readAPIAddr, when not empty, is where it serves the read API.
+func startManager(ctx context.Context, bin string, cl *cluster, readAPIAddr string) (*managerProcess, error) {
 	title("3. The kubesift manager")
 	dir, err := os.MkdirTemp("", "kubesift-demo-")
 	if err != nil {
@@ -39,6 +40,9 @@ func startManager(ctx context.Context, bin string, cl *cluster) (*managerProcess
 	args := []string{"--metrics-bind-address=" + metrics, "--health-probe-bind-address=" + probe}
 	if cl.kubeconfig != "" {
 		args = append(args, "--kubeconfig="+cl.kubeconfig)
+	}
+	if readAPIAddr != "" {
+		args = append(args, "--read-api-bind-address="+readAPIAddr, "--read-api-namespace="+readAPINamespace)
 	}
 	logPath := filepath.Join(dir, "manager.log")
 	logFile, err := os.Create(logPath)

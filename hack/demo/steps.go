@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"text/tabwriter"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -35,6 +34,8 @@ type demo struct {
 	cluster *cluster
 	root    string
 	opts    options
+	// readAPI is true once the API server routes the read API to the manager.
+	readAPI bool
 }
 
 func (d *demo) queryNamespace() string { return sample.Namespace(0) }
@@ -301,34 +302,6 @@ func poll(ctx context.Context, timeout time.Duration, fn func() (bool, error)) e
 		case <-time.After(250 * time.Millisecond):
 		}
 	}
-}
-
-// printResults prints the first results of a query with a few fields of each object, read from
-// the API server, so that the answer can be checked by eye.
-func (d *demo) printResults(ctx context.Context, q *unstructured.Unstructured, max int) error {
-	results, _, _ := unstructured.NestedSlice(q.Object, "status", "results")
-	total, _, _ := unstructured.NestedInt64(q.Object, "status", "total")
-	fmt.Printf("%s: %d matches; the first %d:\n", q.GetName(), total, min(max, len(results)))
-	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "  NAMESPACE\tNAME\tREPLICAS\tTIER\tTEAM\tREADY\tCREATED")
-	for i, r := range results {
-		if i == max {
-			break
-		}
-		m, _ := r.(map[string]any)
-		ns, _ := m["namespace"].(string)
-		name, _ := m["name"].(string)
-		obj, err := d.cluster.dyn.Resource(templatesGVR).Namespace(ns).Get(ctx, name, metav1.GetOptions{})
-		if err != nil {
-			fmt.Fprintf(tw, "  %s\t%s\t(%v)\n", ns, name, err)
-			continue
-		}
-		replicas, _, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
-		ready, _ := condition(obj, "Ready")
-		fmt.Fprintf(tw, "  %s\t%s\t%d\t%s\t%s\t%s\t%s\n", ns, name, replicas, obj.GetLabels()["tier"],
-			obj.GetLabels()["app.kubernetes.io/part-of"], ready, obj.GetCreationTimestamp().UTC().Format(time.RFC3339))
-	}
-	return tw.Flush()
 }
 
 // waitQuery waits until a query is Ready for its current generation and returns it.

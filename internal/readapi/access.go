@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apiserver/pkg/authorization/authorizer"
 	"k8s.io/apiserver/pkg/endpoints/handlers/responsewriters"
 	"k8s.io/apiserver/pkg/endpoints/request"
@@ -22,9 +23,11 @@ type access struct {
 	authorizer authorizer.Authorizer
 }
 
-// allow returns nil when the caller in ctx may verb the kind's resource in namespace ("" for
-// every namespace or a cluster-scoped kind), and the Kubernetes Forbidden error otherwise.
-func (a access) allow(ctx context.Context, verb, namespace string, k mirroredKind) error {
+// allow returns nil when the caller in ctx may verb the resource gvr in namespace ("" for every
+// namespace or a cluster-scoped resource), and the Kubernetes Forbidden error otherwise. It is
+// asked before anything else about the resource, so that a caller without access learns nothing
+// from the index, not even whether it mirrors the kind.
+func (a access) allow(ctx context.Context, verb, namespace string, gvr schema.GroupVersionResource) error {
 	u, ok := request.UserFrom(ctx)
 	if !ok {
 		return apierrors.NewUnauthorized("no user in the request")
@@ -33,9 +36,9 @@ func (a access) allow(ctx context.Context, verb, namespace string, k mirroredKin
 		User:            u,
 		Verb:            verb,
 		Namespace:       namespace,
-		APIGroup:        k.gvk.Group,
-		APIVersion:      k.gvk.Version,
-		Resource:        k.resource.Name,
+		APIGroup:        gvr.Group,
+		APIVersion:      gvr.Version,
+		Resource:        gvr.Resource,
 		ResourceRequest: true,
 	}
 	decision, reason, err := a.authorizer.Authorize(ctx, attrs)
@@ -43,7 +46,7 @@ func (a access) allow(ctx context.Context, verb, namespace string, k mirroredKin
 		return nil
 	}
 	if err != nil {
-		return apierrors.NewInternalError(fmt.Errorf("checking access to %s: %w", k.gvr().GroupResource(), err))
+		return apierrors.NewInternalError(fmt.Errorf("checking access to %s: %w", gvr.GroupResource(), err))
 	}
 	return responsewriters.ForbiddenStatusError(attrs, reason)
 }

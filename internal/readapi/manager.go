@@ -23,7 +23,8 @@ import (
 type ManagerOptions struct {
 	// BindAddress is host:port to serve on; "0" or "" turns the read API off.
 	BindAddress string
-	// CertDir holds tls.crt and tls.key (a mounted cert-manager Secret, for example). Empty keeps
+	// CertDir holds tls.crt and tls.key (a mounted cert-manager Secret, for example), which are
+	// read again when they change. Empty keeps
 	// a generated certificate in the Secret SecretName of Namespace and sets the caBundle of
 	// APIService to its CA.
 	CertDir string
@@ -57,12 +58,8 @@ func SetupWithManager(ctx context.Context, mgr ctrl.Manager, store *index.Store,
 	}
 	log := ctrl.Log.WithName("read-api")
 	if o.CertDir != "" {
-		if opts.CertPEM, err = os.ReadFile(filepath.Join(o.CertDir, "tls.crt")); err != nil {
-			return fmt.Errorf("reading the read API certificate: %w", err)
-		}
-		if opts.KeyPEM, err = os.ReadFile(filepath.Join(o.CertDir, "tls.key")); err != nil {
-			return fmt.Errorf("reading the read API key: %w", err)
-		}
+		// Served from the files and reloaded when they change (a renewed cert-manager Secret).
+		opts.CertFile, opts.KeyFile = filepath.Join(o.CertDir, "tls.crt"), filepath.Join(o.CertDir, "tls.key")
 	} else {
 		if o.Namespace == "" || o.Service == "" || o.SecretName == "" {
 			return errors.New("the read API needs a namespace, a Service and a Secret name to generate its certificate")

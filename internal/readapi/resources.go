@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -57,32 +58,21 @@ func (h *resources) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 	var r resourceRequest
 	switch {
 	case len(parts) == 1 && parts[0] == "api":
-		// Discovery clients treat an empty version as an error, so v1 is listed only when a core
-		// kind is mirrored.
-		versions := []string{}
-		if len(h.resourceList(schema.GroupVersion{Version: "v1"}).APIResources) > 0 {
-			versions = append(versions, "v1")
-		}
-		h.write(w, &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: versions})
+		h.serveDiscovery(w, req, h.coreVersions)
 		return
 	case len(parts) == 1 && parts[0] == "apis":
-		h.write(w, h.groups())
+		h.serveDiscovery(w, req, h.groups)
 		return
 	case len(parts) == 2 && parts[0] == "api" && parts[1] == "v1":
-		h.write(w, h.resourceList(schema.GroupVersion{Version: "v1"}))
+		h.serveDiscovery(w, req, func() (any, error) { return h.resourceList(schema.GroupVersion{Version: "v1"}) })
 		return
 	case len(parts) == 2 && parts[0] == "apis":
-		for _, g := range h.groups().Groups {
-			if g.Name == parts[1] {
-				g.Kind, g.APIVersion = "APIGroup", "v1"
-				h.write(w, &g)
-				return
-			}
-		}
-		h.fail(w, req, errNoSuchPath)
+		h.serveDiscovery(w, req, func() (any, error) { return h.group(parts[1]) })
 		return
 	case len(parts) == 3 && parts[0] == "apis":
-		h.write(w, h.resourceList(schema.GroupVersion{Group: parts[1], Version: parts[2]}))
+		h.serveDiscovery(w, req, func() (any, error) {
+			return h.resourceList(schema.GroupVersion{Group: parts[1], Version: parts[2]})
+		})
 		return
 	case len(parts) > 2 && parts[0] == "api" && parts[1] == "v1":
 		r.gv, parts = schema.GroupVersion{Version: "v1"}, parts[2:]
@@ -112,23 +102,29 @@ func (h *resources) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 // serve answers a list or a get of a mirrored kind.
 func (h *resources) serve(w http.ResponseWriter, req *http.Request, r resourceRequest) error {
 	ctx := req.Context()
-	k, err := h.reader.kinds.byResource(r.gv, r.resource)
-	if err != nil {
-		return err
-	}
-	if r.namespace != "" && !k.resource.Namespaced {
-		return apierrors.NewNotFound(k.gvr().GroupResource(), "")
-	}
-	params := req.URL.Query()
-	if w := params.Get("watch"); w == "true" || w == "1" {
-		return apierrors.NewMethodNotSupported(k.gvr().GroupResource(), "watch")
-	}
 	verb := "list"
 	if r.name != "" {
 		verb = "get"
 	}
-	if err := h.reader.access.allow(ctx, verb, r.namespace, k); err != nil {
+	// Access first: a caller who may not read the resource gets 403 whether or not the cluster
+	// serves it and the index mirrors it, as from the Kubernetes API.
+	if err := h.reader.access.allow(ctx, verb, r.namespace, r.gv.WithResource(r.resource)); err != nil {
 		return err
+	}
+	res, err := h.reader.kinds.byResource(r.gv, r.resource)
+	if err != nil {
+		return err
+	}
+	if r.namespace != "" && !res.Namespaced {
+		return apierrors.NewNotFound(r.gv.WithResource(r.resource).GroupResource(), "")
+	}
+	k, err := h.reader.kinds.mirrored(r.gv, res)
+	if err != nil {
+		return err
+	}
+	params := req.URL.Query()
+	if w := params.Get("watch"); w == "true" || w == "1" {
+		return apierrors.NewMethodNotSupported(k.gvr().GroupResource(), "watch")
 	}
 	spec, token, err := listSpec(params)
 	if err != nil {
@@ -296,44 +292,135 @@ func wantsTable(accept string) bool {
 	return false
 }
 
-// groups is the discovery of the groups of the mirrored kinds. The core group is served under
-// /api, as in Kubernetes.
-func (h *resources) groups() *metav1.APIGroupList {
-	out := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}}
-	seen := map[string]int{}
-	for _, k := range h.reader.kinds.mirrored() {
-		if k.gvk.Group == "" {
-			continue
-		}
-		gv := metav1.GroupVersionForDiscovery{GroupVersion: k.gvk.GroupVersion().String(), Version: k.gvk.Version}
-		i, ok := seen[k.gvk.Group]
-		if !ok {
-			seen[k.gvk.Group] = len(out.Groups)
-			out.Groups = append(out.Groups, metav1.APIGroup{Name: k.gvk.Group, Versions: []metav1.GroupVersionForDiscovery{gv}, PreferredVersion: gv})
-			continue
-		}
-		g := &out.Groups[i]
-		if g.Versions[len(g.Versions)-1] != gv {
-			g.Versions = append(g.Versions, gv)
-		}
+// The discovery documents under resourcesPath repeat the cluster's own discovery, restricted to
+// the resources that can be listed (and the group-versions that serve one), with the verbs get
+// and list: every kind the cluster serves,
+// mirrored or not. Every authenticated user may read the cluster's discovery, so these documents
+// reveal nothing, in particular not which kinds the index mirrors; that is told only to a caller
+// who may list the kind (a list of a kind no ResourceIndex mirrors is a 404 that names the
+// ResourceIndex to create). And kubectl resolves every resource name and short name the cluster
+// knows, so such a caller reaches that message instead of "the server doesn't have a resource
+// type".
+
+// serveDiscovery writes the discovery document that doc returns.
+func (h *resources) serveDiscovery(w http.ResponseWriter, req *http.Request, doc func() (any, error)) {
+	obj, err := doc()
+	if err != nil {
+		h.fail(w, req, err)
+		return
 	}
-	return out
+	h.write(w, obj)
 }
 
-// resourceList is the discovery of one group-version: its mirrored kinds, readable only.
-func (h *resources) resourceList(gv schema.GroupVersion) *metav1.APIResourceList {
-	out := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
-	out.APIResources = []metav1.APIResource{}
-	for _, k := range h.reader.kinds.mirrored() {
-		if k.gvk.GroupVersion() != gv {
+// coreVersions is the discovery of /api.
+func (h *resources) coreVersions() (any, error) {
+	list, err := h.reader.kinds.serverGroups()
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	out := &metav1.APIVersions{TypeMeta: metav1.TypeMeta{Kind: "APIVersions"}, Versions: []string{}}
+	for _, g := range list.Groups {
+		if g.Name == "" {
+			for _, v := range g.Versions {
+				out.Versions = append(out.Versions, v.Version)
+			}
+		}
+	}
+	return out, nil
+}
+
+// groups is the discovery of /apis: the cluster's named groups. The core group is served under
+// /api, as in Kubernetes.
+func (h *resources) groups() (any, error) {
+	list, err := h.reader.kinds.serverGroups()
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	out := &metav1.APIGroupList{TypeMeta: metav1.TypeMeta{Kind: "APIGroupList", APIVersion: "v1"}, Groups: []metav1.APIGroup{}}
+	for _, g := range list.Groups {
+		if g.Name == "" {
 			continue
 		}
-		r := k.resource
+		if g, ok := h.listableVersions(g); ok {
+			out.Groups = append(out.Groups, g)
+		}
+	}
+	return out, nil
+}
+
+// listableVersions keeps the versions of g that serve a resource that can be listed (kubectl
+// takes a version without resources for a failed discovery); ok is false when none is left.
+func (h *resources) listableVersions(g metav1.APIGroup) (metav1.APIGroup, bool) {
+	versions := make([]metav1.GroupVersionForDiscovery, 0, len(g.Versions))
+	for _, v := range g.Versions {
+		res, err := h.reader.kinds.resources(schema.GroupVersion{Group: g.Name, Version: v.Version})
+		if err != nil || slices.ContainsFunc(res, listable) {
+			// A version the cluster fails to describe now is kept: its own document says why.
+			versions = append(versions, v)
+		}
+	}
+	if len(versions) == 0 {
+		return g, false
+	}
+	g.Versions = versions
+	if !slices.Contains(versions, g.PreferredVersion) {
+		g.PreferredVersion = versions[0]
+	}
+	return g, true
+}
+
+func listable(r metav1.APIResource) bool { return slices.Contains(r.Verbs, "list") }
+
+// group is the discovery of /apis/<name>.
+func (h *resources) group(name string) (any, error) {
+	list, err := h.reader.kinds.serverGroups()
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	for _, g := range list.Groups {
+		if g.Name == name && name != "" {
+			if g, ok := h.listableVersions(g); ok {
+				g.Kind, g.APIVersion = "APIGroup", "v1"
+				return &g, nil
+			}
+		}
+	}
+	return nil, errNoSuchPath
+}
+
+// resourceList is the discovery of one group-version: the resources the cluster serves there
+// that can be listed, readable only.
+func (h *resources) resourceList(gv schema.GroupVersion) (any, error) {
+	list, err := h.reader.kinds.serverGroups()
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	served := slices.ContainsFunc(list.Groups, func(g metav1.APIGroup) bool {
+		return g.Name == gv.Group && slices.ContainsFunc(g.Versions, func(v metav1.GroupVersionForDiscovery) bool {
+			return v.Version == gv.Version
+		})
+	})
+	if !served {
+		return nil, errNoSuchPath
+	}
+	res, err := h.reader.kinds.resources(gv)
+	if err != nil {
+		return nil, apierrors.NewServiceUnavailable(err.Error())
+	}
+	if !slices.ContainsFunc(res, listable) {
+		return nil, errNoSuchPath
+	}
+	out := &metav1.APIResourceList{TypeMeta: metav1.TypeMeta{Kind: "APIResourceList", APIVersion: "v1"}, GroupVersion: gv.String()}
+	out.APIResources = []metav1.APIResource{}
+	for _, r := range res {
+		if !listable(r) {
+			continue
+		}
 		r.Verbs = readVerbs
 		r.StorageVersionHash = ""
 		out.APIResources = append(out.APIResources, r)
 	}
-	return out
+	return out, nil
 }
 
 // write answers 200 with obj as JSON.

@@ -80,23 +80,30 @@ func (r *reader) answer(ctx context.Context, spec *searchv1alpha1.QuerySpec, nam
 		return apierrors.NewBadRequest(fmt.Sprintf("spec.output: %q is neither %s nor %s",
 			output, queryv1alpha1.OutputReferences, queryv1alpha1.OutputObjects))
 	}
-	k, err := r.kinds.byKind(spec.Target.GroupVersionKind())
+	gvk := spec.Target.GroupVersionKind()
+	res, err := r.kinds.byKind(gvk)
 	if err != nil {
 		return err
 	}
-	if !k.resource.Namespaced && (namespaced || len(namespaces) > 0) {
+	if !res.Namespaced && (namespaced || len(namespaces) > 0) {
 		return apierrors.NewBadRequest(fmt.Sprintf(
 			"spec.target: %s is cluster-scoped; search it with a ClusterSearch without namespaces", spec.Target.String()))
 	}
-	// The caller must be allowed to list the target wherever the search looks.
+	// The caller must be allowed to list the target wherever the search looks, before anything
+	// is said about the index.
+	gvr := gvk.GroupVersion().WithResource(res.Name)
 	if len(namespaces) == 0 {
-		err = r.access.allow(ctx, "list", "", k)
+		err = r.access.allow(ctx, "list", "", gvr)
 	}
 	for _, ns := range namespaces {
-		if err = r.access.allow(ctx, "list", ns, k); err != nil {
+		if err = r.access.allow(ctx, "list", ns, gvr); err != nil {
 			break
 		}
 	}
+	if err != nil {
+		return err
+	}
+	k, err := r.kinds.mirrored(gvk.GroupVersion(), res)
 	if err != nil {
 		return err
 	}

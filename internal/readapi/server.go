@@ -37,6 +37,10 @@ type Options struct {
 	// CertPEM and KeyPEM are the serving certificate and key. The certificate must carry the
 	// Service's DNS name, <service>.<namespace>.svc, which the aggregator verifies.
 	CertPEM, KeyPEM []byte
+	// CertFile and KeyFile, when set, are served instead of CertPEM and KeyPEM, and read again
+	// whenever they change, so that a certificate renewed on disk (by cert-manager, for example)
+	// is served without a restart.
+	CertFile, KeyFile string
 	// Kubeconfig is used for delegated authentication and authorization (TokenReview,
 	// SubjectAccessReview and the extension-apiserver-authentication ConfigMap). Empty uses the
 	// in-cluster configuration.
@@ -91,11 +95,15 @@ func (o Options) Config(store *index.Store, cat *catalog.Catalog, cluster *restc
 		}
 		serving.Listener = l
 	}
-	cert, err := dynamiccertificates.NewStaticCertKeyContent("read-api-serving", o.CertPEM, o.KeyPEM)
-	if err != nil {
-		return nil, fmt.Errorf("loading the read API serving certificate: %w", err)
+	if o.CertFile != "" || o.KeyFile != "" {
+		serving.ServerCert.CertKey = genericoptions.CertKey{CertFile: o.CertFile, KeyFile: o.KeyFile}
+	} else {
+		cert, err := dynamiccertificates.NewStaticCertKeyContent("read-api-serving", o.CertPEM, o.KeyPEM)
+		if err != nil {
+			return nil, fmt.Errorf("loading the read API serving certificate: %w", err)
+		}
+		serving.ServerCert.GeneratedCert = cert
 	}
-	serving.ServerCert.GeneratedCert = cert
 
 	generic := genericapiserver.NewRecommendedConfig(codecs)
 	generic.EffectiveVersion = compatibility.NewEffectiveVersionFromString("1.37", "", "")
@@ -112,13 +120,14 @@ func (o Options) Config(store *index.Store, cat *catalog.Catalog, cluster *restc
 	}
 	extra.access = access{authorizer: generic.Authorization.Authorizer}
 	// The generic server's request filter lets through what the read API authorizes itself.
-	generic.Authorization.Authorizer, err = union.New(
+	authz, err := union.New(
 		union.NamedAuthorizer{AuthorizerName: "kubesift.io/read-api", Authorizer: authorizer.AuthorizerFunc(answeredHere)},
 		union.NamedAuthorizer{AuthorizerName: "kubesift.io/delegated", Authorizer: generic.Authorization.Authorizer},
 	)
 	if err != nil {
 		return nil, err
 	}
+	generic.Authorization.Authorizer = authz
 	return &Config{generic: generic, extra: extra}, nil
 }
 

@@ -166,7 +166,12 @@ spec:
 		out, err := readKubectl(nil, "api-resources", "-o", "wide")
 		Expect(err).NotTo(HaveOccurred())
 		Expect(out).To(MatchRegexp(`templates\s+tpl\s+apps.example.com/v1alpha1\s+true\s+Template\s+get,list`))
-		Expect(out).NotTo(ContainSubstring("configmaps"))
+		// Discovery repeats the cluster's, mirrored or not, so it tells no caller what is mirrored.
+		Expect(out).To(MatchRegexp(`configmaps\s+cm\s+v1\s+true\s+ConfigMap\s+get,list`))
+		Expect(out).NotTo(ContainSubstring("query.kubesift.io"))
+		asNobody, err := readKubectl(nobody, "api-resources", "-o", "wide")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(asNobody).To(Equal(out))
 	})
 
 	It("lists with label and field selectors and prints the CRD's columns", func() {
@@ -288,12 +293,15 @@ spec:
 	})
 
 	It("reports a kind that is not mirrored and bad input clearly", func() {
-		// Discovery lists only mirrored kinds, so kubectl does not even ask for ConfigMaps.
+		// Only a caller who may list ConfigMaps learns that no ResourceIndex mirrors them.
 		_, err := readKubectl(nil, "get", "configmaps", "-n", ns)
-		Expect(err).To(MatchError(ContainSubstring(`the server doesn't have a resource type "configmaps"`)))
-		_, err = kubectlErr("get", "--raw", prefix+"/api/v1/namespaces/"+ns+"/configmaps")
 		Expect(err).To(MatchError(And(ContainSubstring("NotFound"),
 			ContainSubstring("no ResourceIndex mirrors ConfigMap.v1; create one with spec.target {apiVersion: v1, kind: ConfigMap}"))))
+		_, err = kubectlErr("get", "--raw", prefix+"/api/v1/namespaces/"+ns+"/configmaps")
+		Expect(err).To(MatchError(ContainSubstring("no ResourceIndex mirrors ConfigMap.v1")))
+		_, err = readKubectl(nobody, "get", "configmaps", "-n", ns)
+		Expect(err).To(MatchError(ContainSubstring(
+			`User "e2e-read-nobody" cannot list resource "configmaps" in API group "" in the namespace "e2e-read"`)))
 
 		_, err = readKubectl(nil, "get", "templates", "-n", ns, "--field-selector", "spec.replicas in 3")
 		Expect(err).To(MatchError(ContainSubstring("fieldSelector: position 17: expected '('")))
