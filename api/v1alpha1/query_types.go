@@ -76,8 +76,51 @@ type SortKey struct {
 	Order SortOrder `json:"order,omitempty"`
 }
 
+// FilterGroup is one alternative of spec.anyOf: its filters are ANDed and mean what they mean
+// in the spec. A group needs at least one filter.
+// +kubebuilder:validation:XValidation:rule="has(self.names) || has(self.nameContains) || has(self.labelSelector) || has(self.fields) || has(self.ownerUID) || has(self.createdAfter) || has(self.createdBefore)",message="a group needs at least one filter"
+// +kubebuilder:validation:XValidation:rule="!has(self.createdAfter) || !has(self.createdBefore) || timestamp(self.createdAfter) < timestamp(self.createdBefore)",message="createdAfter must be before createdBefore"
+type FilterGroup struct {
+	// names keeps only objects with one of these exact names.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	Names []string `json:"names,omitempty"`
+
+	// nameContains keeps only objects whose name contains this text, ignoring case.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	NameContains string `json:"nameContains,omitempty"`
+
+	// labelSelector keeps only objects whose labels match, with the semantics of Kubernetes label
+	// selectors.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+
+	// fields keeps only objects for which every predicate holds.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Fields []FieldPredicate `json:"fields,omitempty"`
+
+	// ownerUID keeps only objects that list this UID among their direct owner references.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	OwnerUID string `json:"ownerUID,omitempty"`
+
+	// createdAfter keeps only objects created strictly after this time (RFC 3339).
+	// +optional
+	CreatedAfter *metav1.Time `json:"createdAfter,omitempty"`
+
+	// createdBefore keeps only objects created strictly before this time (RFC 3339).
+	// +optional
+	CreatedBefore *metav1.Time `json:"createdBefore,omitempty"`
+}
+
 // QuerySpec is the filter, sort and page that SearchQuery and ClusterSearchQuery share. Every
-// filter that is set must match (they are ANDed).
+// filter that is set must match (they are ANDed), and with anyOf at least one of its groups.
 type QuerySpec struct {
 	// target is the kind to search. A ResourceIndex must mirror it.
 	// +required
@@ -119,6 +162,13 @@ type QuerySpec struct {
 	// createdBefore keeps only objects created strictly before this time (RFC 3339).
 	// +optional
 	CreatedBefore *metav1.Time `json:"createdBefore,omitempty"`
+
+	// anyOf keeps only objects that match at least one of these groups (in addition to every
+	// other filter of the spec). Each group is a set of ANDed filters, like the spec's own.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	AnyOf []FilterGroup `json:"anyOf,omitempty"`
 
 	// sort orders the results by up to three keys; the object's UID breaks remaining ties. The
 	// default order is metadata.namespace, then metadata.name.

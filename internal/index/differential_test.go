@@ -260,6 +260,52 @@ func refPredicate(o map[string]any, p query.FieldPredicate) bool {
 	return anyOf(p.Operator, p.Values)
 }
 
+// diffGroup is a random anyOf group with the text of its selector, for messages.
+type diffGroup struct {
+	query.Group
+	selector string
+}
+
+func (g diffGroup) String() string {
+	return fmt.Sprintf("{labels %q names %v nameContains %q fields %+v}", g.selector, g.Names, g.NameContains, g.Fields)
+}
+
+// randomGroup returns a group with one to three random filters.
+func randomGroup(t *testing.T, r *rand.Rand) diffGroup {
+	var g diffGroup
+	for g.Labels == nil && len(g.Fields) == 0 && len(g.Names) == 0 && g.NameContains == "" {
+		if r.IntN(2) == 0 {
+			g.selector = randomSelector(r)
+			sel, err := labels.Parse(g.selector)
+			if err != nil {
+				t.Fatalf("parse %q: %v", g.selector, err)
+			}
+			g.Labels = sel
+		}
+		for range r.IntN(3) {
+			g.Fields = append(g.Fields, randomPredicate(r))
+		}
+		switch r.IntN(4) {
+		case 0:
+			g.Names = []string{fmt.Sprintf("o-%04d", r.IntN(400)), fmt.Sprintf("o-%04d", r.IntN(400))}
+		case 1:
+			g.NameContains = []string{"01", "o-00", "7", "-01"}[r.IntN(4)]
+		}
+	}
+	return g
+}
+
+// refFilter is the reference evaluation of one conjunction of filters.
+func refFilter(o *unstructured.Unstructured, sel labels.Selector, nameContains string, names []string, preds []query.FieldPredicate) bool {
+	ok := sel == nil || sel.Matches(labels.Set(o.GetLabels()))
+	ok = ok && strings.Contains(strings.ToLower(o.GetName()), strings.ToLower(nameContains))
+	ok = ok && (len(names) == 0 || slices.Contains(names, o.GetName()))
+	for _, p := range preds {
+		ok = ok && refPredicate(o.Object, p)
+	}
+	return ok
+}
+
 // TestDifferential compares Search and Matches with a reference evaluator, once with only
 // spec.a declared (other paths are scanned) and once with every path declared, the list
 // paths declared after the objects were stored (a backfill) and then rewritten.
@@ -341,23 +387,37 @@ func testDifferential(t *testing.T, declared bool) {
 		if round%3 == 0 {
 			nameContains = []string{"0", "01", "o-0", "O-01", "-012", "0123", "x", "o-o", "\"ü"}[r.IntN(9)]
 		}
-		q, err := query.Compile(query.Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)})
+		// A third of the rounds add anyOf groups of the same random filters.
+		var groups []diffGroup
+		if round%3 == 1 {
+			for range 1 + r.IntN(3) {
+				groups = append(groups, randomGroup(t, r))
+			}
+		}
+		spec := query.Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)}
+		for _, g := range groups {
+			spec.AnyOf = append(spec.AnyOf, g.Group)
+		}
+		q, err := query.Compile(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		refs, total := searchAll(t, s, q)
 		var want []string
 		for _, o := range objs {
-			ok := sel == nil || sel.Matches(labels.Set(o.GetLabels()))
-			ok = ok && strings.Contains(strings.ToLower(o.GetName()), strings.ToLower(nameContains))
-			for _, p := range preds {
-				ok = ok && refPredicate(o.Object, p)
+			ok := refFilter(o, sel, nameContains, nil, preds)
+			if len(groups) > 0 {
+				inGroup := false
+				for _, g := range groups {
+					inGroup = inGroup || refFilter(o, g.Labels, g.NameContains, g.Names, g.Fields)
+				}
+				ok = ok && inGroup
 			}
 			if ok {
 				want = append(want, o.GetNamespace()+"/"+o.GetName())
 			}
 			if q.Matches(o) != ok {
-				t.Fatalf("Matches(%s) = %v, reference %v; selector %q preds %+v; object %v", o.GetName(), !ok, ok, selText, preds, o.Object["spec"])
+				t.Fatalf("Matches(%s) = %v, reference %v; selector %q preds %+v groups %v; object %v", o.GetName(), !ok, ok, selText, preds, groups, o.Object["spec"])
 			}
 		}
 		slices.Sort(want)
@@ -366,7 +426,7 @@ func testDifferential(t *testing.T, declared bool) {
 			got = append(got, ref.Namespace+"/"+ref.Name)
 		}
 		if !slices.Equal(got, want) || total != int64(len(want)) {
-			t.Fatalf("selector %q preds %+v: index returned %d (total %d), reference %d\n got %v\nwant %v", selText, preds, len(got), total, len(want), got, want)
+			t.Fatalf("selector %q preds %+v groups %v: index returned %d (total %d), reference %d\n got %v\nwant %v", selText, preds, groups, len(got), total, len(want), got, want)
 		}
 	}
 }

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 )
 
@@ -76,6 +78,11 @@ func TestCompileErrors(t *testing.T) {
 		{"too many sort keys", Spec{Sort: make([]SortKey, 4)}, "sort", ErrInvalidValue, ""},
 		{"sort wildcard", Spec{Sort: []SortKey{{Path: "spec.a[*].b"}}}, "sort[0].path", ErrInvalidPath, ""},
 		{"too many predicates", Spec{Fields: make([]FieldPredicate, 51)}, "fields", ErrInvalidValue, ""},
+		{"too many groups", Spec{AnyOf: make([]Group, 11)}, "anyOf", ErrInvalidValue, ""},
+		{"empty group", Spec{AnyOf: []Group{{NameContains: "a"}, {}}}, "anyOf[1]", ErrInvalidValue, "anyOf[1]: a group needs at least one filter"},
+		{"bad path in a group", Spec{AnyOf: []Group{{NameContains: "a"}, {Fields: []FieldPredicate{{Path: "a", Operator: OpExists}, {Path: "spec.%x", Operator: OpExists}}}}},
+			"anyOf[1].fields[1].path", ErrInvalidPath, `anyOf[1].fields[1].path: invalid character '%' at offset 5 in "spec.%x"`},
+		{"too many names in a group", Spec{AnyOf: []Group{{Names: make([]string, 101)}}}, "anyOf[0].names", ErrInvalidValue, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,5 +99,48 @@ func TestCompileErrors(t *testing.T) {
 				t.Fatalf("message %q, want %q", err.Error(), tt.msg)
 			}
 		})
+	}
+}
+
+func TestAnyOfMatches(t *testing.T) {
+	obj := func(name string, lbls map[string]string, replicas int64) *unstructured.Unstructured {
+		u := &unstructured.Unstructured{Object: map[string]any{"spec": map[string]any{"replicas": replicas}}}
+		u.SetGroupVersionKind(widgetGVK)
+		u.SetNamespace("ns")
+		u.SetName(name)
+		u.SetLabels(lbls)
+		return u
+	}
+	sel, err := labels.Parse("team=payments")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, err := Compile(Spec{GVK: widgetGVK, NameContains: "web", AnyOf: []Group{
+		{Labels: sel},
+		{Fields: []FieldPredicate{{Path: "spec.replicas", Operator: OpGreaterThan, Values: []string{"3"}}}},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		o    *unstructured.Unstructured
+		want bool
+	}{
+		{obj("web-1", map[string]string{"team": "payments"}, 1), true},
+		{obj("web-2", nil, 5), true},
+		{obj("web-3", map[string]string{"team": "search"}, 2), false},
+		{obj("db-1", map[string]string{"team": "payments"}, 5), false}, // the top level still applies
+	} {
+		if got := q.Matches(tt.o); got != tt.want {
+			t.Errorf("Matches(%s) = %v, want %v", tt.o.GetName(), got, tt.want)
+		}
+	}
+	// The groups are part of the fingerprint: a continue token does not carry over.
+	other, err := Compile(Spec{GVK: widgetGVK, NameContains: "web", AnyOf: []Group{{Labels: sel}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Fingerprint() == other.Fingerprint() {
+		t.Fatal("queries with different groups share a fingerprint")
 	}
 }
