@@ -24,8 +24,19 @@ const (
 	FieldOpStartsWith         FieldOperator = "StartsWith"
 )
 
+// ValueSource names the value a predicate compares with.
+type ValueSource struct {
+	// path selects one value in the same object (no [*] or [key=value]), with the grammar of
+	// field paths: "spec.replicas" in a predicate on "status.readyReplicas".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+}
+
 // FieldPredicate filters objects by the value at a path.
-// +kubebuilder:validation:XValidation:rule="self.operator in ['Exists', 'DoesNotExist'] ? (!has(self.values) || size(self.values) == 0) : (has(self.values) && size(self.values) > 0)",message="values must be empty for Exists and DoesNotExist and must be set for every other operator"
+// +kubebuilder:validation:XValidation:rule="self.operator in ['Exists', 'DoesNotExist'] ? ((!has(self.values) || size(self.values) == 0) && !has(self.valueFrom)) : ((has(self.values) && size(self.values) > 0) != has(self.valueFrom))",message="Exists and DoesNotExist take no values; every other operator takes exactly one of values and valueFrom"
+// +kubebuilder:validation:XValidation:rule="!has(self.valueFrom) || self.operator in ['Equals', 'NotEquals', 'GreaterThan', 'GreaterThanOrEqual', 'LessThan', 'LessThanOrEqual']",message="valueFrom is only for Equals, NotEquals, GreaterThan, GreaterThanOrEqual, LessThan and LessThanOrEqual"
 // +kubebuilder:validation:XValidation:rule="!has(self.values) || self.operator in ['In', 'NotIn'] || size(self.values) <= 1",message="only In and NotIn take more than one value"
 type FieldPredicate struct {
 	// path selects a value in the object: dot notation ("spec.replicas"), quoted keys
@@ -49,6 +60,12 @@ type FieldPredicate struct {
 	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:items:MaxLength=1024
 	Values []string `json:"values,omitempty"`
+
+	// valueFrom compares with the value at another path of the same object instead of values,
+	// for Equals, NotEquals and the comparisons. Both values compare by their JSON types: numbers
+	// numerically, strings as text, booleans for equality; different types never match.
+	// +optional
+	ValueFrom *ValueSource `json:"valueFrom,omitempty"`
 }
 
 // SortOrder is the direction of a sort key.

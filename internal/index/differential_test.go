@@ -117,6 +117,14 @@ func randomPredicate(r *rand.Rand) query.FieldPredicate {
 		return []string{"0", "1", "2.5", "0.25", "true", "false", "a", "10", "-3", "ünï-1", "ün", "", "null"}[r.IntN(13)]
 	}
 	switch p.Operator {
+	case query.OpEquals, query.OpNotEquals, query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
+		if r.IntN(3) == 0 {
+			// Compare with another field of the object.
+			p.ValueFrom = []string{"spec.a", "spec.b", "spec.missing", "metadata.labels.n"}[r.IntN(4)]
+			return p
+		}
+	}
+	switch p.Operator {
 	case query.OpExists, query.OpDoesNotExist:
 	case query.OpIn, query.OpNotIn, query.OpContains, query.OpStartsWith:
 		for range 1 + r.IntN(3) {
@@ -165,9 +173,13 @@ func refResolve(o map[string]any, path string) []any {
 				}
 			}
 		}
-	case "metadata.labels['example.com/team']":
+	case "metadata.labels['example.com/team']", "metadata.labels.n":
 		md := o["metadata"].(map[string]any)
-		if v, ok := get(md["labels"], "example.com/team"); ok {
+		key := "example.com/team"
+		if path == "metadata.labels.n" {
+			key = "n"
+		}
+		if v, ok := get(md["labels"], key); ok {
 			out = append(out, v)
 		}
 	}
@@ -229,8 +241,59 @@ func refScalar(v any, op query.Operator, val string) bool {
 	return false
 }
 
+// refTyped compares two values of an object by their JSON types, for valueFrom.
+func refTyped(v, w any, op query.Operator) bool {
+	cmpOp := func(c int) bool {
+		switch op {
+		case query.OpEquals:
+			return c == 0
+		case query.OpGreaterThan:
+			return c > 0
+		case query.OpGreaterThanOrEqual:
+			return c >= 0
+		case query.OpLessThan:
+			return c < 0
+		case query.OpLessThanOrEqual:
+			return c <= 0
+		}
+		return false
+	}
+	toFloat := func(x any) (float64, bool) {
+		switch n := x.(type) {
+		case int64:
+			return float64(n), true
+		case float64:
+			return n, true
+		}
+		return 0, false
+	}
+	switch x := v.(type) {
+	case string:
+		y, ok := w.(string)
+		return ok && cmpOp(strings.Compare(x, y))
+	case bool:
+		y, ok := w.(bool)
+		return ok && op == query.OpEquals && x == y
+	}
+	a, ok1 := toFloat(v)
+	b, ok2 := toFloat(w)
+	return ok1 && ok2 && cmpOp(cmp.Compare(a, b))
+}
+
 func refPredicate(o map[string]any, p query.FieldPredicate) bool {
 	vals := refResolve(o, p.Path)
+	if p.ValueFrom != "" {
+		ref := refResolve(o, p.ValueFrom)
+		op := p.Operator
+		if op == query.OpNotEquals {
+			op = query.OpEquals
+		}
+		found := false
+		for _, v := range vals {
+			found = found || len(ref) == 1 && refTyped(v, ref[0], op)
+		}
+		return found != (p.Operator == query.OpNotEquals)
+	}
 	anyOf := func(op query.Operator, values []string) bool {
 		for _, v := range vals {
 			if op == query.OpExists {

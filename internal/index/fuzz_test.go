@@ -62,6 +62,7 @@ func FuzzCompile(f *testing.F) {
 		{Fields: []query.FieldPredicate{{Path: "metadata.annotations['x.io/y']", Operator: query.OpStartsWith, Values: []string{"'; DROP TABLE kinds; --"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.a", Operator: query.OpContains, Values: []string{"\x00\xff"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpStartsWith, Values: []string{"\xff\xff", ""}}, {Path: "spec.l[k=v].x[*]", Operator: query.OpLessThanOrEqual, Values: []string{"2"}}}},
+		{Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpNotEquals, ValueFrom: "spec.a"}, {Path: "spec.a", Operator: query.OpLessThan, ValueFrom: "metadata.annotations['x.io/y']"}}},
 		{Labels: "a=b", AnyOf: []fuzzGroup{{Labels: "c in (d)", NameContains: "web"}, {Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpIn, Values: []string{"v"}}, {Path: "spec.a", Operator: query.OpGreaterThan, Values: []string{"0"}}}}, {OwnerUID: "u", Names: []string{"a"}}}},
 		{NameContains: "a\"b'c", Fields: []query.FieldPredicate{{Path: "spec.l[k=v].x[*]", Operator: query.OpIn, Values: []string{"true", "s", "2.0"}}}},
 	}

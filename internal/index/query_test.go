@@ -3,10 +3,12 @@ package index
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubesift/kubesift/internal/query"
@@ -201,5 +203,45 @@ func TestMetadataFilters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// "Deployments whose status.readyReplicas is below spec.replicas": a field compared with
+// another field of the same object, on declared and undeclared paths.
+func TestValueFromComparesTwoFields(t *testing.T) {
+	s := newStore(t, "spec.replicas", "status.conditions[type=Available].status")
+	r := rand.New(rand.NewPCG(4, 4))
+	var objs []*unstructured.Unstructured
+	var changes []Change
+	for i := range 300 {
+		o := realisticObject(r, i)
+		objs = append(objs, o)
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []query.FieldPredicate{
+		{Path: "status.readyReplicas", Operator: query.OpLessThan, ValueFrom: "spec.replicas"},
+		{Path: "spec.replicas", Operator: query.OpGreaterThan, ValueFrom: "status.readyReplicas"},
+		{Path: "status.replicas", Operator: query.OpEquals, ValueFrom: "spec.replicas"},
+		{Path: "status.readyReplicas", Operator: query.OpNotEquals, ValueFrom: "spec.replicas"},
+		{Path: "status.conditions[type=Available].status", Operator: query.OpEquals, ValueFrom: "status.conditions"},
+		{Path: "spec.template.spec.containers[*].env[*].value", Operator: query.OpEquals, ValueFrom: "spec.region"},
+	} {
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{f}})
+		_, total := searchAll(t, s, q)
+		want := 0
+		for _, o := range objs {
+			if q.Matches(o) {
+				want++
+			}
+		}
+		if total != int64(want) {
+			t.Fatalf("%+v: total %d, Matches %d", f, total, want)
+		}
+		if f.Path != "status.conditions[type=Available].status" && want == 0 {
+			t.Fatalf("%+v matches nothing", f)
+		}
 	}
 }

@@ -339,7 +339,7 @@ func chooseDriver(c *conn, k *kind, q *query.Filter) (*probes, error) {
 		if p.Negate {
 			continue
 		}
-		if _, ok := k.lists[p.Path.String()]; ok {
+		if _, ok := listOf(k, p); ok {
 			terms = append(terms, term{i: i})
 		} else if hasIndexRange(k, p) {
 			terms = append(terms, term{i: i})
@@ -514,7 +514,7 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 		need["created"] = true
 	}
 	for _, p := range q.Predicates() {
-		if _, ok := k.lists[p.Path.String()]; !ok {
+		if _, ok := listOf(k, p); !ok {
 			return ""
 		}
 	}
@@ -663,7 +663,7 @@ func (s *Store) checkNumeric(c *conn, k *kind, q *query.Query) error {
 
 func (s *Store) checkNumericFilter(c *conn, k *kind, f *query.Filter) error {
 	for i, p := range f.Predicates() {
-		if _, ok := compareSyms[p.Op]; !ok || p.Values[0].IsNum {
+		if _, ok := compareSyms[p.Op]; !ok || p.From != nil || p.Values[0].IsNum {
 			continue
 		}
 		sb := &sqlBuilder{k: k}

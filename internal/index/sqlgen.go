@@ -279,7 +279,7 @@ func (sb *sqlBuilder) filter(q *query.Filter) and {
 	}
 	for i, p := range q.Predicates() {
 		pl := sb.probe
-		_, list := sb.k.lists[p.Path.String()]
+		_, list := listOf(sb.k, p)
 		switch {
 		case pl == nil:
 			add(func(sb *sqlBuilder) { sb.predicate(p, false) })
@@ -486,7 +486,7 @@ func negativeLabel(op selection.Operator) bool {
 // hasIndexRange reports whether p can select candidates from its expression index alone
 // (see indexRange).
 func hasIndexRange(k *kind, p query.Predicate) bool {
-	if _, ok := k.fields[p.Path.String()]; !ok {
+	if _, ok := k.fields[p.Path.String()]; !ok || p.From != nil {
 		return false
 	}
 	switch p.Op {
@@ -499,17 +499,76 @@ func hasIndexRange(k *kind, p query.Predicate) bool {
 // predicate writes p. On a declared list path, probe makes it a correlated lookup in the
 // side table (see sidePredicate); other paths are checked on the document.
 func (sb *sqlBuilder) predicate(p query.Predicate, probe bool) {
-	if lf, ok := sb.k.lists[p.Path.String()]; ok {
+	if lf, ok := listOf(sb.k, p); ok {
 		sb.sidePredicate(p, lf, probe)
 		return
 	}
 	if p.Negate {
 		sb.w("NOT coalesce((")
 	}
-	sb.pathCond(p.Path, func(e leafExprs) { sb.valueCond(p.Op, p.Values, e) })
+	if p.From != nil {
+		sb.pathCond(p.Path, func(e leafExprs) { sb.refCond(p.Op, e, *p.From) })
+	} else {
+		sb.pathCond(p.Path, func(e leafExprs) { sb.valueCond(p.Op, p.Values, e) })
+	}
 	if p.Negate {
 		sb.w("), 0)")
 	}
+}
+
+// listOf returns the declared list field that answers p from the side table. A predicate
+// with valueFrom compares with another value of the same document, so it reads the document.
+func listOf(k *kind, p query.Predicate) (listField, bool) {
+	if p.From != nil {
+		return listField{}, false
+	}
+	lf, ok := k.lists[p.Path.String()]
+	return lf, ok
+}
+
+// refCond writes the condition of Equals (OpIn) or a comparison between the selected value
+// and the value at from in the same document. The typing rules are those of matchRef in
+// eval.go: numbers numerically, text bytewise, booleans for equality, other types never.
+func (sb *sqlBuilder) refCond(op query.Operator, e leafExprs, from query.Path) {
+	jp := jsonPath(from.Segments())
+	rv := func() { sb.w("json_extract(o.obj, "); sb.arg(jp); sb.w(")") }
+	rt := func() { sb.w("json_type(o.obj, "); sb.arg(jp); sb.w(")") }
+	sym := " = "
+	if op != query.OpIn {
+		s, ok := compareSyms[op]
+		if !ok {
+			sb.fail("valueFrom", op)
+			return
+		}
+		sym = s
+	}
+	sb.w("((")
+	e.t()
+	sb.w(" IN ('integer', 'real') AND ")
+	rt()
+	sb.w(" IN ('integer', 'real') AND ")
+	e.v()
+	sb.w(sym)
+	rv()
+	sb.w(") OR (")
+	e.t()
+	sb.w(" = 'text' AND ")
+	rt()
+	sb.w(" = 'text' AND ")
+	e.v()
+	sb.w(sym)
+	rv()
+	sb.w(")")
+	if op == query.OpIn {
+		sb.w(" OR (")
+		e.t()
+		sb.w(" IN ('true', 'false') AND ")
+		e.t()
+		sb.w(" = ")
+		rt()
+		sb.w(")")
+	}
+	sb.w(")")
 }
 
 // indexRange writes a query of the ids of rows whose value in p's expression index

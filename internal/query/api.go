@@ -52,7 +52,11 @@ func groupFromAPI(g searchv1alpha1.FilterGroup, at string) (Group, error) {
 		out.Labels = sel
 	}
 	for _, f := range g.Fields {
-		out.Fields = append(out.Fields, FieldPredicate{Path: f.Path, Operator: Operator(f.Operator), Values: f.Values})
+		fp := FieldPredicate{Path: f.Path, Operator: Operator(f.Operator), Values: f.Values}
+		if f.ValueFrom != nil {
+			fp.ValueFrom = f.ValueFrom.Path
+		}
+		out.Fields = append(out.Fields, fp)
 	}
 	out.CreatedAfter = timePtr(g.CreatedAfter)
 	out.CreatedBefore = timePtr(g.CreatedBefore)

@@ -48,11 +48,13 @@ const (
 	OpStartsWith         Operator = "StartsWith"
 )
 
-// FieldPredicate filters on the value(s) at Path.
+// FieldPredicate filters on the value(s) at Path. The value compared with is Values, or
+// the value at ValueFrom, a path of the same object, when that is set.
 type FieldPredicate struct {
-	Path     string
-	Operator Operator
-	Values   []string
+	Path      string
+	Operator  Operator
+	Values    []string
+	ValueFrom string
 }
 
 // SortKey orders results by the value at Path.
@@ -97,7 +99,10 @@ type Predicate struct {
 	Path   Path
 	Op     Operator // OpIn, OpExists, OpContains, OpStartsWith or a comparison
 	Negate bool
-	Values []Value // sorted, distinct
+	Values []Value // sorted, distinct; empty when From is set
+	// From is the path of the value to compare with (valueFrom), a path that selects at most
+	// one value; nil for constant Values. Only OpIn (Equals) and the comparisons take it.
+	From *Path
 }
 
 // Value is a user value with its possible typed readings precomputed: the text always, a
@@ -311,6 +316,26 @@ func compilePredicate(f FieldPredicate) (Predicate, *Error) {
 	}
 	pr := Predicate{Path: p}
 	n := len(f.Values)
+	if f.ValueFrom != "" {
+		switch f.Operator {
+		case OpEquals, OpNotEquals, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		default:
+			return Predicate{}, Errorf("valueFrom", ErrInvalidValue, "operator %s does not take valueFrom", f.Operator)
+		}
+		if n > 0 {
+			return Predicate{}, Errorf("values", ErrInvalidValue, "values and valueFrom are exclusive")
+		}
+		from, err := ParsePath(f.ValueFrom)
+		if err != nil {
+			return Predicate{}, PathError("valueFrom.path", err)
+		}
+		if !from.Scalar() {
+			return Predicate{}, Errorf("valueFrom.path", ErrInvalidPath,
+				"valueFrom path %q must select a single value: [*] and [key=value] are not allowed", f.ValueFrom)
+		}
+		pr.From = &from
+		n = 1 // the referenced value stands for the one value these operators take
+	}
 	need := func(ok bool, what string) *Error {
 		if ok {
 			return nil
@@ -492,6 +517,9 @@ func (f *Filter) fingerprint(w func(parts ...string)) {
 		vals := make([]string, len(p.Values))
 		for i, v := range p.Values {
 			vals[i] = v.Text
+		}
+		if p.From != nil {
+			vals = append(vals, "from", p.From.String())
 		}
 		w(append([]string{"pred", p.Path.String(), string(p.Op), strconv.FormatBool(p.Negate)}, vals...)...)
 	}

@@ -144,3 +144,55 @@ func TestAnyOfMatches(t *testing.T) {
 		t.Fatal("queries with different groups share a fingerprint")
 	}
 }
+
+func TestValueFrom(t *testing.T) {
+	doc := map[string]any{
+		"spec":   map[string]any{"replicas": int64(3), "ratio": 2.5, "name": "web", "on": true, "nil": nil, "obj": map[string]any{}},
+		"status": map[string]any{"readyReplicas": int64(2), "ratio": 2.5, "name": "web", "count": "3", "on": true},
+	}
+	u := &unstructured.Unstructured{Object: doc}
+	u.SetGroupVersionKind(widgetGVK)
+	for _, tt := range []struct {
+		path string
+		op   Operator
+		from string
+		want bool
+	}{
+		{"status.readyReplicas", OpLessThan, "spec.replicas", true},
+		{"status.readyReplicas", OpGreaterThanOrEqual, "spec.replicas", false},
+		{"status.ratio", OpEquals, "spec.ratio", true},
+		{"status.name", OpEquals, "spec.name", true},
+		{"status.on", OpEquals, "spec.on", true},
+		{"status.on", OpGreaterThanOrEqual, "spec.on", false}, // booleans do not order
+		{"status.count", OpEquals, "spec.replicas", false},    // a string never equals a number
+		{"status.count", OpNotEquals, "spec.replicas", true},
+		{"status.name", OpEquals, "spec.missing", false},
+		{"status.name", OpNotEquals, "spec.missing", true},
+		{"status.missing", OpNotEquals, "spec.name", true},
+		{"spec.nil", OpEquals, "spec.nil", false},
+		{"spec.obj", OpEquals, "spec.obj", false},
+	} {
+		q, err := Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{{Path: tt.path, Operator: tt.op, ValueFrom: tt.from}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := q.Matches(u); got != tt.want {
+			t.Errorf("%s %s valueFrom %s = %v, want %v", tt.path, tt.op, tt.from, got, tt.want)
+		}
+	}
+	for _, tt := range []struct {
+		f     FieldPredicate
+		field string
+	}{
+		{FieldPredicate{Path: "a", Operator: OpIn, ValueFrom: "b"}, "fields[0].valueFrom"},
+		{FieldPredicate{Path: "a", Operator: OpEquals, Values: []string{"1"}, ValueFrom: "b"}, "fields[0].values"},
+		{FieldPredicate{Path: "a", Operator: OpEquals, ValueFrom: "b[*]"}, "fields[0].valueFrom.path"},
+		{FieldPredicate{Path: "a", Operator: OpEquals, ValueFrom: "b.%"}, "fields[0].valueFrom.path"},
+	} {
+		_, err := Compile(Spec{GVK: widgetGVK, Fields: []FieldPredicate{tt.f}})
+		var qe *Error
+		if !errors.As(err, &qe) || qe.Field != tt.field {
+			t.Errorf("%+v: error %v, want one at %s", tt.f, err, tt.field)
+		}
+	}
+}
