@@ -136,6 +136,61 @@ type FilterGroup struct {
 	CreatedBefore *metav1.Time `json:"createdBefore,omitempty"`
 }
 
+// Facet asks for the most frequent values at a path over all matches.
+type Facet struct {
+	// path selects the values to count: a label ("metadata.labels['env']") or any field path,
+	// list paths included ("spec.containers[*].image": a match counts once under each of its
+	// distinct values).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+
+	// limit is the number of values listed, the most frequent first.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Limit int32 `json:"limit,omitempty"`
+}
+
+// FacetResult holds the counts of one facet.
+type FacetResult struct {
+	// path is the facet's path as the spec gives it.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+
+	// values are the most frequent values, by count (descending) then value.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Values []FacetValueCount `json:"values,omitempty"`
+
+	// other counts the matches under values not listed.
+	// +optional
+	// +kubebuilder:default=0
+	Other int64 `json:"other"`
+
+	// missing counts the matches without a value at path (missing, null, an object or a list).
+	// +optional
+	// +kubebuilder:default=0
+	Missing int64 `json:"missing"`
+}
+
+// FacetValueCount is a value and the number of matches that have it.
+type FacetValueCount struct {
+	// value as text: strings as they are, numbers in their shortest form, booleans as "true"
+	// and "false".
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Value string `json:"value"`
+
+	// count of matches with this value.
+	// +required
+	Count int64 `json:"count"`
+}
+
 // QuerySpec is the filter, sort and page that SearchQuery and ClusterSearchQuery share. Every
 // filter that is set must match (they are ANDed), and with anyOf at least one of its groups.
 type QuerySpec struct {
@@ -186,6 +241,15 @@ type QuerySpec struct {
 	// +listType=atomic
 	// +kubebuilder:validation:MaxItems=10
 	AnyOf []FilterGroup `json:"anyOf,omitempty"`
+
+	// facets asks for counts by value over all matches (not only this page), reported in
+	// status.facets: per path, the most frequent values with their counts, the count of the rest
+	// and the count of matches without a value.
+	// +optional
+	// +listType=map
+	// +listMapKey=path
+	// +kubebuilder:validation:MaxItems=5
+	Facets []Facet `json:"facets,omitempty"`
 
 	// sort orders the results by up to three keys; the object's UID breaks remaining ties. The
 	// default order is metadata.namespace, then metadata.name.
@@ -257,6 +321,13 @@ type QueryStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Continue string `json:"continue,omitempty"`
+
+	// facets holds the counts asked for by spec.facets, in the same order, over all matches and
+	// from the same snapshot as total.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	Facets []FacetResult `json:"facets,omitempty"`
 
 	// results is the current page, in order.
 	// +optional

@@ -369,6 +369,73 @@ func refFilter(o *unstructured.Unstructured, sel labels.Selector, nameContains s
 	return ok
 }
 
+var diffFacetPaths = []string{"spec.a", "spec.b", "spec.items[*].v", "spec.items[type=Ready].v", "spec.items[*]", "metadata.labels['example.com/team']", "spec.missing"}
+
+// refFacetText is the reference text of a facet value.
+func refFacetText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case bool:
+		return strconv.FormatBool(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+// checkFacets compares the facets of q's first page with counts over the matching objects
+// (want holds their namespace/name).
+func checkFacets(t *testing.T, s *Store, q *query.Query, specs []query.FacetSpec, objs []*unstructured.Unstructured, want []string) {
+	t.Helper()
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Facets) != len(specs) {
+		t.Fatalf("%d facets, want %d", len(p.Facets), len(specs))
+	}
+	for i, fs := range specs {
+		counts := map[string]int64{}
+		var missing int64
+		for _, o := range objs {
+			if !slices.Contains(want, o.GetNamespace()+"/"+o.GetName()) {
+				continue
+			}
+			seen := map[string]bool{}
+			for _, v := range refResolve(o.Object, fs.Path) {
+				if text, ok := refFacetText(v); ok {
+					seen[text] = true
+				}
+			}
+			if len(seen) == 0 {
+				missing++
+			}
+			for text := range seen {
+				counts[text]++
+			}
+		}
+		var values []FacetValue
+		for v, n := range counts {
+			values = append(values, FacetValue{Value: v, Count: n})
+		}
+		slices.SortFunc(values, func(a, b FacetValue) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Value, b.Value))
+		})
+		var other int64
+		for _, v := range values[min(fs.Limit, len(values)):] {
+			other += v.Count
+		}
+		values = values[:min(fs.Limit, len(values))]
+		got := p.Facets[i]
+		if got.Missing != missing || got.Other != other || !slices.Equal(got.Values, values) {
+			t.Fatalf("facet %s (limit %d): got %+v, want values %v other %d missing %d", fs.Path, fs.Limit, got, values, other, missing)
+		}
+	}
+}
+
 // TestDifferential compares Search and Matches with a reference evaluator, once with only
 // spec.a declared (other paths are scanned) and once with every path declared, the list
 // paths declared after the objects were stored (a backfill) and then rewritten.
@@ -458,6 +525,11 @@ func testDifferential(t *testing.T, declared bool) {
 			}
 		}
 		spec := query.Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)}
+		if round%4 == 3 {
+			for range 1 + r.IntN(3) {
+				spec.Facets = append(spec.Facets, query.FacetSpec{Path: diffFacetPaths[r.IntN(len(diffFacetPaths))], Limit: 1 + r.IntN(6)})
+			}
+		}
 		for _, g := range groups {
 			spec.AnyOf = append(spec.AnyOf, g.Group)
 		}
@@ -484,6 +556,9 @@ func testDifferential(t *testing.T, declared bool) {
 			}
 		}
 		slices.Sort(want)
+		if len(spec.Facets) > 0 {
+			checkFacets(t, s, q, spec.Facets, objs, want)
+		}
 		var got []string
 		for _, ref := range refs {
 			got = append(got, ref.Namespace+"/"+ref.Name)

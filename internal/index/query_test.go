@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -243,5 +244,61 @@ func TestValueFromComparesTwoFields(t *testing.T) {
 		if f.Path != "status.conditions[type=Available].status" && want == 0 {
 			t.Fatalf("%+v matches nothing", f)
 		}
+	}
+}
+
+// Facets count over all matches, not the page, in the snapshot of Total; they leave the
+// pages and their continue tokens alone.
+func TestFacets(t *testing.T) {
+	s := newStore(t, "spec.region")
+	r := rand.New(rand.NewPCG(5, 5))
+	var changes []Change
+	for i := range 210 {
+		changes = append(changes, Change{Object: realisticObject(r, i)})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	spec := query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier in (frontend,backend)"), Limit: 5}
+	plain := mustCompile(t, spec)
+	spec.Facets = []query.FacetSpec{
+		{Path: "metadata.labels['tier']"},
+		{Path: "spec.region", Limit: 3},
+		{Path: "spec.template.spec.containers[*].env[name=LOG_LEVEL].value"},
+		{Path: "spec.paused"},
+		{Path: "status.missing"},
+	}
+	q := mustCompile(t, spec)
+	if q.Fingerprint() != plain.Fingerprint() {
+		t.Fatal("facets change the fingerprint")
+	}
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 140 || len(p.Items) != 5 {
+		t.Fatalf("total %d, items %d", p.Total, len(p.Items))
+	}
+	want := []FacetCounts{
+		{Path: "metadata.labels['tier']", Values: []FacetValue{{"backend", 70}, {"frontend", 70}}},
+		// i%7 over the i with i%3 != 2: 20 each, 3 listed, 4 values in Other.
+		{Path: "spec.region", Values: []FacetValue{{"region-0", 20}, {"region-1", 20}, {"region-2", 20}}, Other: 80},
+		{Path: "spec.template.spec.containers[*].env[name=LOG_LEVEL].value", Values: []FacetValue{{"info", 140}}},
+		{Path: "spec.paused", Values: []FacetValue{{"false", 128}, {"true", 12}}},
+		{Path: "status.missing", Missing: 140},
+	}
+	for i, w := range want {
+		g := p.Facets[i]
+		if g.Path != w.Path || g.Other != w.Other || g.Missing != w.Missing || !slices.Equal(g.Values, w.Values) {
+			t.Errorf("facet %d: got %+v, want %+v", i, g, w)
+		}
+	}
+	// The token of the query without facets continues the query with them.
+	p2, err := s.Search(context.Background(), plain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Search(context.Background(), q, p2.Continue); err != nil {
+		t.Fatalf("continue across facets: %v", err)
 	}
 }

@@ -31,6 +31,8 @@ type Page struct {
 	// Documents holds the stored JSON document of each item, in the same order, when the page
 	// comes from SearchDocuments; nil otherwise.
 	Documents [][]byte
+	// Facets holds the counts of the query's facets, in its order, over all matches.
+	Facets []FacetCounts
 }
 
 // Search returns the page of q's matches that follows continueToken ("" for the first
@@ -189,6 +191,11 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		}
 	}
 	page := Page{Total: total}
+	if len(q.Facets()) > 0 {
+		if page.Facets, err = facets(c, k, q, fp); err != nil {
+			return Page{}, err
+		}
+	}
 	if after == 0 {
 		return page, nil
 	}

@@ -34,6 +34,9 @@ func FromAPI(spec *searchv1alpha1.QuerySpec, namespaces []string) (Spec, error) 
 		}
 		out.AnyOf = append(out.AnyOf, group)
 	}
+	for _, f := range spec.Facets {
+		out.Facets = append(out.Facets, FacetSpec{Path: f.Path, Limit: int(f.Limit)})
+	}
 	for _, k := range spec.Sort {
 		out.Sort = append(out.Sort, SortKey{Path: k.Path, Descending: k.Order == searchv1alpha1.SortDescending})
 	}

@@ -3,6 +3,8 @@ package query
 import (
 	"encoding/json"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -188,6 +190,40 @@ func cmpOrdered[T int64 | float64](a, b T) int {
 		return 1
 	}
 	return 0
+}
+
+// FacetValues appends to out the distinct texts (see FacetText) of the values the path
+// selects in doc.
+func (p Path) FacetValues(doc any, out []string) []string {
+	for _, v := range p.Select(doc, nil) {
+		if s, ok := FacetText(v); ok && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// FacetText is the text under which facets count a value: strings as they are, booleans as
+// "true" and "false", numbers in their shortest form ("3" for 3.0, "2.5"). null, objects and
+// lists are not values. A string and a number with the same text count as one value, as a
+// constant in Equals matches both.
+func FacetText(v any) (string, bool) {
+	switch x := v.(type) {
+	case nil, map[string]any, []any:
+		return "", false
+	case string:
+		return x, true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	i, f, isInt, ok := Number(v)
+	switch {
+	case !ok:
+		return "", false
+	case isInt:
+		return strconv.FormatInt(i, 10), true
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), true
 }
 
 // Number converts a decoded JSON number to int64 (exact) or float64.

@@ -27,6 +27,9 @@ const (
 	MaxLabelClauses   = 50
 	MaxNameContainsSz = 253
 	MaxGroups         = 10
+	MaxFacets         = 5
+	DefaultFacetLimit = 20
+	MaxFacetLimit     = 100
 )
 
 // Operator is a field predicate operator.
@@ -78,6 +81,21 @@ type Spec struct {
 	AnyOf         []Group
 	Sort          []SortKey
 	Limit         int
+	// Facets asks for the counts of the values at these paths over all matches.
+	Facets []FacetSpec
+}
+
+// FacetSpec asks for the Limit most frequent values at Path (0: DefaultFacetLimit).
+type FacetSpec struct {
+	Path  string
+	Limit int
+}
+
+// Facet is a compiled FacetSpec.
+type Facet struct {
+	Path  Path
+	Text  string // the path as the spec gives it
+	Limit int
 }
 
 // Group is one alternative of Spec.AnyOf. Its filters are ANDed, with the meaning they have
@@ -168,6 +186,7 @@ type Query struct {
 	anyOf       []*Filter
 	sort        []SortField
 	limit       int
+	facets      []Facet
 	fingerprint string
 }
 
@@ -225,6 +244,25 @@ func Compile(spec Spec) (*Query, error) {
 	default:
 		q.limit = spec.Limit
 	}
+	if len(spec.Facets) > MaxFacets {
+		return nil, Errorf("facets", ErrInvalidValue, "%d facets given, the maximum is %d", len(spec.Facets), MaxFacets)
+	}
+	for i, fs := range spec.Facets {
+		p, err := ParsePath(fs.Path)
+		if err != nil {
+			return nil, PathError(fmt.Sprintf("facets[%d].path", i), err)
+		}
+		f := Facet{Path: p, Text: fs.Path, Limit: fs.Limit}
+		switch {
+		case fs.Limit == 0:
+			f.Limit = DefaultFacetLimit
+		case fs.Limit < 1 || fs.Limit > MaxFacetLimit:
+			return nil, Errorf(fmt.Sprintf("facets[%d].limit", i), ErrInvalidValue, "%d is out of range 1..%d", fs.Limit, MaxFacetLimit)
+		}
+		q.facets = append(q.facets, f)
+	}
+	// Facets do not change the pages, so they are not part of the fingerprint: a continue
+	// token stays valid when they change.
 	q.fingerprint = q.computeFingerprint()
 	return q, nil
 }
@@ -479,6 +517,9 @@ func (q *Query) AnyOf() []*Filter { return q.anyOf }
 
 // Filters returns the top-level filter followed by the groups.
 func (q *Query) Filters() []*Filter { return append([]*Filter{&q.Filter}, q.anyOf...) }
+
+// Facets returns the facets to count, in spec order.
+func (q *Query) Facets() []Facet { return q.facets }
 
 // Sort returns the sort keys; metadata.namespace, metadata.name when the spec has none.
 func (q *Query) Sort() []SortField { return q.sort }

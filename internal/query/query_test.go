@@ -82,6 +82,9 @@ func TestCompileErrors(t *testing.T) {
 		{"empty group", Spec{AnyOf: []Group{{NameContains: "a"}, {}}}, "anyOf[1]", ErrInvalidValue, "anyOf[1]: a group needs at least one filter"},
 		{"bad path in a group", Spec{AnyOf: []Group{{NameContains: "a"}, {Fields: []FieldPredicate{{Path: "a", Operator: OpExists}, {Path: "spec.%x", Operator: OpExists}}}}},
 			"anyOf[1].fields[1].path", ErrInvalidPath, `anyOf[1].fields[1].path: invalid character '%' at offset 5 in "spec.%x"`},
+		{"too many facets", Spec{Facets: make([]FacetSpec, 6)}, "facets", ErrInvalidValue, ""},
+		{"facet path", Spec{Facets: []FacetSpec{{Path: "spec.a"}, {Path: "spec..a"}}}, "facets[1].path", ErrInvalidPath, ""},
+		{"facet limit", Spec{Facets: []FacetSpec{{Path: "spec.a", Limit: 101}}}, "facets[0].limit", ErrInvalidValue, ""},
 		{"too many names in a group", Spec{AnyOf: []Group{{Names: make([]string, 101)}}}, "anyOf[0].names", ErrInvalidValue, ""},
 	}
 	for _, tt := range tests {
