@@ -33,18 +33,23 @@ type FacetValue struct {
 // MaxFacetValueLength is the longest value a facet lists; longer values count under Other.
 const MaxFacetValueLength = 1024
 
-// facets counts the values of every facet of q over its matches. A path that selects one
-// value is grouped by SQLite, which reads the document of every match; a path with [*] or
-// [key=value] is evaluated in Go on the matches' documents by the evaluator of Matches.
-func facets(c *conn, k *kind, q *query.Query, fp filterPlan) ([]FacetCounts, error) {
+// facets counts the values of every facet of q over its total matches. A label is counted
+// from the label table; another path that selects one value is grouped by SQLite, which
+// reads the document of every match; a path with [*] or [key=value] is evaluated in Go on
+// the matches' documents by the evaluator of Matches.
+func facets(c *conn, k *kind, q *query.Query, fp filterPlan, total int64) ([]FacetCounts, error) {
 	var out []FacetCounts
 	for _, f := range q.Facets() {
 		counts := map[string]int64{}
 		var missing int64
 		var err error
-		if f.Path.Scalar() {
+		segs := f.Path.Segments()
+		switch {
+		case len(segs) == 3 && f.Path.Scalar() && segs[0].Key == "metadata" && segs[1].Key == "labels":
+			missing, err = groupLabel(c, k, q, fp, segs[2].Key, total, counts)
+		case f.Path.Scalar():
 			missing, err = groupScalar(c, k, q, fp, f.Path, counts)
-		} else {
+		default:
 			missing, err = groupList(c, k, q, fp, f.Path, counts)
 		}
 		if err != nil {
@@ -82,6 +87,34 @@ func topValues(f query.Facet, counts map[string]int64, missing int64) FacetCount
 		fc.Values = values
 	}
 	return fc
+}
+
+// groupLabel adds to counts the matches per value of label key, read from the label table
+// (the string values of metadata.labels, which is all the API server accepts), and returns
+// the number of matches without the label. Without a filter it reads the label table's
+// index alone.
+func groupLabel(c *conn, k *kind, q *query.Query, fp filterPlan, key string, total int64, counts map[string]int64) (int64, error) {
+	sb := newBuilder(k, fp)
+	sb.w("SELECT value, count(*) FROM ", k.table, "_labels WHERE key = ")
+	sb.arg(key)
+	if !q.Unfiltered() {
+		sb.w(" AND obj IN (SELECT o.id FROM ", k.table, " AS o WHERE ")
+		sb.where(q)
+		sb.w(")")
+	}
+	sb.w(" GROUP BY value")
+	st, err := sb.prepare(c)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	var labeled int64
+	for st.Step() {
+		n := st.ColumnInt64(1)
+		counts[st.ColumnText(0)] += n
+		labeled += n
+	}
+	return total - labeled, st.Err()
 }
 
 // groupScalar adds to counts the matches per value at p, a path that selects one value, and

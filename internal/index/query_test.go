@@ -293,6 +293,18 @@ func TestFacets(t *testing.T) {
 			t.Errorf("facet %d: got %+v, want %+v", i, g, w)
 		}
 	}
+	// Without a filter, a label is counted from the label table alone.
+	all := mustCompile(t, query.Spec{GVK: widgetGVK, Facets: []query.FacetSpec{{Path: "metadata.labels['tier']"}, {Path: "metadata.labels['absent']"}}})
+	pa, err := s.Search(context.Background(), all, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := pa.Facets[0]; !slices.Equal(g.Values, []FacetValue{{"backend", 70}, {"cache", 70}, {"frontend", 70}}) || g.Missing != 0 {
+		t.Errorf("unfiltered tier facet: %+v", g)
+	}
+	if g := pa.Facets[1]; g.Values != nil || g.Missing != 210 {
+		t.Errorf("absent label facet: %+v", g)
+	}
 	// The token of the query without facets continues the query with them.
 	p2, err := s.Search(context.Background(), plain, "")
 	if err != nil {

@@ -192,7 +192,7 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	}
 	page := Page{Total: total}
 	if len(q.Facets()) > 0 {
-		if page.Facets, err = facets(c, k, q, fp); err != nil {
+		if page.Facets, err = facets(c, k, q, fp, total); err != nil {
 			return Page{}, err
 		}
 	}
