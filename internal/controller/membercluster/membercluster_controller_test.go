@@ -278,14 +278,14 @@ func TestUnauthorizedThenRotated(t *testing.T) {
 
 func TestUntrustedClientCertificate(t *testing.T) {
 	needControlPlane(t)
-	// A certificate from the hub's CA: the member does not trust it, so it treats the request
-	// as anonymous, which may read /readyz but not discovery.
+	// A certificate from the hub's CA, which the member does not trust: the member rejects it,
+	// it does not fall back to an anonymous user.
 	newSecret(t, "hotel-kubeconfig", map[string][]byte{"value": memberKubeconfig(t, func(kc *clientcmdapi.Config) {
 		u := currentUser(kc)
 		u.ClientCertificateData, u.ClientKeyData = hubUser.CertData, hubUser.KeyData
 	})}, true)
 	newMemberCluster(t, "hotel", "hotel-kubeconfig", "")
 
-	mc := eventuallyReason(t, "hotel", searchv1alpha1.ReasonForbidden)
-	NewWithT(t).Expect(condition(mc, searchv1alpha1.ConditionReady).Message).To(ContainSubstring("system:discovery"))
+	mc := eventuallyReason(t, "hotel", searchv1alpha1.ReasonUnauthorized)
+	NewWithT(t).Expect(condition(mc, searchv1alpha1.ConditionReady).Message).To(ContainSubstring("fleet/hotel-kubeconfig"))
 }

@@ -54,8 +54,8 @@ func newConnection(data []byte) (*connection, error) {
 func (c *connection) close() { c.http.CloseIdleConnections() }
 
 // probe checks that the member is ready and that its credentials are accepted, and returns the
-// member's Kubernetes version. /readyz and /version answer anonymous users on a default API
-// server; /apis needs an authenticated user, so it tells whether the credentials work.
+// member's Kubernetes version. Credentials the member rejects fail every call; /apis also
+// needs discovery rights, which every authenticated user has unless an admin took them away.
 func (c *connection) probe(ctx context.Context) (string, error) {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
@@ -97,9 +97,8 @@ func probeOutcome(server, secret, serverVersion string, err error, interval time
 	case apierrors.IsForbidden(err):
 		return outcome{
 			reason: searchv1alpha1.ReasonForbidden,
-			message: fmt.Sprintf("The API server at %s refuses discovery to the kubeconfig's user, or treats it as "+
-				"anonymous because it does not trust its client certificate: bind the user to the system:discovery "+
-				"ClusterRole and to read access on the kinds to mirror: %v", server, err),
+			message: fmt.Sprintf("The API server at %s refuses discovery to the kubeconfig's user: bind the user "+
+				"to the system:discovery ClusterRole and to read access on the kinds to mirror: %v", server, err),
 			stalled: true,
 		}
 	case isTLSError(err):
