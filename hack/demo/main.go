@@ -1,7 +1,8 @@
 // Command demo shows kubesift at work: it starts a local control plane (or uses the current
 // kubeconfig context with USE_CURRENT_CONTEXT=1), loads a few thousand realistic objects, runs the
-// manager binary, indexes the objects, applies queries, prints their results, and shows a query
-// following a change. It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
+// manager binary, indexes the objects, applies queries, prints their results, shows a query
+// following a change, and connects a second local control plane as a MemberCluster. It then
+// waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
 //
 // Run it with `make demo`.
 package main
@@ -93,12 +94,19 @@ func run(ctx context.Context, opts options) (err error) {
 	if err := d.liveness(ctx); err != nil {
 		return err
 	}
+	member, err := d.member(ctx)
+	if member != nil {
+		defer func() { err = errors.Join(err, member.Stop()) }()
+	}
+	if err != nil {
+		return err
+	}
 
 	title("Done")
 	fmt.Printf("The demonstration took %s. Everything is still running.\n", time.Since(start).Round(time.Second))
 	fmt.Printf("Try it yourself in another terminal:\n\n")
 	fmt.Printf("  export KUBECONFIG=%s\n", cl.kubeconfig)
-	fmt.Printf("  %s get ri,csq\n", cl.kubectlPath())
+	fmt.Printf("  %s get ri,csq,smc\n", cl.kubectlPath())
 	fmt.Printf("  %s get sq -n %s -o wide\n\n", cl.kubectlPath(), d.queryNamespace())
 	fmt.Printf("The manager's log is %s.\n", mgr.logPath)
 	if opts.exit {
