@@ -42,6 +42,7 @@ var (
 	scheme    = runtime.NewScheme()
 	k8sClient client.Client // cluster admin of the hub
 	hubUser   *rest.Config  // a user of the hub, whose client certificate the member does not trust
+	hubAdmin  *rest.Config
 	member    *controlplane.ControlPlane
 	// controlPlaneErr says why the controller tests cannot run; they fail with it.
 	controlPlaneErr error
@@ -91,6 +92,7 @@ func run(m *testing.M) int {
 	if err != nil {
 		return fail("Unable to start the hub", err)
 	}
+	hubAdmin = rest.CopyConfig(cfg)
 	defer func() {
 		if err := testEnv.Stop(); err != nil {
 			fmt.Println("Unable to stop the hub:", err)
