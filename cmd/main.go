@@ -100,6 +100,7 @@ func main() {
 		enableHTTP2     bool
 		indexPath       string
 		requeryInterval time.Duration
+		probeInterval   time.Duration
 		tokenKeyFile    string
 		cacheBytes      int64
 		readAPI         readapi.ManagerOptions
@@ -120,6 +121,8 @@ func main() {
 	flag.DurationVar(&requeryInterval, "requery-interval", 50*time.Millisecond,
 		"The shortest time between two evaluations of one query caused by changes of its target objects. "+
 			"A query whose search takes longer than a tenth of it waits ten times its search's duration instead.")
+	flag.DurationVar(&probeInterval, "member-probe-interval", 30*time.Second,
+		"How often each MemberCluster's API server is probed (/readyz and discovery).")
 	flag.StringVar(&tokenKeyFile, "continue-token-key-file", "",
 		"File whose contents sign continue tokens. Empty uses a built-in key, so tokens stay valid across restarts "+
 			"and replicas; they are bound to their query either way. See docs/operations.md.")
@@ -211,7 +214,8 @@ func main() {
 	}
 
 	cat := catalog.New()
-	if err := controller.SetupWithManager(mgr, store, controller.Options{RequeryInterval: requeryInterval, Catalog: cat}); err != nil {
+	ctrlOpts := controller.Options{RequeryInterval: requeryInterval, ProbeInterval: probeInterval, Catalog: cat}
+	if err := controller.SetupWithManager(mgr, store, ctrlOpts); err != nil {
 		setupLog.Error(err, "Unable to set up the controllers")
 		os.Exit(1)
 	}

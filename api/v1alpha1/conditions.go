@@ -17,7 +17,8 @@ const (
 	ReasonProgressing = "Progressing"
 	// ReasonForbidden means that someone is not allowed to list the target: for a ResourceIndex,
 	// the manager; for a SearchQuery or ClusterSearchQuery, the query's author (whoever last wrote
-	// its spec) in the namespaces it searches.
+	// its spec) in the namespaces it searches; for a MemberCluster, the kubeconfig's user on the
+	// member, which may not read discovery.
 	ReasonForbidden = "Forbidden"
 )
 
@@ -48,6 +49,25 @@ const (
 	ReasonResourceNotIndexed = "ResourceNotIndexed"
 	// ReasonIndexNotReady means the ResourceIndex for the target is still loading.
 	ReasonIndexNotReady = "IndexNotReady"
+)
+
+// MemberCluster reasons. Ready is True only for ReasonConnected; the others say what to fix.
+const (
+	// ReasonConnected means the member's API server answers /readyz and discovery.
+	ReasonConnected = "Connected"
+	// ReasonSecretNotFound means the Secret named by spec.kubeconfigSecretRef does not exist.
+	ReasonSecretNotFound = "SecretNotFound"
+	// ReasonSecretForbidden means the manager may not read the Secret named by
+	// spec.kubeconfigSecretRef.
+	ReasonSecretForbidden = "SecretForbidden"
+	// ReasonSecretKeyNotFound means the Secret has no data under spec.kubeconfigSecretRef.key.
+	ReasonSecretKeyNotFound = "SecretKeyNotFound"
+	// ReasonInvalidKubeconfig means the Secret's data is not a kubeconfig kubesift can use.
+	ReasonInvalidKubeconfig = "InvalidKubeconfig"
+	// ReasonUnreachable means the member's API server does not answer, or is not ready.
+	ReasonUnreachable = "Unreachable"
+	// ReasonUnauthorized means the member's API server rejects the kubeconfig's credentials.
+	ReasonUnauthorized = "Unauthorized"
 )
 
 // FinalizerIndexCleanup is set on a ResourceIndex so that its rows leave the index when it is deleted.

@@ -1,5 +1,5 @@
 // Package v1alpha1 contains the kubesift API: ResourceIndex tells kubesift which resource to mirror
-// into its index, and SearchQuery and ClusterSearchQuery ask questions of that index and receive
+// into its index, MemberCluster connects another cluster whose objects it can mirror too, and SearchQuery and ClusterSearchQuery ask questions of that index and receive
 // paginated result references in their status.
 //
 // +kubebuilder:object:generate=true
@@ -29,6 +29,7 @@ func addKnownTypes(s *runtime.Scheme) error {
 		&ResourceIndex{}, &ResourceIndexList{},
 		&SearchQuery{}, &SearchQueryList{},
 		&ClusterSearchQuery{}, &ClusterSearchQueryList{},
+		&MemberCluster{}, &MemberClusterList{},
 	)
 	metav1.AddToGroupVersion(s, GroupVersion)
 	return nil

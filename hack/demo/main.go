@@ -1,8 +1,9 @@
 // Command demo shows kubesift at work: it starts a local control plane (or uses the current
 // kubeconfig context with USE_CURRENT_CONTEXT=1), loads a few thousand realistic objects, runs the
 // manager binary, indexes the objects, applies queries, prints their results, shows a query
-// following a change, and asks the index directly through the read API (local control plane
-// only: the API server must reach the manager). It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
+// following a change, asks the index directly through the read API (local control plane
+// only: the API server must reach the manager), and connects a second local control plane as a
+// MemberCluster. It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
 //
 // Run it with `make demo`.
 package main
@@ -118,12 +119,19 @@ func run(ctx context.Context, opts options) (err error) {
 			return err
 		}
 	}
+	member, err := d.member(ctx)
+	if member != nil {
+		defer func() { err = errors.Join(err, member.Stop()) }()
+	}
+	if err != nil {
+		return err
+	}
 
 	title("Done")
 	fmt.Printf("The demonstration took %s. Everything is still running.\n", time.Since(start).Round(time.Second))
 	fmt.Printf("Try it yourself in another terminal:\n\n")
 	fmt.Printf("  export KUBECONFIG=%s\n", cl.kubeconfig)
-	fmt.Printf("  %s get ri,csq\n", cl.kubectlPath())
+	fmt.Printf("  %s get ri,csq,smc\n", cl.kubectlPath())
 	fmt.Printf("  %s get sq -n %s -o wide\n", cl.kubectlPath(), d.queryNamespace())
 	if d.readAPI {
 		fmt.Printf("  %s --server=%s%s get templates -n %s -l tier=frontend\n",

@@ -8,6 +8,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
 	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/controller/membercluster"
 	"github.com/kubesift/kubesift/internal/controller/resourceindex"
 	"github.com/kubesift/kubesift/internal/controller/searchquery"
 	"github.com/kubesift/kubesift/internal/index"
@@ -20,6 +21,9 @@ type Options struct {
 	// by changes of its target objects. A query whose search takes longer than a tenth of it
 	// waits ten times its search's duration instead.
 	RequeryInterval time.Duration
+	// ProbeInterval is how often each MemberCluster is probed; zero means
+	// membercluster.DefaultProbeInterval.
+	ProbeInterval time.Duration
 	// Catalog records the mirrored kinds; nil creates one. The read API shares it.
 	Catalog *catalog.Catalog
 }
@@ -42,6 +46,9 @@ func SetupWithManager(mgr ctrl.Manager, store *index.Store, opts Options) error 
 	}
 	if err := resourceindex.SetupWithManager(mgr, store, cat); err != nil {
 		return fmt.Errorf("setting up the ResourceIndex controller: %w", err)
+	}
+	if err := membercluster.SetupWithManager(mgr, membercluster.Options{ProbeInterval: opts.ProbeInterval}); err != nil {
+		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
 	}
 	if err := searchquery.SetupWithManager(mgr, store, cat, searchquery.Options{RequeryInterval: opts.RequeryInterval}); err != nil {
 		return fmt.Errorf("setting up the query controllers: %w", err)

@@ -22,10 +22,11 @@ var _ = Describe("Manager smoke test", Ordered, Label("smoke"), func() {
 			ContainSubstring("resourceindices.search.kubesift.io=True"),
 			ContainSubstring("searchqueries.search.kubesift.io=True"),
 			ContainSubstring("clustersearchqueries.search.kubesift.io=True"),
+			ContainSubstring("memberclusters.search.kubesift.io=True"),
 		))
 
 		By("listing the kinds through their short names and category")
-		for _, name := range []string{"ri", "sq", "csq", "kubesift"} {
+		for _, name := range []string{"ri", "sq", "csq", "smc", "kubesift"} {
 			kubectl("get", name, "--all-namespaces")
 		}
 	})
