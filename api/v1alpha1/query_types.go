@@ -24,8 +24,19 @@ const (
 	FieldOpStartsWith         FieldOperator = "StartsWith"
 )
 
+// ValueSource names the value a predicate compares with.
+type ValueSource struct {
+	// path selects one value in the same object (no [*] or [key=value]), with the grammar of
+	// field paths: "spec.replicas" in a predicate on "status.readyReplicas".
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+}
+
 // FieldPredicate filters objects by the value at a path.
-// +kubebuilder:validation:XValidation:rule="self.operator in ['Exists', 'DoesNotExist'] ? (!has(self.values) || size(self.values) == 0) : (has(self.values) && size(self.values) > 0)",message="values must be empty for Exists and DoesNotExist and must be set for every other operator"
+// +kubebuilder:validation:XValidation:rule="self.operator in ['Exists', 'DoesNotExist'] ? ((!has(self.values) || size(self.values) == 0) && !has(self.valueFrom)) : ((has(self.values) && size(self.values) > 0) != has(self.valueFrom))",message="Exists and DoesNotExist take no values; every other operator takes exactly one of values and valueFrom"
+// +kubebuilder:validation:XValidation:rule="!has(self.valueFrom) || self.operator in ['Equals', 'NotEquals', 'GreaterThan', 'GreaterThanOrEqual', 'LessThan', 'LessThanOrEqual']",message="valueFrom is only for Equals, NotEquals, GreaterThan, GreaterThanOrEqual, LessThan and LessThanOrEqual"
 // +kubebuilder:validation:XValidation:rule="!has(self.values) || self.operator in ['In', 'NotIn'] || size(self.values) <= 1",message="only In and NotIn take more than one value"
 type FieldPredicate struct {
 	// path selects a value in the object: dot notation ("spec.replicas"), quoted keys
@@ -49,6 +60,12 @@ type FieldPredicate struct {
 	// +kubebuilder:validation:MaxItems=100
 	// +kubebuilder:validation:items:MaxLength=1024
 	Values []string `json:"values,omitempty"`
+
+	// valueFrom compares with the value at another path of the same object instead of values,
+	// for Equals, NotEquals and the comparisons. Both values compare by their JSON types: numbers
+	// numerically, strings as text, booleans for equality; different types never match.
+	// +optional
+	ValueFrom *ValueSource `json:"valueFrom,omitempty"`
 }
 
 // SortOrder is the direction of a sort key.
@@ -76,8 +93,106 @@ type SortKey struct {
 	Order SortOrder `json:"order,omitempty"`
 }
 
+// FilterGroup is one alternative of spec.anyOf: its filters are ANDed and mean what they mean
+// in the spec. A group needs at least one filter.
+// +kubebuilder:validation:XValidation:rule="has(self.names) || has(self.nameContains) || has(self.labelSelector) || has(self.fields) || has(self.ownerUID) || has(self.createdAfter) || has(self.createdBefore)",message="a group needs at least one filter"
+// +kubebuilder:validation:XValidation:rule="!has(self.createdAfter) || !has(self.createdBefore) || timestamp(self.createdAfter) < timestamp(self.createdBefore)",message="createdAfter must be before createdBefore"
+type FilterGroup struct {
+	// names keeps only objects with one of these exact names.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=253
+	Names []string `json:"names,omitempty"`
+
+	// nameContains keeps only objects whose name contains this text, ignoring case.
+	// +optional
+	// +kubebuilder:validation:MaxLength=253
+	NameContains string `json:"nameContains,omitempty"`
+
+	// labelSelector keeps only objects whose labels match, with the semantics of Kubernetes label
+	// selectors.
+	// +optional
+	LabelSelector *metav1.LabelSelector `json:"labelSelector,omitempty"`
+
+	// fields keeps only objects for which every predicate holds.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=50
+	Fields []FieldPredicate `json:"fields,omitempty"`
+
+	// ownerUID keeps only objects that list this UID among their direct owner references.
+	// +optional
+	// +kubebuilder:validation:MaxLength=128
+	OwnerUID string `json:"ownerUID,omitempty"`
+
+	// createdAfter keeps only objects created strictly after this time (RFC 3339).
+	// +optional
+	CreatedAfter *metav1.Time `json:"createdAfter,omitempty"`
+
+	// createdBefore keeps only objects created strictly before this time (RFC 3339).
+	// +optional
+	CreatedBefore *metav1.Time `json:"createdBefore,omitempty"`
+}
+
+// Facet asks for the most frequent values at a path over all matches.
+type Facet struct {
+	// path selects the values to count: a label ("metadata.labels['env']") or any field path,
+	// list paths included ("spec.containers[*].image": a match counts once under each of its
+	// distinct values).
+	// +required
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+
+	// limit is the number of values listed, the most frequent first.
+	// +optional
+	// +kubebuilder:default=20
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=100
+	Limit int32 `json:"limit,omitempty"`
+}
+
+// FacetResult holds the counts of one facet.
+type FacetResult struct {
+	// path is the facet's path as the spec gives it.
+	// +required
+	// +kubebuilder:validation:MaxLength=256
+	Path string `json:"path"`
+
+	// values are the most frequent values, by count (descending) then value.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=100
+	Values []FacetValueCount `json:"values,omitempty"`
+
+	// other counts the matches under values not listed.
+	// +optional
+	// +kubebuilder:default=0
+	Other int64 `json:"other"`
+
+	// missing counts the matches without a value at path (missing, null, an object or a list).
+	// +optional
+	// +kubebuilder:default=0
+	Missing int64 `json:"missing"`
+}
+
+// FacetValueCount is a value and the number of matches that have it.
+type FacetValueCount struct {
+	// value as text: strings as they are, numbers in their shortest form, booleans as "true"
+	// and "false".
+	// +required
+	// +kubebuilder:validation:MaxLength=1024
+	Value string `json:"value"`
+
+	// count of matches with this value.
+	// +required
+	Count int64 `json:"count"`
+}
+
 // QuerySpec is the filter, sort and page that SearchQuery and ClusterSearchQuery share. Every
-// filter that is set must match (they are ANDed).
+// filter that is set must match (they are ANDed), and with anyOf at least one of its groups.
 type QuerySpec struct {
 	// target is the kind to search. A ResourceIndex must mirror it.
 	// +required
@@ -119,6 +234,22 @@ type QuerySpec struct {
 	// createdBefore keeps only objects created strictly before this time (RFC 3339).
 	// +optional
 	CreatedBefore *metav1.Time `json:"createdBefore,omitempty"`
+
+	// anyOf keeps only objects that match at least one of these groups (in addition to every
+	// other filter of the spec). Each group is a set of ANDed filters, like the spec's own.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=10
+	AnyOf []FilterGroup `json:"anyOf,omitempty"`
+
+	// facets asks for counts by value over all matches (not only this page), reported in
+	// status.facets: per path, the most frequent values with their counts, the count of the rest
+	// and the count of matches without a value.
+	// +optional
+	// +listType=map
+	// +listMapKey=path
+	// +kubebuilder:validation:MaxItems=5
+	Facets []Facet `json:"facets,omitempty"`
 
 	// sort orders the results by up to three keys; the object's UID breaks remaining ties. The
 	// default order is metadata.namespace, then metadata.name.
@@ -190,6 +321,13 @@ type QueryStatus struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=4096
 	Continue string `json:"continue,omitempty"`
+
+	// facets holds the counts asked for by spec.facets, in the same order, over all matches and
+	// from the same snapshot as total.
+	// +optional
+	// +listType=atomic
+	// +kubebuilder:validation:MaxItems=5
+	Facets []FacetResult `json:"facets,omitempty"`
 
 	// results is the current page, in order.
 	// +optional

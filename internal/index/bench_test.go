@@ -190,6 +190,16 @@ func benchCases() []benchCase {
 		{name: "name-contains-quarter", spec: query.Spec{NameContains: "frontend"}},
 		{name: "deep-page", spec: query.Spec{}, deep: true},
 		{name: "sorted-created-desc", spec: query.Spec{Sort: []query.SortKey{{Path: "metadata.creationTimestamp", Descending: true}}}, deep: true},
+		// anyOf, valueFrom and facets.
+		{name: "any-of-two-selective", spec: query.Spec{AnyOf: []query.Group{
+			{Labels: sel},
+			{Fields: []query.FieldPredicate{{Path: "spec.image", Operator: query.OpEquals, Values: []string{"img-42"}}}},
+		}}},
+		{name: "value-from-namespace", spec: query.Spec{Namespaces: []string{"team-005"}, Fields: []query.FieldPredicate{
+			{Path: "status.readyReplicas", Operator: query.OpLessThan, ValueFrom: "spec.replicas"},
+		}}},
+		{name: "facet-label-all", spec: query.Spec{Limit: 1, Facets: []query.FacetSpec{{Path: "metadata.labels['tier']"}}}},
+		{name: "facet-declared-path-all", spec: query.Spec{Limit: 1, Facets: []query.FacetSpec{{Path: "spec.replicas"}}}},
 		// Conjunctions whose most selective predicate is selective.
 		{name: "sample-label-shard", sample: true, spec: query.Spec{Labels: mustParse("shard=s7")}},
 		{name: "sample-label-conjunction", sample: true, spec: query.Spec{Labels: mustParse("tier=backend,env=prod,shard=s7")}},
@@ -299,6 +309,17 @@ func inMemorySearch(objs []*unstructured.Unstructured, q *query.Query, deep bool
 		}
 		return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
 	})
+	// Facets count over every match, as a client counting a full list would.
+	for _, f := range q.Facets() {
+		counts := map[string]int{}
+		var values []string
+		for _, o := range matches {
+			values = f.Path.FacetValues(o.Object, values[:0])
+			for _, v := range values {
+				counts[v]++
+			}
+		}
+	}
 	start := 0
 	if deep {
 		start = len(matches) / 2

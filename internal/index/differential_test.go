@@ -117,6 +117,14 @@ func randomPredicate(r *rand.Rand) query.FieldPredicate {
 		return []string{"0", "1", "2.5", "0.25", "true", "false", "a", "10", "-3", "ünï-1", "ün", "", "null"}[r.IntN(13)]
 	}
 	switch p.Operator {
+	case query.OpEquals, query.OpNotEquals, query.OpGreaterThan, query.OpGreaterThanOrEqual, query.OpLessThan, query.OpLessThanOrEqual:
+		if r.IntN(3) == 0 {
+			// Compare with another field of the object.
+			p.ValueFrom = []string{"spec.a", "spec.b", "spec.missing", "metadata.labels.n"}[r.IntN(4)]
+			return p
+		}
+	}
+	switch p.Operator {
 	case query.OpExists, query.OpDoesNotExist:
 	case query.OpIn, query.OpNotIn, query.OpContains, query.OpStartsWith:
 		for range 1 + r.IntN(3) {
@@ -165,9 +173,13 @@ func refResolve(o map[string]any, path string) []any {
 				}
 			}
 		}
-	case "metadata.labels['example.com/team']":
+	case "metadata.labels['example.com/team']", "metadata.labels.n":
 		md := o["metadata"].(map[string]any)
-		if v, ok := get(md["labels"], "example.com/team"); ok {
+		key := "example.com/team"
+		if path == "metadata.labels.n" {
+			key = "n"
+		}
+		if v, ok := get(md["labels"], key); ok {
 			out = append(out, v)
 		}
 	}
@@ -229,8 +241,59 @@ func refScalar(v any, op query.Operator, val string) bool {
 	return false
 }
 
+// refTyped compares two values of an object by their JSON types, for valueFrom.
+func refTyped(v, w any, op query.Operator) bool {
+	cmpOp := func(c int) bool {
+		switch op {
+		case query.OpEquals:
+			return c == 0
+		case query.OpGreaterThan:
+			return c > 0
+		case query.OpGreaterThanOrEqual:
+			return c >= 0
+		case query.OpLessThan:
+			return c < 0
+		case query.OpLessThanOrEqual:
+			return c <= 0
+		}
+		return false
+	}
+	toFloat := func(x any) (float64, bool) {
+		switch n := x.(type) {
+		case int64:
+			return float64(n), true
+		case float64:
+			return n, true
+		}
+		return 0, false
+	}
+	switch x := v.(type) {
+	case string:
+		y, ok := w.(string)
+		return ok && cmpOp(strings.Compare(x, y))
+	case bool:
+		y, ok := w.(bool)
+		return ok && op == query.OpEquals && x == y
+	}
+	a, ok1 := toFloat(v)
+	b, ok2 := toFloat(w)
+	return ok1 && ok2 && cmpOp(cmp.Compare(a, b))
+}
+
 func refPredicate(o map[string]any, p query.FieldPredicate) bool {
 	vals := refResolve(o, p.Path)
+	if p.ValueFrom != "" {
+		ref := refResolve(o, p.ValueFrom)
+		op := p.Operator
+		if op == query.OpNotEquals {
+			op = query.OpEquals
+		}
+		found := false
+		for _, v := range vals {
+			found = found || len(ref) == 1 && refTyped(v, ref[0], op)
+		}
+		return found != (p.Operator == query.OpNotEquals)
+	}
 	anyOf := func(op query.Operator, values []string) bool {
 		for _, v := range vals {
 			if op == query.OpExists {
@@ -258,6 +321,119 @@ func refPredicate(o map[string]any, p query.FieldPredicate) bool {
 		return !anyOf(query.OpExists, nil)
 	}
 	return anyOf(p.Operator, p.Values)
+}
+
+// diffGroup is a random anyOf group with the text of its selector, for messages.
+type diffGroup struct {
+	query.Group
+	selector string
+}
+
+func (g diffGroup) String() string {
+	return fmt.Sprintf("{labels %q names %v nameContains %q fields %+v}", g.selector, g.Names, g.NameContains, g.Fields)
+}
+
+// randomGroup returns a group with one to three random filters.
+func randomGroup(t *testing.T, r *rand.Rand) diffGroup {
+	var g diffGroup
+	for g.Labels == nil && len(g.Fields) == 0 && len(g.Names) == 0 && g.NameContains == "" {
+		if r.IntN(2) == 0 {
+			g.selector = randomSelector(r)
+			sel, err := labels.Parse(g.selector)
+			if err != nil {
+				t.Fatalf("parse %q: %v", g.selector, err)
+			}
+			g.Labels = sel
+		}
+		for range r.IntN(3) {
+			g.Fields = append(g.Fields, randomPredicate(r))
+		}
+		switch r.IntN(4) {
+		case 0:
+			g.Names = []string{fmt.Sprintf("o-%04d", r.IntN(400)), fmt.Sprintf("o-%04d", r.IntN(400))}
+		case 1:
+			g.NameContains = []string{"01", "o-00", "7", "-01"}[r.IntN(4)]
+		}
+	}
+	return g
+}
+
+// refFilter is the reference evaluation of one conjunction of filters.
+func refFilter(o *unstructured.Unstructured, sel labels.Selector, nameContains string, names []string, preds []query.FieldPredicate) bool {
+	ok := sel == nil || sel.Matches(labels.Set(o.GetLabels()))
+	ok = ok && strings.Contains(strings.ToLower(o.GetName()), strings.ToLower(nameContains))
+	ok = ok && (len(names) == 0 || slices.Contains(names, o.GetName()))
+	for _, p := range preds {
+		ok = ok && refPredicate(o.Object, p)
+	}
+	return ok
+}
+
+var diffFacetPaths = []string{"spec.a", "spec.b", "spec.items[*].v", "spec.items[type=Ready].v", "spec.items[*]", "metadata.labels['example.com/team']", "spec.missing"}
+
+// refFacetText is the reference text of a facet value.
+func refFacetText(v any) (string, bool) {
+	switch x := v.(type) {
+	case string:
+		return x, true
+	case bool:
+		return strconv.FormatBool(x), true
+	case int64:
+		return strconv.FormatInt(x, 10), true
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64), true
+	}
+	return "", false
+}
+
+// checkFacets compares the facets of q's first page with counts over the matching objects
+// (want holds their namespace/name).
+func checkFacets(t *testing.T, s *Store, q *query.Query, specs []query.FacetSpec, objs []*unstructured.Unstructured, want []string) {
+	t.Helper()
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(p.Facets) != len(specs) {
+		t.Fatalf("%d facets, want %d", len(p.Facets), len(specs))
+	}
+	for i, fs := range specs {
+		counts := map[string]int64{}
+		var missing int64
+		for _, o := range objs {
+			if !slices.Contains(want, o.GetNamespace()+"/"+o.GetName()) {
+				continue
+			}
+			seen := map[string]bool{}
+			for _, v := range refResolve(o.Object, fs.Path) {
+				if text, ok := refFacetText(v); ok {
+					seen[text] = true
+				}
+			}
+			if len(seen) == 0 {
+				missing++
+			}
+			for text := range seen {
+				counts[text]++
+			}
+		}
+		var values []FacetValue
+		for v, n := range counts {
+			values = append(values, FacetValue{Value: v, Count: n})
+		}
+		slices.SortFunc(values, func(a, b FacetValue) int {
+			return cmp.Or(cmp.Compare(b.Count, a.Count), strings.Compare(a.Value, b.Value))
+		})
+		var other int64
+		for _, v := range values[min(fs.Limit, len(values)):] {
+			other += v.Count
+		}
+		values = values[:min(fs.Limit, len(values))]
+		got := p.Facets[i]
+		if got.Missing != missing || got.Other != other || !slices.Equal(got.Values, values) {
+			t.Fatalf("facet %s (limit %d): got %+v, want values %v other %d missing %d", fs.Path, fs.Limit, got, values, other, missing)
+		}
+	}
 }
 
 // TestDifferential compares Search and Matches with a reference evaluator, once with only
@@ -341,32 +517,54 @@ func testDifferential(t *testing.T, declared bool) {
 		if round%3 == 0 {
 			nameContains = []string{"0", "01", "o-0", "O-01", "-012", "0123", "x", "o-o", "\"ü"}[r.IntN(9)]
 		}
-		q, err := query.Compile(query.Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)})
+		// A third of the rounds add anyOf groups of the same random filters.
+		var groups []diffGroup
+		if round%3 == 1 {
+			for range 1 + r.IntN(3) {
+				groups = append(groups, randomGroup(t, r))
+			}
+		}
+		spec := query.Spec{GVK: widgetGVK, Labels: sel, Fields: preds, NameContains: nameContains, Limit: 1 + r.IntN(40)}
+		if round%4 == 3 {
+			for range 1 + r.IntN(3) {
+				spec.Facets = append(spec.Facets, query.FacetSpec{Path: diffFacetPaths[r.IntN(len(diffFacetPaths))], Limit: 1 + r.IntN(6)})
+			}
+		}
+		for _, g := range groups {
+			spec.AnyOf = append(spec.AnyOf, g.Group)
+		}
+		q, err := query.Compile(spec)
 		if err != nil {
 			t.Fatal(err)
 		}
 		refs, total := searchAll(t, s, q)
 		var want []string
 		for _, o := range objs {
-			ok := sel == nil || sel.Matches(labels.Set(o.GetLabels()))
-			ok = ok && strings.Contains(strings.ToLower(o.GetName()), strings.ToLower(nameContains))
-			for _, p := range preds {
-				ok = ok && refPredicate(o.Object, p)
+			ok := refFilter(o, sel, nameContains, nil, preds)
+			if len(groups) > 0 {
+				inGroup := false
+				for _, g := range groups {
+					inGroup = inGroup || refFilter(o, g.Labels, g.NameContains, g.Names, g.Fields)
+				}
+				ok = ok && inGroup
 			}
 			if ok {
 				want = append(want, o.GetNamespace()+"/"+o.GetName())
 			}
 			if q.Matches(o) != ok {
-				t.Fatalf("Matches(%s) = %v, reference %v; selector %q preds %+v; object %v", o.GetName(), !ok, ok, selText, preds, o.Object["spec"])
+				t.Fatalf("Matches(%s) = %v, reference %v; selector %q preds %+v groups %v; object %v", o.GetName(), !ok, ok, selText, preds, groups, o.Object["spec"])
 			}
 		}
 		slices.Sort(want)
+		if len(spec.Facets) > 0 {
+			checkFacets(t, s, q, spec.Facets, objs, want)
+		}
 		var got []string
 		for _, ref := range refs {
 			got = append(got, ref.Namespace+"/"+ref.Name)
 		}
 		if !slices.Equal(got, want) || total != int64(len(want)) {
-			t.Fatalf("selector %q preds %+v: index returned %d (total %d), reference %d\n got %v\nwant %v", selText, preds, len(got), total, len(want), got, want)
+			t.Fatalf("selector %q preds %+v groups %v: index returned %d (total %d), reference %d\n got %v\nwant %v", selText, preds, groups, len(got), total, len(want), got, want)
 		}
 	}
 }

@@ -40,8 +40,18 @@ type fuzzSpec struct {
 	Labels       string
 	Fields       []query.FieldPredicate
 	OwnerUID     string
+	AnyOf        []fuzzGroup
 	Sort         []query.SortKey
 	Limit        int
+}
+
+// fuzzGroup is the JSON shape of an anyOf group.
+type fuzzGroup struct {
+	Names        []string
+	NameContains string
+	Labels       string
+	Fields       []query.FieldPredicate
+	OwnerUID     string
 }
 
 func FuzzCompile(f *testing.F) {
@@ -52,6 +62,8 @@ func FuzzCompile(f *testing.F) {
 		{Fields: []query.FieldPredicate{{Path: "metadata.annotations['x.io/y']", Operator: query.OpStartsWith, Values: []string{"'; DROP TABLE kinds; --"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.a", Operator: query.OpContains, Values: []string{"\x00\xff"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpStartsWith, Values: []string{"\xff\xff", ""}}, {Path: "spec.l[k=v].x[*]", Operator: query.OpLessThanOrEqual, Values: []string{"2"}}}},
+		{Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpNotEquals, ValueFrom: "spec.a"}, {Path: "spec.a", Operator: query.OpLessThan, ValueFrom: "metadata.annotations['x.io/y']"}}},
+		{Labels: "a=b", AnyOf: []fuzzGroup{{Labels: "c in (d)", NameContains: "web"}, {Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpIn, Values: []string{"v"}}, {Path: "spec.a", Operator: query.OpGreaterThan, Values: []string{"0"}}}}, {OwnerUID: "u", Names: []string{"a"}}}},
 		{NameContains: "a\"b'c", Fields: []query.FieldPredicate{{Path: "spec.l[k=v].x[*]", Operator: query.OpIn, Values: []string{"true", "s", "2.0"}}}},
 	}
 	for _, s := range seeds {
@@ -71,6 +83,17 @@ func FuzzCompile(f *testing.F) {
 				return
 			}
 			spec.Labels = sel
+		}
+		for _, g := range fs.AnyOf {
+			group := query.Group{Names: g.Names, NameContains: g.NameContains, Fields: g.Fields, OwnerUID: g.OwnerUID}
+			if g.Labels != "" {
+				sel, err := labels.Parse(g.Labels)
+				if err != nil {
+					return
+				}
+				group.Labels = sel
+			}
+			spec.AnyOf = append(spec.AnyOf, group)
 		}
 		q, err := query.Compile(spec)
 		if err != nil {
@@ -92,7 +115,7 @@ func FuzzCompile(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer s.release(c)
-		probe, err := chooseDriver(c, k, q)
+		plan, err := planFilters(c, k, q)
 		if err != nil {
 			t.Fatalf("choosing the driver: %v", err)
 		}
@@ -104,7 +127,7 @@ func FuzzCompile(f *testing.F) {
 			}
 			fp := filterPlan{trigram: true}
 			if i >= 2 {
-				fp.probe = probe
+				fp = plan
 			}
 			sql, args, err := buildPageSQL(k, q, keys, cur, walk, fp)
 			if err != nil {

@@ -33,7 +33,7 @@ func explainPlan(t testing.TB, s *Store, q *query.Query, walk, choose bool) stri
 	defer s.release(c)
 	fp := filterPlan{trigram: true}
 	if choose {
-		if fp.probe, err = chooseDriver(c, k, q); err != nil {
+		if fp, err = planFilters(c, k, q); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -382,5 +382,51 @@ func TestNumericCheckOnADeclaredPathSeeks(t *testing.T) {
 	sb.w("SELECT 1 FROM ", k.table, " INDEXED BY ", ix, " WHERE ", fieldIndexExpr(q.Predicates()[0].Path), " < '' LIMIT 1")
 	if plan := planOf(t, s, sb); !strings.Contains(plan, "SEARCH") || !strings.Contains(plan, ix) {
 		t.Fatalf("the check does not seek:\n%s", plan)
+	}
+}
+
+// An anyOf of two selective groups collects each group's ids through its own index and reads
+// only the rows of the union: no table scan.
+func TestAnyOfUsesEachGroupsIndex(t *testing.T) {
+	s := newStore(t, "spec.image", "status.conditions[type=Available].status")
+	r := rand.New(rand.NewPCG(1, 1))
+	var changes []Change
+	for i := range 2000 {
+		changes = append(changes, Change{Object: realisticObject(r, i)})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(widgetGVK)
+	q := mustCompile(t, query.Spec{GVK: widgetGVK, AnyOf: []query.Group{
+		{Labels: mustSelector(t, "shard=7")},
+		{Fields: []query.FieldPredicate{{Path: "spec.image", Operator: query.OpEquals, Values: []string{"img-42"}}}},
+		{Names: []string{"web-worker-000002"}, Labels: mustSelector(t, "tier=cache")},
+	}})
+	for _, walk := range []bool{false, true} {
+		plan := explainPlan(t, s, q, walk, true)
+		t.Logf("walk=%v plan:\n%s", walk, plan)
+		for _, want := range []string{
+			"SEARCH " + k.table + "_labels USING PRIMARY KEY (key=? AND value=?)",
+			"SEARCH o USING INDEX " + indexName(k.table, "spec.image"),
+			k.table + "_name (name=?)",
+		} {
+			if !strings.Contains(plan, want) {
+				t.Fatalf("walk=%v: plan has no %q", walk, want)
+			}
+		}
+		if !walk && strings.Contains(plan, "SCAN o") {
+			t.Fatalf("plan scans the table")
+		}
+	}
+	got, total := searchAll(t, s, q)
+	want := 0
+	for _, ch := range changes {
+		if q.Matches(ch.Object) {
+			want++
+		}
+	}
+	if total != int64(want) || len(got) != want || want < 3 {
+		t.Fatalf("total %d, items %d, Matches %d", total, len(got), want)
 	}
 }

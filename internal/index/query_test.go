@@ -3,10 +3,13 @@ package index
 import (
 	"context"
 	"errors"
+	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/labels"
 
 	"github.com/kubesift/kubesift/internal/query"
@@ -201,5 +204,113 @@ func TestMetadataFilters(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// "Deployments whose status.readyReplicas is below spec.replicas": a field compared with
+// another field of the same object, on declared and undeclared paths.
+func TestValueFromComparesTwoFields(t *testing.T) {
+	s := newStore(t, "spec.replicas", "status.conditions[type=Available].status")
+	r := rand.New(rand.NewPCG(4, 4))
+	var objs []*unstructured.Unstructured
+	var changes []Change
+	for i := range 300 {
+		o := realisticObject(r, i)
+		objs = append(objs, o)
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []query.FieldPredicate{
+		{Path: "status.readyReplicas", Operator: query.OpLessThan, ValueFrom: "spec.replicas"},
+		{Path: "spec.replicas", Operator: query.OpGreaterThan, ValueFrom: "status.readyReplicas"},
+		{Path: "status.replicas", Operator: query.OpEquals, ValueFrom: "spec.replicas"},
+		{Path: "status.readyReplicas", Operator: query.OpNotEquals, ValueFrom: "spec.replicas"},
+		{Path: "status.conditions[type=Available].status", Operator: query.OpEquals, ValueFrom: "status.conditions"},
+		{Path: "spec.template.spec.containers[*].env[*].value", Operator: query.OpEquals, ValueFrom: "spec.region"},
+	} {
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, Fields: []query.FieldPredicate{f}})
+		_, total := searchAll(t, s, q)
+		want := 0
+		for _, o := range objs {
+			if q.Matches(o) {
+				want++
+			}
+		}
+		if total != int64(want) {
+			t.Fatalf("%+v: total %d, Matches %d", f, total, want)
+		}
+		if f.Path != "status.conditions[type=Available].status" && want == 0 {
+			t.Fatalf("%+v matches nothing", f)
+		}
+	}
+}
+
+// Facets count over all matches, not the page, in the snapshot of Total; they leave the
+// pages and their continue tokens alone.
+func TestFacets(t *testing.T) {
+	s := newStore(t, "spec.region")
+	r := rand.New(rand.NewPCG(5, 5))
+	var changes []Change
+	for i := range 210 {
+		changes = append(changes, Change{Object: realisticObject(r, i)})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	spec := query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier in (frontend,backend)"), Limit: 5}
+	plain := mustCompile(t, spec)
+	spec.Facets = []query.FacetSpec{
+		{Path: "metadata.labels['tier']"},
+		{Path: "spec.region", Limit: 3},
+		{Path: "spec.template.spec.containers[*].env[name=LOG_LEVEL].value"},
+		{Path: "spec.paused"},
+		{Path: "status.missing"},
+	}
+	q := mustCompile(t, spec)
+	if q.Fingerprint() != plain.Fingerprint() {
+		t.Fatal("facets change the fingerprint")
+	}
+	p, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Total != 140 || len(p.Items) != 5 {
+		t.Fatalf("total %d, items %d", p.Total, len(p.Items))
+	}
+	want := []FacetCounts{
+		{Path: "metadata.labels['tier']", Values: []FacetValue{{"backend", 70}, {"frontend", 70}}},
+		// i%7 over the i with i%3 != 2: 20 each, 3 listed, 4 values in Other.
+		{Path: "spec.region", Values: []FacetValue{{"region-0", 20}, {"region-1", 20}, {"region-2", 20}}, Other: 80},
+		{Path: "spec.template.spec.containers[*].env[name=LOG_LEVEL].value", Values: []FacetValue{{"info", 140}}},
+		{Path: "spec.paused", Values: []FacetValue{{"false", 128}, {"true", 12}}},
+		{Path: "status.missing", Missing: 140},
+	}
+	for i, w := range want {
+		g := p.Facets[i]
+		if g.Path != w.Path || g.Other != w.Other || g.Missing != w.Missing || !slices.Equal(g.Values, w.Values) {
+			t.Errorf("facet %d: got %+v, want %+v", i, g, w)
+		}
+	}
+	// Without a filter, a label is counted from the label table alone.
+	all := mustCompile(t, query.Spec{GVK: widgetGVK, Facets: []query.FacetSpec{{Path: "metadata.labels['tier']"}, {Path: "metadata.labels['absent']"}}})
+	pa, err := s.Search(context.Background(), all, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := pa.Facets[0]; !slices.Equal(g.Values, []FacetValue{{"backend", 70}, {"cache", 70}, {"frontend", 70}}) || g.Missing != 0 {
+		t.Errorf("unfiltered tier facet: %+v", g)
+	}
+	if g := pa.Facets[1]; g.Values != nil || g.Missing != 210 {
+		t.Errorf("absent label facet: %+v", g)
+	}
+	// The token of the query without facets continues the query with them.
+	p2, err := s.Search(context.Background(), plain, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Search(context.Background(), q, p2.Continue); err != nil {
+		t.Fatalf("continue across facets: %v", err)
 	}
 }

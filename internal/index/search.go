@@ -31,6 +31,8 @@ type Page struct {
 	// Documents holds the stored JSON document of each item, in the same order, when the page
 	// comes from SearchDocuments; nil otherwise.
 	Documents [][]byte
+	// Facets holds the counts of the query's facets, in its order, over all matches.
+	Facets []FacetCounts
 }
 
 // Search returns the page of q's matches that follows continueToken ("" for the first
@@ -169,15 +171,10 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if err := s.checkNumeric(c, k, q); err != nil {
 		return Page{}, err
 	}
-	trigram, err := useTrigrams(c, k, q)
+	fp, err := planFilters(c, k, q)
 	if err != nil {
 		return Page{}, err
 	}
-	probe, err := chooseDriver(c, k, q)
-	if err != nil {
-		return Page{}, err
-	}
-	fp := filterPlan{trigram: trigram, probe: probe}
 	var total int64
 	if q.Unfiltered() {
 		total, err = storedCount(c, k)
@@ -194,6 +191,11 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		}
 	}
 	page := Page{Total: total}
+	if len(q.Facets()) > 0 {
+		if page.Facets, err = facets(c, k, q, fp, total); err != nil {
+			return Page{}, err
+		}
+	}
 	if after == 0 {
 		return page, nil
 	}
@@ -267,11 +269,32 @@ func storedCount(c *conn, k *kind) (int64, error) {
 	return st.ColumnInt64(0), nil
 }
 
+// planFilters plans the query's top-level filter and each of its anyOf groups.
+func planFilters(c *conn, k *kind, q *query.Query) (filterPlan, error) {
+	var fp filterPlan
+	for i, f := range q.Filters() {
+		trigram, err := useTrigrams(c, k, f)
+		if err != nil {
+			return filterPlan{}, err
+		}
+		probe, err := chooseDriver(c, k, f)
+		if err != nil {
+			return filterPlan{}, err
+		}
+		if i == 0 {
+			fp.trigram, fp.probe = trigram, probe
+		} else {
+			fp.groups = append(fp.groups, filterPlan{trigram: trigram, probe: probe})
+		}
+	}
+	return fp, nil
+}
+
 // useTrigrams decides how nameContains is answered. The trigram index finds few matches
 // fast, but every candidate costs a read of its table row (~2 KB, rarely cached): for a
 // substring in many names, scanning the narrow lname index is cheaper. A bounded probe
 // of the trigram index tells the two apart.
-func useTrigrams(c *conn, k *kind, q *query.Query) (bool, error) {
+func useTrigrams(c *conn, k *kind, q *query.Filter) (bool, error) {
 	match, ok := trigramQuery(q.NameContains())
 	if !ok {
 		return false, nil
@@ -307,7 +330,7 @@ const (
 // term's index entries (index only, ~0.15 µs per entry) finds the smallest; the others
 // become probes of each candidate row (see sqlBuilder.label, sidePredicate, predicate).
 // The counts run in the search's read transaction. nil: at most one such term.
-func chooseDriver(c *conn, k *kind, q *query.Query) (*probes, error) {
+func chooseDriver(c *conn, k *kind, q *query.Filter) (*probes, error) {
 	type term struct {
 		label bool
 		i     int
@@ -323,7 +346,7 @@ func chooseDriver(c *conn, k *kind, q *query.Query) (*probes, error) {
 		if p.Negate {
 			continue
 		}
-		if _, ok := k.lists[p.Path.String()]; ok {
+		if _, ok := listOf(k, p); ok {
 			terms = append(terms, term{i: i})
 		} else if hasIndexRange(k, p) {
 			terms = append(terms, term{i: i})
@@ -498,7 +521,7 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 		need["created"] = true
 	}
 	for _, p := range q.Predicates() {
-		if _, ok := k.lists[p.Path.String()]; !ok {
+		if _, ok := listOf(k, p); !ok {
 			return ""
 		}
 	}
@@ -548,7 +571,7 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 // runCount runs one count query: through the filter's indexes, stopping at limit when
 // limit > 0, or by scanning index cover when cover is set.
 func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, cover string, limit int64) (int64, error) {
-	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
+	sb := newBuilder(k, fp)
 	if limit > 0 {
 		sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
 	} else {
@@ -585,7 +608,7 @@ func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, 
 // countTies counts the matches whose first sort key equals the cursor's and that sort after
 // the cursor by the other keys.
 func countTies(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan) (int64, error) {
-	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
+	sb := newBuilder(k, fp)
 	sb.w("SELECT count(*) FROM ", k.table, " AS o WHERE ")
 	sb.noIndex = true
 	sb.where(q)
@@ -614,7 +637,7 @@ func countTies(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any,
 
 // buildPageSQL builds the page query. walk selects the plan; see walkPlan.
 func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any, error) {
-	sb := &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe}
+	sb := newBuilder(k, fp)
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
 		sb.w(", ")
@@ -637,8 +660,17 @@ func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk 
 // checkNumeric rejects ordering comparisons with a non-numeric value on a path that holds
 // numbers in this kind: a string comparison would silently match nothing.
 func (s *Store) checkNumeric(c *conn, k *kind, q *query.Query) error {
-	for i, p := range q.Predicates() {
-		if _, ok := compareSyms[p.Op]; !ok || p.Values[0].IsNum {
+	for _, f := range q.Filters() {
+		if err := s.checkNumericFilter(c, k, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *Store) checkNumericFilter(c *conn, k *kind, f *query.Filter) error {
+	for i, p := range f.Predicates() {
+		if _, ok := compareSyms[p.Op]; !ok || p.From != nil || p.Values[0].IsNum {
 			continue
 		}
 		sb := &sqlBuilder{k: k}
@@ -672,7 +704,7 @@ func (s *Store) checkNumeric(c *conn, k *kind, q *query.Query) error {
 			return err
 		}
 		if found {
-			return query.Errorf(fmt.Sprintf("fields[%d].values[0]", i), query.ErrInvalidValue,
+			return query.Errorf(fmt.Sprintf("%sfields[%d].values[0]", f.Position(), i), query.ErrInvalidValue,
 				"%s needs a number: %s holds numbers but %q is not one", p.Op, p.Path, p.Values[0].Text)
 		}
 	}

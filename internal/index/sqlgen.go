@@ -25,6 +25,8 @@ type sqlBuilder struct {
 	trigram bool
 	// probe is the driver chosen by chooseDriver; nil leaves the choice to SQLite.
 	probe *probes
+	// groups are the plans of the query's anyOf groups, in order.
+	groups []filterPlan
 	// selfCol is the column probes compare obj with ("" for o.id).
 	selfCol string
 	// err is the first condition that could not be written; the SQL is not run.
@@ -63,10 +65,17 @@ type probes struct {
 	driverLabel, driverPred int
 }
 
-// filterPlan is how a query's filter is written: see useTrigrams and chooseDriver.
+// filterPlan is how a query's filter is written: see useTrigrams and chooseDriver. groups
+// holds the plan of each anyOf group, planned on its own.
 type filterPlan struct {
 	trigram bool
 	probe   *probes
+	groups  []filterPlan
+}
+
+// newBuilder returns a builder that writes filters as fp plans them.
+func newBuilder(k *kind, fp filterPlan) *sqlBuilder {
+	return &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe, groups: fp.groups}
 }
 
 func (sb *sqlBuilder) w(s ...string) {
@@ -143,10 +152,49 @@ func (u unindexed) render(sb *sqlBuilder) {
 }
 
 // where writes the query's filter as a conjunction ("1" when empty).
-func (sb *sqlBuilder) where(q *query.Query) { sb.filter(q).render(sb) }
+func (sb *sqlBuilder) where(q *query.Query) {
+	c := sb.filter(&q.Filter)
+	if len(q.AnyOf()) > 0 {
+		c = append(c, anyOf{groups: q.AnyOf()})
+	}
+	c.render(sb)
+}
 
-// filter returns the query's filter as a condition tree.
-func (sb *sqlBuilder) filter(q *query.Query) cond {
+// anyOf is true for the objects that match at least one group: "o.id IN" the union of each
+// group's ids, each group a SELECT of its own that SQLite plans with the group's indexes.
+// Like any "IN (SELECT ...)" term, the union is collected once; the rest of the query
+// probes it.
+type anyOf struct{ groups []*query.Filter }
+
+func (a anyOf) render(sb *sqlBuilder) {
+	type flags struct {
+		noIndex, trigram bool
+		probe            *probes
+		selfCol          string
+	}
+	defer func(old flags) {
+		sb.noIndex, sb.trigram, sb.probe, sb.selfCol = old.noIndex, old.trigram, old.probe, old.selfCol
+	}(flags{sb.noIndex, sb.trigram, sb.probe, sb.selfCol})
+	sb.plus()
+	sb.w("o.id IN (")
+	for i, g := range a.groups {
+		if i > 0 {
+			sb.w(" UNION ALL ")
+		}
+		var fp filterPlan
+		if i < len(sb.groups) {
+			fp = sb.groups[i]
+		}
+		// The group's own conditions choose its indexes, whatever the enclosing query does.
+		sb.noIndex, sb.trigram, sb.probe, sb.selfCol = false, fp.trigram, fp.probe, ""
+		sb.w("SELECT o.id FROM ", sb.k.table, " AS o WHERE ")
+		sb.filter(g).render(sb)
+	}
+	sb.w(")")
+}
+
+// filter returns a filter (the query's top level or an anyOf group) as a conjunction.
+func (sb *sqlBuilder) filter(q *query.Filter) and {
 	t := sb.k.table
 	var conds and
 	add := func(f sqlFunc) { conds = append(conds, f) }
@@ -231,7 +279,7 @@ func (sb *sqlBuilder) filter(q *query.Query) cond {
 	}
 	for i, p := range q.Predicates() {
 		pl := sb.probe
-		_, list := sb.k.lists[p.Path.String()]
+		_, list := listOf(sb.k, p)
 		switch {
 		case pl == nil:
 			add(func(sb *sqlBuilder) { sb.predicate(p, false) })
@@ -380,7 +428,7 @@ func (sb *sqlBuilder) segsCond(doc string, elem bool, segs []query.Segment, inde
 // probe. The probes run inside the subquery on the driver's index entries, so a candidate
 // that fails one is never looked up in the table: even a lookup that reads no column
 // copies the row's page, costing about as much as the probes themselves.
-func (sb *sqlBuilder) driven(q *query.Query, probes and) {
+func (sb *sqlBuilder) driven(q *query.Filter, probes and) {
 	sb.plus()
 	sb.w("o.id IN (SELECT d.obj FROM (")
 	sb.termSet(q, sb.probe.driverLabel, sb.probe.driverPred)
@@ -395,7 +443,7 @@ func (sb *sqlBuilder) driven(q *query.Query, probes and) {
 // termSet writes a query of the objects (column obj) matching label requirement
 // label or query.Predicate pred (the other is -1), reading its index alone. For a plain
 // declared path the set is a superset (indexRange); the document check stays.
-func (sb *sqlBuilder) termSet(q *query.Query, label, pred int) {
+func (sb *sqlBuilder) termSet(q *query.Filter, label, pred int) {
 	if label >= 0 {
 		r := q.LabelRequirements()[label]
 		sb.w("SELECT obj FROM ", sb.k.table, "_labels WHERE key = ")
@@ -438,7 +486,7 @@ func negativeLabel(op selection.Operator) bool {
 // hasIndexRange reports whether p can select candidates from its expression index alone
 // (see indexRange).
 func hasIndexRange(k *kind, p query.Predicate) bool {
-	if _, ok := k.fields[p.Path.String()]; !ok {
+	if _, ok := k.fields[p.Path.String()]; !ok || p.From != nil {
 		return false
 	}
 	switch p.Op {
@@ -451,17 +499,76 @@ func hasIndexRange(k *kind, p query.Predicate) bool {
 // predicate writes p. On a declared list path, probe makes it a correlated lookup in the
 // side table (see sidePredicate); other paths are checked on the document.
 func (sb *sqlBuilder) predicate(p query.Predicate, probe bool) {
-	if lf, ok := sb.k.lists[p.Path.String()]; ok {
+	if lf, ok := listOf(sb.k, p); ok {
 		sb.sidePredicate(p, lf, probe)
 		return
 	}
 	if p.Negate {
 		sb.w("NOT coalesce((")
 	}
-	sb.pathCond(p.Path, func(e leafExprs) { sb.valueCond(p.Op, p.Values, e) })
+	if p.From != nil {
+		sb.pathCond(p.Path, func(e leafExprs) { sb.refCond(p.Op, e, *p.From) })
+	} else {
+		sb.pathCond(p.Path, func(e leafExprs) { sb.valueCond(p.Op, p.Values, e) })
+	}
 	if p.Negate {
 		sb.w("), 0)")
 	}
+}
+
+// listOf returns the declared list field that answers p from the side table. A predicate
+// with valueFrom compares with another value of the same document, so it reads the document.
+func listOf(k *kind, p query.Predicate) (listField, bool) {
+	if p.From != nil {
+		return listField{}, false
+	}
+	lf, ok := k.lists[p.Path.String()]
+	return lf, ok
+}
+
+// refCond writes the condition of Equals (OpIn) or a comparison between the selected value
+// and the value at from in the same document. The typing rules are those of matchRef in
+// eval.go: numbers numerically, text bytewise, booleans for equality, other types never.
+func (sb *sqlBuilder) refCond(op query.Operator, e leafExprs, from query.Path) {
+	jp := jsonPath(from.Segments())
+	rv := func() { sb.w("json_extract(o.obj, "); sb.arg(jp); sb.w(")") }
+	rt := func() { sb.w("json_type(o.obj, "); sb.arg(jp); sb.w(")") }
+	sym := " = "
+	if op != query.OpIn {
+		s, ok := compareSyms[op]
+		if !ok {
+			sb.fail("valueFrom", op)
+			return
+		}
+		sym = s
+	}
+	sb.w("((")
+	e.t()
+	sb.w(" IN ('integer', 'real') AND ")
+	rt()
+	sb.w(" IN ('integer', 'real') AND ")
+	e.v()
+	sb.w(sym)
+	rv()
+	sb.w(") OR (")
+	e.t()
+	sb.w(" = 'text' AND ")
+	rt()
+	sb.w(" = 'text' AND ")
+	e.v()
+	sb.w(sym)
+	rv()
+	sb.w(")")
+	if op == query.OpIn {
+		sb.w(" OR (")
+		e.t()
+		sb.w(" IN ('true', 'false') AND ")
+		e.t()
+		sb.w(" = ")
+		rt()
+		sb.w(")")
+	}
+	sb.w(")")
 }
 
 // indexRange writes a query of the ids of rows whose value in p's expression index

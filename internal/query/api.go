@@ -1,6 +1,7 @@
 package query
 
 import (
+	"fmt"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -13,32 +14,55 @@ import (
 // selector yields an *Error at "labels"; everything else is checked by Compile.
 func FromAPI(spec *searchv1alpha1.QuerySpec, namespaces []string) (Spec, error) {
 	out := Spec{
-		GVK:          spec.Target.GroupVersionKind(),
-		Namespaces:   namespaces,
-		Names:        spec.Names,
-		NameContains: spec.NameContains,
-		OwnerUID:     spec.OwnerUID,
-		Limit:        int(spec.Limit),
+		GVK:        spec.Target.GroupVersionKind(),
+		Namespaces: namespaces,
+		Limit:      int(spec.Limit),
 	}
-	if spec.LabelSelector != nil {
-		sel, err := metav1.LabelSelectorAsSelector(spec.LabelSelector)
+	top, err := groupFromAPI(searchv1alpha1.FilterGroup{
+		Names: spec.Names, NameContains: spec.NameContains, LabelSelector: spec.LabelSelector, Fields: spec.Fields,
+		OwnerUID: spec.OwnerUID, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore,
+	}, "")
+	if err != nil {
+		return Spec{}, err
+	}
+	out.Names, out.NameContains, out.Labels, out.Fields = top.Names, top.NameContains, top.Labels, top.Fields
+	out.OwnerUID, out.CreatedAfter, out.CreatedBefore = top.OwnerUID, top.CreatedAfter, top.CreatedBefore
+	for i, g := range spec.AnyOf {
+		group, err := groupFromAPI(g, fmt.Sprintf("anyOf[%d].", i))
 		if err != nil {
-			return Spec{}, &Error{Field: "labels", Reason: ErrInvalidValue, Msg: err.Error()}
+			return Spec{}, err
 		}
-		out.Labels = sel
+		out.AnyOf = append(out.AnyOf, group)
 	}
-	for _, f := range spec.Fields {
-		out.Fields = append(out.Fields, FieldPredicate{
-			Path:     f.Path,
-			Operator: Operator(f.Operator),
-			Values:   f.Values,
-		})
+	for _, f := range spec.Facets {
+		out.Facets = append(out.Facets, FacetSpec{Path: f.Path, Limit: int(f.Limit)})
 	}
-	out.CreatedAfter = timePtr(spec.CreatedAfter)
-	out.CreatedBefore = timePtr(spec.CreatedBefore)
 	for _, k := range spec.Sort {
 		out.Sort = append(out.Sort, SortKey{Path: k.Path, Descending: k.Order == searchv1alpha1.SortDescending})
 	}
+	return out, nil
+}
+
+// groupFromAPI converts the filters of a spec or of one of its anyOf groups; at locates the
+// group in errors.
+func groupFromAPI(g searchv1alpha1.FilterGroup, at string) (Group, error) {
+	out := Group{Names: g.Names, NameContains: g.NameContains, OwnerUID: g.OwnerUID}
+	if g.LabelSelector != nil {
+		sel, err := metav1.LabelSelectorAsSelector(g.LabelSelector)
+		if err != nil {
+			return Group{}, &Error{Field: at + "labels", Reason: ErrInvalidValue, Msg: err.Error()}
+		}
+		out.Labels = sel
+	}
+	for _, f := range g.Fields {
+		fp := FieldPredicate{Path: f.Path, Operator: Operator(f.Operator), Values: f.Values}
+		if f.ValueFrom != nil {
+			fp.ValueFrom = f.ValueFrom.Path
+		}
+		out.Fields = append(out.Fields, fp)
+	}
+	out.CreatedAfter = timePtr(g.CreatedAfter)
+	out.CreatedBefore = timePtr(g.CreatedBefore)
 	return out, nil
 }
 

@@ -3,6 +3,8 @@ package query
 import (
 	"encoding/json"
 	"math"
+	"slices"
+	"strconv"
 	"strings"
 )
 
@@ -61,6 +63,16 @@ func resolve(doc any, segs []Segment, out []any) []any {
 func (p Predicate) matches(obj map[string]any) bool {
 	vals := p.Path.Select(obj, nil)
 	found := false
+	if p.From != nil {
+		ref := p.From.Select(obj, nil)
+		for _, v := range vals {
+			if len(ref) == 1 && p.matchRef(v, ref[0]) {
+				found = true
+				break
+			}
+		}
+		return found != p.Negate
+	}
 	for _, v := range vals {
 		if p.matchValue(v) {
 			found = true
@@ -109,6 +121,109 @@ func (p Predicate) matchValue(v any) bool {
 		}
 	}
 	return false
+}
+
+// matchRef compares v with ref, the value valueFrom selects, by their JSON types: numbers
+// numerically, strings bytewise, booleans for equality only; values of different types, null,
+// objects and lists neither equal nor compare.
+func (p Predicate) matchRef(v, ref any) bool {
+	c, ok := compareTyped(v, ref, p.Op == OpIn)
+	if !ok {
+		return false
+	}
+	switch p.Op {
+	case OpIn:
+		return c == 0
+	case OpGreaterThan:
+		return c > 0
+	case OpGreaterThanOrEqual:
+		return c >= 0
+	case OpLessThan:
+		return c < 0
+	case OpLessThanOrEqual:
+		return c <= 0
+	}
+	return false
+}
+
+// compareTyped orders two decoded JSON values of the same type; booleans only when equality
+// is all that is asked.
+func compareTyped(a, b any, equality bool) (int, bool) {
+	switch x := a.(type) {
+	case string:
+		y, ok := b.(string)
+		if !ok {
+			return 0, false
+		}
+		return strings.Compare(x, y), true
+	case bool:
+		y, ok := b.(bool)
+		if !ok || !equality {
+			return 0, false
+		}
+		if x == y {
+			return 0, true
+		}
+		return 1, true
+	case nil, map[string]any, []any:
+		return 0, false
+	}
+	ai, af, aInt, ok := Number(a)
+	if !ok {
+		return 0, false
+	}
+	bi, bf, bInt, ok := Number(b)
+	if !ok {
+		return 0, false
+	}
+	if aInt && bInt {
+		return cmpOrdered(ai, bi), true
+	}
+	return cmpOrdered(af, bf), true
+}
+
+func cmpOrdered[T int64 | float64](a, b T) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// FacetValues appends to out the distinct texts (see FacetText) of the values the path
+// selects in doc.
+func (p Path) FacetValues(doc any, out []string) []string {
+	for _, v := range p.Select(doc, nil) {
+		if s, ok := FacetText(v); ok && !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// FacetText is the text under which facets count a value: strings as they are, booleans as
+// "true" and "false", numbers in their shortest form ("3" for 3.0, "2.5"). null, objects and
+// lists are not values. A string and a number with the same text count as one value, as a
+// constant in Equals matches both.
+func FacetText(v any) (string, bool) {
+	switch x := v.(type) {
+	case nil, map[string]any, []any:
+		return "", false
+	case string:
+		return x, true
+	case bool:
+		return strconv.FormatBool(x), true
+	}
+	i, f, isInt, ok := Number(v)
+	switch {
+	case !ok:
+		return "", false
+	case isInt:
+		return strconv.FormatInt(i, 10), true
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64), true
 }
 
 // Number converts a decoded JSON number to int64 (exact) or float64.

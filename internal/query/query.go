@@ -26,6 +26,10 @@ const (
 	MaxValueLength    = 1024
 	MaxLabelClauses   = 50
 	MaxNameContainsSz = 253
+	MaxGroups         = 10
+	MaxFacets         = 5
+	DefaultFacetLimit = 20
+	MaxFacetLimit     = 100
 )
 
 // Operator is a field predicate operator.
@@ -47,11 +51,13 @@ const (
 	OpStartsWith         Operator = "StartsWith"
 )
 
-// FieldPredicate filters on the value(s) at Path.
+// FieldPredicate filters on the value(s) at Path. The value compared with is Values, or
+// the value at ValueFrom, a path of the same object, when that is set.
 type FieldPredicate struct {
-	Path     string
-	Operator Operator
-	Values   []string
+	Path      string
+	Operator  Operator
+	Values    []string
+	ValueFrom string
 }
 
 // SortKey orders results by the value at Path.
@@ -60,7 +66,8 @@ type SortKey struct {
 	Descending bool
 }
 
-// Spec is an uncompiled query. All filters are ANDed.
+// Spec is an uncompiled query. All filters are ANDed, and when AnyOf is set an object must
+// also match at least one of its groups.
 type Spec struct {
 	GVK           schema.GroupVersionKind
 	Namespaces    []string
@@ -71,8 +78,36 @@ type Spec struct {
 	OwnerUID      string
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
+	AnyOf         []Group
 	Sort          []SortKey
 	Limit         int
+	// Facets asks for the counts of the values at these paths over all matches.
+	Facets []FacetSpec
+}
+
+// FacetSpec asks for the Limit most frequent values at Path (0: DefaultFacetLimit).
+type FacetSpec struct {
+	Path  string
+	Limit int
+}
+
+// Facet is a compiled FacetSpec.
+type Facet struct {
+	Path  Path
+	Text  string // the path as the spec gives it
+	Limit int
+}
+
+// Group is one alternative of Spec.AnyOf. Its filters are ANDed, with the meaning they have
+// in a Spec; a group needs at least one.
+type Group struct {
+	Names         []string
+	NameContains  string
+	Labels        labels.Selector
+	Fields        []FieldPredicate
+	OwnerUID      string
+	CreatedAfter  *time.Time
+	CreatedBefore *time.Time
 }
 
 // Predicate is a compiled field predicate. Negated operators are compiled to their
@@ -82,7 +117,10 @@ type Predicate struct {
 	Path   Path
 	Op     Operator // OpIn, OpExists, OpContains, OpStartsWith or a comparison
 	Negate bool
-	Values []Value // sorted, distinct
+	Values []Value // sorted, distinct; empty when From is set
+	// From is the path of the value to compare with (valueFrom), a path that selects at most
+	// one value; nil for constant Values. Only OpIn (Equals) and the comparisons take it.
+	From *Path
 }
 
 // Value is a user value with its possible typed readings precomputed: the text always, a
@@ -124,9 +162,10 @@ type LabelRequirement struct {
 	Num    int64              // the operand of GreaterThan and LessThan
 }
 
-// Query is a validated, compiled Spec. It is immutable and safe for concurrent use.
-type Query struct {
-	gvk           schema.GroupVersionKind
+// Filter is a compiled conjunction of filters: the top level of a query or one group of
+// its anyOf. It is immutable and safe for concurrent use.
+type Filter struct {
+	at            string // the position of the filter in the spec: "" or "anyOf[i]."
 	namespaces    []string
 	names         []string
 	nameContains  string // lower-cased
@@ -137,15 +176,24 @@ type Query struct {
 	ownerUID      string
 	createdAfter  *time.Time
 	createdBefore *time.Time
-	sort          []SortField
-	limit         int
-	fingerprint   string
+}
+
+// Query is a validated, compiled Spec. It is immutable and safe for concurrent use. Its
+// embedded Filter is the top level; AnyOf returns the groups.
+type Query struct {
+	Filter
+	gvk         schema.GroupVersionKind
+	anyOf       []*Filter
+	sort        []SortField
+	limit       int
+	facets      []Facet
+	fingerprint string
 }
 
 // Compile validates spec and returns a Query. Errors are *Error values wrapping
 // ErrInvalidQuery and one of ErrInvalidPath or ErrInvalidValue.
 func Compile(spec Spec) (*Query, error) {
-	q := &Query{gvk: spec.GVK, ownerUID: spec.OwnerUID}
+	q := &Query{gvk: spec.GVK}
 	if spec.GVK.Kind == "" || spec.GVK.Version == "" {
 		return nil, Errorf("target", ErrInvalidValue, "apiVersion and kind are required")
 	}
@@ -153,58 +201,24 @@ func Compile(spec Spec) (*Query, error) {
 		return nil, Errorf("namespaces", ErrInvalidValue, "%d namespaces given, the maximum is %d", len(spec.Namespaces), MaxNames)
 	}
 	q.namespaces = sortedUnique(spec.Namespaces)
-	if len(spec.Names) > MaxNames {
-		return nil, Errorf("names", ErrInvalidValue, "%d names given, the maximum is %d", len(spec.Names), MaxNames)
+	top := Group{Names: spec.Names, NameContains: spec.NameContains, Labels: spec.Labels, Fields: spec.Fields,
+		OwnerUID: spec.OwnerUID, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore}
+	if err := q.compile(top); err != nil {
+		return nil, err
 	}
-	q.names = sortedUnique(spec.Names)
-	if len(spec.NameContains) > MaxNameContainsSz {
-		return nil, Errorf("nameContains", ErrInvalidValue, "longer than %d bytes", MaxNameContainsSz)
+	if len(spec.AnyOf) > MaxGroups {
+		return nil, Errorf("anyOf", ErrInvalidValue, "%d groups given, the maximum is %d", len(spec.AnyOf), MaxGroups)
 	}
-	q.nameContains = strings.ToLower(spec.NameContains)
-	if len(spec.OwnerUID) > MaxValueLength {
-		return nil, Errorf("ownerUID", ErrInvalidValue, "longer than %d bytes", MaxValueLength)
-	}
-	if spec.Labels != nil && !spec.Labels.Empty() {
-		q.selector = spec.Labels
-		reqs, selectable := spec.Labels.Requirements()
-		if !selectable {
-			q.labelsNothing = true
-		}
-		if len(reqs) > MaxLabelClauses {
-			return nil, Errorf("labels", ErrInvalidValue, "%d requirements given, the maximum is %d", len(reqs), MaxLabelClauses)
-		}
-		for i, r := range reqs {
-			lr := LabelRequirement{Key: r.Key(), Op: r.Operator(), Values: sortedUnique(r.Values().UnsortedList())}
-			switch lr.Op {
-			case selection.Equals, selection.DoubleEquals, selection.In, selection.NotEquals, selection.NotIn,
-				selection.Exists, selection.DoesNotExist:
-			case selection.GreaterThan, selection.LessThan:
-				if len(lr.Values) != 1 {
-					return nil, Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs exactly one value", lr.Op)
-				}
-				n, err := strconv.ParseInt(lr.Values[0], 10, 64)
-				if err != nil {
-					return nil, Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs an integer value, got %q", lr.Op, lr.Values[0])
-				}
-				lr.Num = n
-			default:
-				return nil, Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "unsupported operator %q", lr.Op)
-			}
-			q.labelReqs = append(q.labelReqs, lr)
-		}
-	}
-	if len(spec.Fields) > MaxPredicates {
-		return nil, Errorf("fields", ErrInvalidValue, "%d predicates given, the maximum is %d", len(spec.Fields), MaxPredicates)
-	}
-	for i, f := range spec.Fields {
-		p, err := compilePredicate(f)
-		if err != nil {
-			err.Field = fmt.Sprintf("fields[%d].%s", i, err.Field)
+	for i, g := range spec.AnyOf {
+		f := &Filter{at: fmt.Sprintf("anyOf[%d].", i)}
+		if err := f.compile(g); err != nil {
 			return nil, err
 		}
-		q.preds = append(q.preds, p)
+		if f.empty() {
+			return nil, Errorf(fmt.Sprintf("anyOf[%d]", i), ErrInvalidValue, "a group needs at least one filter")
+		}
+		q.anyOf = append(q.anyOf, f)
 	}
-	q.createdAfter, q.createdBefore = spec.CreatedAfter, spec.CreatedBefore
 	if len(spec.Sort) > MaxSortKeys {
 		return nil, Errorf("sort", ErrInvalidValue, "%d sort keys given, the maximum is %d", len(spec.Sort), MaxSortKeys)
 	}
@@ -230,8 +244,93 @@ func Compile(spec Spec) (*Query, error) {
 	default:
 		q.limit = spec.Limit
 	}
+	if len(spec.Facets) > MaxFacets {
+		return nil, Errorf("facets", ErrInvalidValue, "%d facets given, the maximum is %d", len(spec.Facets), MaxFacets)
+	}
+	for i, fs := range spec.Facets {
+		p, err := ParsePath(fs.Path)
+		if err != nil {
+			return nil, PathError(fmt.Sprintf("facets[%d].path", i), err)
+		}
+		f := Facet{Path: p, Text: fs.Path, Limit: fs.Limit}
+		switch {
+		case fs.Limit == 0:
+			f.Limit = DefaultFacetLimit
+		case fs.Limit < 1 || fs.Limit > MaxFacetLimit:
+			return nil, Errorf(fmt.Sprintf("facets[%d].limit", i), ErrInvalidValue, "%d is out of range 1..%d", fs.Limit, MaxFacetLimit)
+		}
+		q.facets = append(q.facets, f)
+	}
+	// Facets do not change the pages, so they are not part of the fingerprint: a continue
+	// token stays valid when they change.
 	q.fingerprint = q.computeFingerprint()
 	return q, nil
+}
+
+// compile validates g into f. Errors are located at f's position.
+func (f *Filter) compile(g Group) *Error {
+	err := f.compileGroup(g)
+	if err != nil {
+		err.Field = f.at + err.Field
+	}
+	return err
+}
+
+func (f *Filter) compileGroup(g Group) *Error {
+	if len(g.Names) > MaxNames {
+		return Errorf("names", ErrInvalidValue, "%d names given, the maximum is %d", len(g.Names), MaxNames)
+	}
+	f.names = sortedUnique(g.Names)
+	if len(g.NameContains) > MaxNameContainsSz {
+		return Errorf("nameContains", ErrInvalidValue, "longer than %d bytes", MaxNameContainsSz)
+	}
+	f.nameContains = strings.ToLower(g.NameContains)
+	if len(g.OwnerUID) > MaxValueLength {
+		return Errorf("ownerUID", ErrInvalidValue, "longer than %d bytes", MaxValueLength)
+	}
+	f.ownerUID = g.OwnerUID
+	if g.Labels != nil && !g.Labels.Empty() {
+		f.selector = g.Labels
+		reqs, selectable := g.Labels.Requirements()
+		if !selectable {
+			f.labelsNothing = true
+		}
+		if len(reqs) > MaxLabelClauses {
+			return Errorf("labels", ErrInvalidValue, "%d requirements given, the maximum is %d", len(reqs), MaxLabelClauses)
+		}
+		for i, r := range reqs {
+			lr := LabelRequirement{Key: r.Key(), Op: r.Operator(), Values: sortedUnique(r.Values().UnsortedList())}
+			switch lr.Op {
+			case selection.Equals, selection.DoubleEquals, selection.In, selection.NotEquals, selection.NotIn,
+				selection.Exists, selection.DoesNotExist:
+			case selection.GreaterThan, selection.LessThan:
+				if len(lr.Values) != 1 {
+					return Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs exactly one value", lr.Op)
+				}
+				n, err := strconv.ParseInt(lr.Values[0], 10, 64)
+				if err != nil {
+					return Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "operator %s needs an integer value, got %q", lr.Op, lr.Values[0])
+				}
+				lr.Num = n
+			default:
+				return Errorf(fmt.Sprintf("labels[%d]", i), ErrInvalidValue, "unsupported operator %q", lr.Op)
+			}
+			f.labelReqs = append(f.labelReqs, lr)
+		}
+	}
+	if len(g.Fields) > MaxPredicates {
+		return Errorf("fields", ErrInvalidValue, "%d predicates given, the maximum is %d", len(g.Fields), MaxPredicates)
+	}
+	for i, fp := range g.Fields {
+		p, err := compilePredicate(fp)
+		if err != nil {
+			err.Field = fmt.Sprintf("fields[%d].%s", i, err.Field)
+			return err
+		}
+		f.preds = append(f.preds, p)
+	}
+	f.createdAfter, f.createdBefore = g.CreatedAfter, g.CreatedBefore
+	return nil
 }
 
 func mustPath(s string) Path {
@@ -255,6 +354,26 @@ func compilePredicate(f FieldPredicate) (Predicate, *Error) {
 	}
 	pr := Predicate{Path: p}
 	n := len(f.Values)
+	if f.ValueFrom != "" {
+		switch f.Operator {
+		case OpEquals, OpNotEquals, OpGreaterThan, OpGreaterThanOrEqual, OpLessThan, OpLessThanOrEqual:
+		default:
+			return Predicate{}, Errorf("valueFrom", ErrInvalidValue, "operator %s does not take valueFrom", f.Operator)
+		}
+		if n > 0 {
+			return Predicate{}, Errorf("values", ErrInvalidValue, "values and valueFrom are exclusive")
+		}
+		from, err := ParsePath(f.ValueFrom)
+		if err != nil {
+			return Predicate{}, PathError("valueFrom.path", err)
+		}
+		if !from.Scalar() {
+			return Predicate{}, Errorf("valueFrom.path", ErrInvalidPath,
+				"valueFrom path %q must select a single value: [*] and [key=value] are not allowed", f.ValueFrom)
+		}
+		pr.From = &from
+		n = 1 // the referenced value stands for the one value these operators take
+	}
 	need := func(ok bool, what string) *Error {
 		if ok {
 			return nil
@@ -361,32 +480,46 @@ func (q *Query) Limit() int { return q.limit }
 // The accessors below return the compiled filter and sort. Slices are shared: callers
 // must not modify them.
 
+// Position returns where the filter is in the spec ("" at the top level, "anyOf[i]." for a
+// group), the prefix of the fields its errors name.
+func (f *Filter) Position() string { return f.at }
+
 // Namespaces returns the namespaces an object must be in (none: any), sorted.
-func (q *Query) Namespaces() []string { return q.namespaces }
+func (f *Filter) Namespaces() []string { return f.namespaces }
 
 // Names returns the names an object must have (none: any), sorted.
-func (q *Query) Names() []string { return q.names }
+func (f *Filter) Names() []string { return f.names }
 
 // NameContains returns the lower-cased substring the name must contain ("": any).
-func (q *Query) NameContains() string { return q.nameContains }
+func (f *Filter) NameContains() string { return f.nameContains }
 
 // LabelRequirements returns the label selector's requirements.
-func (q *Query) LabelRequirements() []LabelRequirement { return q.labelReqs }
+func (f *Filter) LabelRequirements() []LabelRequirement { return f.labelReqs }
 
 // MatchesNoLabels reports a label selector that no object can satisfy.
-func (q *Query) MatchesNoLabels() bool { return q.labelsNothing }
+func (f *Filter) MatchesNoLabels() bool { return f.labelsNothing }
 
 // Predicates returns the field predicates, in spec order.
-func (q *Query) Predicates() []Predicate { return q.preds }
+func (f *Filter) Predicates() []Predicate { return f.preds }
 
 // OwnerUID returns the uid an object must have among its owner references ("": any).
-func (q *Query) OwnerUID() string { return q.ownerUID }
+func (f *Filter) OwnerUID() string { return f.ownerUID }
 
 // CreatedAfter returns the exclusive lower bound on metadata.creationTimestamp, or nil.
-func (q *Query) CreatedAfter() *time.Time { return q.createdAfter }
+func (f *Filter) CreatedAfter() *time.Time { return f.createdAfter }
 
 // CreatedBefore returns the exclusive upper bound on metadata.creationTimestamp, or nil.
-func (q *Query) CreatedBefore() *time.Time { return q.createdBefore }
+func (f *Filter) CreatedBefore() *time.Time { return f.createdBefore }
+
+// AnyOf returns the groups of which an object must match at least one (none: no such
+// condition).
+func (q *Query) AnyOf() []*Filter { return q.anyOf }
+
+// Filters returns the top-level filter followed by the groups.
+func (q *Query) Filters() []*Filter { return append([]*Filter{&q.Filter}, q.anyOf...) }
+
+// Facets returns the facets to count, in spec order.
+func (q *Query) Facets() []Facet { return q.facets }
 
 // Sort returns the sort keys; metadata.namespace, metadata.name when the spec has none.
 func (q *Query) Sort() []SortField { return q.sort }
@@ -401,25 +534,11 @@ func (q *Query) computeFingerprint() string {
 	}
 	w("v1", q.gvk.Group, q.gvk.Version, q.gvk.Kind)
 	w(q.namespaces...)
-	w(q.names...)
-	w(q.nameContains)
-	if q.selector != nil {
-		w("labels", q.selector.String())
-	}
-	for _, p := range q.preds {
-		vals := make([]string, len(p.Values))
-		for i, v := range p.Values {
-			vals[i] = v.Text
+	for i, f := range q.Filters() {
+		if i > 0 {
+			w("anyOf", strconv.Itoa(i))
 		}
-		w(append([]string{"pred", p.Path.String(), string(p.Op), strconv.FormatBool(p.Negate)}, vals...)...)
-	}
-	w("owner", q.ownerUID)
-	for _, t := range []*time.Time{q.createdAfter, q.createdBefore} {
-		if t != nil {
-			w("t", t.UTC().Format(time.RFC3339Nano))
-		} else {
-			w("t")
-		}
+		f.fingerprint(w)
 	}
 	for _, s := range q.sort {
 		w("sort", s.Path.String(), strconv.FormatBool(s.Desc))
@@ -428,31 +547,74 @@ func (q *Query) computeFingerprint() string {
 	return hex.EncodeToString(h.Sum(nil)[:16])
 }
 
+// fingerprint writes the filter's parts with w.
+func (f *Filter) fingerprint(w func(parts ...string)) {
+	w(f.names...)
+	w(f.nameContains)
+	if f.selector != nil {
+		w("labels", f.selector.String())
+	}
+	for _, p := range f.preds {
+		vals := make([]string, len(p.Values))
+		for i, v := range p.Values {
+			vals[i] = v.Text
+		}
+		if p.From != nil {
+			vals = append(vals, "from", p.From.String())
+		}
+		w(append([]string{"pred", p.Path.String(), string(p.Op), strconv.FormatBool(p.Negate)}, vals...)...)
+	}
+	w("owner", f.ownerUID)
+	for _, t := range []*time.Time{f.createdAfter, f.createdBefore} {
+		if t != nil {
+			w("t", t.UTC().Format(time.RFC3339Nano))
+		} else {
+			w("t")
+		}
+	}
+}
+
 // Matches evaluates the query's filter (not sort or paging) on obj, with the same semantics
 // as Search. Objects of another kind never match.
 func (q *Query) Matches(obj *unstructured.Unstructured) bool {
 	if obj == nil || obj.GroupVersionKind() != q.gvk {
 		return false
 	}
-	if len(q.namespaces) > 0 && !containsSorted(q.namespaces, obj.GetNamespace()) {
+	if !q.Filter.Matches(obj) {
 		return false
 	}
-	if len(q.names) > 0 && !containsSorted(q.names, obj.GetName()) {
+	if len(q.anyOf) == 0 {
+		return true
+	}
+	for _, g := range q.anyOf {
+		if g.Matches(obj) {
+			return true
+		}
+	}
+	return false
+}
+
+// Matches evaluates the filter alone on obj, whatever its kind.
+func (f *Filter) Matches(obj *unstructured.Unstructured) bool {
+	if len(f.namespaces) > 0 && !containsSorted(f.namespaces, obj.GetNamespace()) {
 		return false
 	}
-	if q.nameContains != "" && !strings.Contains(strings.ToLower(obj.GetName()), q.nameContains) {
+	if len(f.names) > 0 && !containsSorted(f.names, obj.GetName()) {
 		return false
 	}
-	if q.labelsNothing {
+	if f.nameContains != "" && !strings.Contains(strings.ToLower(obj.GetName()), f.nameContains) {
 		return false
 	}
-	if q.selector != nil && !q.selector.Matches(labels.Set(obj.GetLabels())) {
+	if f.labelsNothing {
 		return false
 	}
-	if q.ownerUID != "" {
+	if f.selector != nil && !f.selector.Matches(labels.Set(obj.GetLabels())) {
+		return false
+	}
+	if f.ownerUID != "" {
 		found := false
 		for _, o := range obj.GetOwnerReferences() {
-			if string(o.UID) == q.ownerUID {
+			if string(o.UID) == f.ownerUID {
 				found = true
 				break
 			}
@@ -461,19 +623,19 @@ func (q *Query) Matches(obj *unstructured.Unstructured) bool {
 			return false
 		}
 	}
-	if q.createdAfter != nil || q.createdBefore != nil {
+	if f.createdAfter != nil || f.createdBefore != nil {
 		ts, ok := CreationTime(obj.Object)
 		if !ok {
 			return false
 		}
-		if q.createdAfter != nil && !ts.After(*q.createdAfter) {
+		if f.createdAfter != nil && !ts.After(*f.createdAfter) {
 			return false
 		}
-		if q.createdBefore != nil && !ts.Before(*q.createdBefore) {
+		if f.createdBefore != nil && !ts.Before(*f.createdBefore) {
 			return false
 		}
 	}
-	for _, p := range q.preds {
+	for _, p := range f.preds {
 		if !p.matches(obj.Object) {
 			return false
 		}
@@ -501,7 +663,10 @@ func CreationTime(obj map[string]any) (time.Time, bool) {
 }
 
 // Unfiltered reports whether the query matches every object of its kind.
-func (q *Query) Unfiltered() bool {
-	return len(q.namespaces) == 0 && len(q.names) == 0 && q.nameContains == "" && q.selector == nil &&
-		!q.labelsNothing && len(q.preds) == 0 && q.ownerUID == "" && q.createdAfter == nil && q.createdBefore == nil
+func (q *Query) Unfiltered() bool { return q.empty() && len(q.anyOf) == 0 }
+
+// empty reports whether the filter has no condition.
+func (f *Filter) empty() bool {
+	return len(f.namespaces) == 0 && len(f.names) == 0 && f.nameContains == "" && f.selector == nil &&
+		!f.labelsNothing && len(f.preds) == 0 && f.ownerUID == "" && f.createdAfter == nil && f.createdBefore == nil
 }

@@ -204,6 +204,51 @@ spec:
 		kubectl("delete", "rolebinding", "alice-lists", "-n", ns)
 	})
 
+	It("takes no author from a metadata change of a query written before the policies were installed", func() {
+		By("removing the bindings of the author policies, as before an install")
+		kubectl("delete", "mutatingadmissionpolicybinding", "query-author")
+		kubectl("delete", "validatingadmissionpolicybinding", "query-author-guard")
+		restored := false
+		restore := func() {
+			if !restored {
+				kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
+				waitForAdmissionPolicies()
+				restored = true
+			}
+		}
+		DeferCleanup(restore)
+		legacy := strings.Replace(oracle("legacy", "s"), "  name: legacy\n",
+			"  name: legacy\n  annotations:\n    search.kubesift.io/author: "+alice.Name+"\n", 1)
+		Eventually(func() (string, error) {
+			// The API server stops enforcing a deleted binding a moment later.
+			if _, err := kubectlErr("delete", "sq", "legacy", "-n", ns, "--ignore-not-found"); err != nil {
+				return "", err
+			}
+			apply(legacy)
+			return kubectlErr("get", "sq", "legacy", "-n", ns, "-o",
+				`jsonpath={.metadata.annotations.search\.kubesift\.io/author-groups}`)
+		}).Should(BeEmpty(), "a query written without the policies has an incomplete author record")
+
+		By("installing the policies again and changing only the query's labels, as the admin")
+		restore()
+		kubectl("label", "sq", "legacy", "-n", ns, "team=payments")
+		Expect(kubectl("get", "sq", "legacy", "-n", ns, "-o",
+			`jsonpath={.metadata.annotations.search\.kubesift\.io/author}|{.metadata.annotations.search\.kubesift\.io/author-groups}`)).
+			To(Equal("|[]"), "a metadata change neither keeps the forged name nor makes the admin the author")
+		Eventually(state("sq", "legacy", "-n", ns)).Should(Equal("Forbidden total=0 results="))
+		Expect(kubectl("get", "sq", "legacy", "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)).
+			To(ContainSubstring("does not record who wrote its spec"))
+
+		By("writing the spec as a user who may list the target")
+		kubectl("create", "rolebinding", "alice-lists-legacy", "-n", ns, "--clusterrole=kubesift-e2e-configmap-lister", "--user="+alice.Name)
+		DeferCleanup(func() { kubectl("delete", "rolebinding", "alice-lists-legacy", "-n", ns) })
+		_, err := as(alice, "patch", "sq", "legacy", "-n", ns, "--type=merge", "-p", `{"spec":{"limit":5}}`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(kubectl("get", "sq", "legacy", "-n", ns, "-o", `jsonpath={.metadata.annotations.search\.kubesift\.io/author}`)).
+			To(Equal(alice.Name))
+		Eventually(state("sq", "legacy", "-n", ns)).Should(Equal("Succeeded total=1 results=vault"))
+	})
+
 	It("answers a ClusterSearchQuery only while its author may list the target cluster-wide", func() {
 		out, err := applyAs(carol, "all", clusterOracle("e2e-all", "s"))
 		Expect(err).To(HaveOccurred(), out)

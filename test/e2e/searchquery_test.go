@@ -119,6 +119,43 @@ spec:
 			`jsonpath={.status.conditions[?(@.type=="Ready")].status}/{.status.conditions[?(@.type=="Ready")].reason}`)).
 			To(Equal("False/InvalidQuery"))
 	})
+
+	It("counts matches by value in status.facets, and a change moves a count", func() {
+		// Widgets of size 1 of their own, so that the other specs' queries do not see them.
+		for i, color := range []string{"red", "red", "blue", "green"} {
+			apply(fmt.Sprintf(`
+apiVersion: e2e.kubesift.io/v1
+kind: Widget
+metadata:
+  name: f-%d
+  namespace: %s
+  labels: {group: facets}
+spec:
+  size: 1
+  color: %s
+`, i, ns, color))
+		}
+		apply(fmt.Sprintf(`
+apiVersion: search.kubesift.io/v1alpha1
+kind: SearchQuery
+metadata:
+  name: colors
+  namespace: %s
+spec:
+  target: {apiVersion: e2e.kubesift.io/v1, kind: Widget}
+  labelSelector: {matchLabels: {group: facets}}
+  limit: 1
+  facets:
+  - path: spec.color
+    limit: 2
+`, ns))
+		kubectl("wait", "--for=condition=Ready", "sq/colors", "-n", ns, "--timeout=60s")
+		counts := `{.status.total}:{range .status.facets[0].values[*]}{.value}={.count},{end}other={.status.facets[0].other}`
+		Eventually(jsonPath(counts, "sq", "colors", "-n", ns)).Should(Equal("4:red=2,blue=1,other=1"))
+
+		kubectl("patch", "widget", "f-3", "-n", ns, "--type=merge", "-p", `{"spec":{"color":"blue"}}`)
+		Eventually(jsonPath(counts, "sq", "colors", "-n", ns)).Should(Equal("4:blue=2,red=2,other=0"))
+	})
 })
 
 // widget returns the manifest of a Widget.

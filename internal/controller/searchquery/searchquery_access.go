@@ -155,8 +155,9 @@ func forbidden(user string, gr schema.GroupResource, namespace string) outcome {
 func noAuthor(kind string, err error) outcome {
 	return outcome{
 		reason: searchv1alpha1.ReasonForbidden,
-		message: fmt.Sprintf("the %s does not record who wrote its spec (%v); the admission policies in "+
-			"config/admission must be installed, then write the spec again", kind, err),
+		message: fmt.Sprintf("the %s does not record who wrote its spec (%v); with the admission policies in "+
+			"config/admission installed, change its spec or re-create it (kubectl replace --force -f) "+
+			"to record its author", kind, err),
 	}
 }
 

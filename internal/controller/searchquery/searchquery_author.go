@@ -32,12 +32,25 @@ func (a author) key() string {
 	return b.String()
 }
 
+// authorAnnotations are the annotations of an author record. The mutating policy always writes
+// all of them; a record that lacks one was written while the policies were not enforced.
+var authorAnnotations = []string{
+	searchv1alpha1.AnnotationAuthor, searchv1alpha1.AnnotationAuthorUID,
+	searchv1alpha1.AnnotationAuthorGroups, searchv1alpha1.AnnotationAuthorExtra,
+}
+
 // authorOf reads the author annotations of a query. It returns an error wrapping errNoAuthor when
-// the user name is missing, and a plain error when an annotation is malformed.
+// the user name is empty or an annotation of the record is missing, and a plain error when an
+// annotation is malformed.
 func authorOf(annotations map[string]string) (author, error) {
-	name, ok := annotations[searchv1alpha1.AnnotationAuthor]
-	if !ok || name == "" {
-		return author{}, fmt.Errorf("%w: annotation %s is missing", errNoAuthor, searchv1alpha1.AnnotationAuthor)
+	for _, k := range authorAnnotations {
+		if _, ok := annotations[k]; !ok {
+			return author{}, fmt.Errorf("%w: annotation %s is missing", errNoAuthor, k)
+		}
+	}
+	name := annotations[searchv1alpha1.AnnotationAuthor]
+	if name == "" {
+		return author{}, fmt.Errorf("%w: annotation %s is empty", errNoAuthor, searchv1alpha1.AnnotationAuthor)
 	}
 	a := author{username: name, uid: annotations[searchv1alpha1.AnnotationAuthorUID]}
 	var err error

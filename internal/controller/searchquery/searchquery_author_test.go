@@ -27,6 +27,11 @@ func TestAuthorOf(t *testing.T) {
 	}{
 		{name: "missing", annotations: nil, noAuthor: true},
 		{name: "empty user name", annotations: map[string]string{searchv1alpha1.AnnotationAuthor: ""}, noAuthor: true},
+		{name: "the empty record of a query written before the policies", noAuthor: true, annotations: map[string]string{
+			searchv1alpha1.AnnotationAuthor: "", searchv1alpha1.AnnotationAuthorUID: "",
+			searchv1alpha1.AnnotationAuthorGroups: "[]", searchv1alpha1.AnnotationAuthorExtra: "{}"}},
+		{name: "a user name without the rest of the record", noAuthor: true,
+			annotations: map[string]string{searchv1alpha1.AnnotationAuthor: "alice"}},
 		{
 			name:        "as the policy writes it",
 			annotations: full(`["team-a","system:authenticated"]`, `{"authentication.kubernetes.io/credential-id":["JTI=1"],"scopes":[]}`),

@@ -241,3 +241,67 @@ func TestNoStatusWriteOnUnrelatedChanges(t *testing.T) {
 		g.Expect(sq.ResourceVersion).To(Equal(rv))
 	}).WithTimeout(3 * testRequeryInterval).WithPolling(50 * time.Millisecond).Should(Succeed())
 }
+
+// Facets count over all matches, not the page, and follow changes: a label change moves a
+// count from one value to another.
+func TestFacetsFollowChanges(t *testing.T) {
+	ns := newNamespace(t)
+	create(t, widget(ns, "one", map[string]string{"team": "a"}, 1, "nginx", "True"))
+	two := create(t, widget(ns, "two", map[string]string{"team": "a"}, 2, "nginx", "False"))
+	create(t, widget(ns, "three", map[string]string{"team": "b"}, 3, "redis:7", "False"))
+	create(t, widget(ns, "four", nil, 4, "redis:7", "True"))
+	sq := newSearchQuery(t, ns, "by-team", searchv1alpha1.QuerySpec{
+		Target: widgetTarget,
+		Limit:  1,
+		Facets: []searchv1alpha1.Facet{
+			{Path: "metadata.labels['team']"},
+			{Path: "spec.containers[*].image", Limit: 1},
+		},
+	})
+	teams := func(st *searchv1alpha1.QueryStatus) searchv1alpha1.FacetResult { return st.Facets[0] }
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded)(g, st)
+		g.Expect(st.Total).To(BeEquivalentTo(4))
+		g.Expect(st.Results).To(HaveLen(1))
+		g.Expect(st.Facets).To(HaveLen(2))
+		g.Expect(teams(st)).To(Equal(searchv1alpha1.FacetResult{
+			Path:    "metadata.labels['team']",
+			Values:  []searchv1alpha1.FacetValueCount{{Value: "a", Count: 2}, {Value: "b", Count: 1}},
+			Missing: 1,
+		}))
+		g.Expect(st.Facets[1]).To(Equal(searchv1alpha1.FacetResult{
+			Path:   "spec.containers[*].image",
+			Values: []searchv1alpha1.FacetValueCount{{Value: "nginx", Count: 2}},
+			Other:  2,
+		}))
+	})
+
+	update(t, two, func(u *unstructured.Unstructured) { u.SetLabels(map[string]string{"team": "b"}) })
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(teams(st).Values).To(Equal([]searchv1alpha1.FacetValueCount{{Value: "b", Count: 2}, {Value: "a", Count: 1}}))
+	})
+}
+
+// anyOf and valueFrom through the controller: widgets not Ready, or with more replicas than
+// their spec.minReplicas.
+func TestAnyOfAndValueFrom(t *testing.T) {
+	ns := newNamespace(t)
+	withMin := func(u *unstructured.Unstructured, n int64) *unstructured.Unstructured {
+		_ = unstructured.SetNestedField(u.Object, n, "spec", "minReplicas")
+		return u
+	}
+	create(t, withMin(widget(ns, "ready-above-min", nil, 3, "nginx", "True"), 2))
+	create(t, withMin(widget(ns, "ready-at-min", nil, 2, "nginx", "True"), 2))
+	create(t, withMin(widget(ns, "not-ready", nil, 1, "nginx", "False"), 2))
+	sq := newSearchQuery(t, ns, "attention", searchv1alpha1.QuerySpec{
+		Target: widgetTarget,
+		AnyOf: []searchv1alpha1.FilterGroup{
+			{Fields: []searchv1alpha1.FieldPredicate{{Path: "status.conditions[type=Ready].status", Operator: searchv1alpha1.FieldOpEquals, Values: []string{"False"}}}},
+			{Fields: []searchv1alpha1.FieldPredicate{{Path: "spec.replicas", Operator: searchv1alpha1.FieldOpGreaterThan, ValueFrom: &searchv1alpha1.ValueSource{Path: "spec.minReplicas"}}}},
+		},
+	})
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded)(g, st)
+		g.Expect(resultNames(st, false)).To(Equal([]string{"not-ready", "ready-above-min"}))
+	})
+}

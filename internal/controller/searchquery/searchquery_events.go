@@ -20,5 +20,11 @@ func (r *reconciler[T]) recordTransition(obj runtime.Object, previous string, ou
 	if out.reason == searchv1alpha1.ReasonSucceeded || out.reason == searchv1alpha1.ReasonIndexNotReady {
 		eventType = corev1.EventTypeNormal
 	}
-	r.recorder.Eventf(obj, nil, eventType, out.reason, actionEvaluate, "%s", out.message)
+	message := out.message
+	if out.reason == searchv1alpha1.ReasonSucceeded {
+		// Events of a ClusterSearchQuery land in the default namespace, where readers of events
+		// may not be allowed to read the query: its counts stay in its status.
+		message = "The query is answered; its status holds the total and the results"
+	}
+	r.recorder.Eventf(obj, nil, eventType, out.reason, actionEvaluate, "%s", message)
 }

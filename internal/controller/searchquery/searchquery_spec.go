@@ -21,6 +21,13 @@ func invalidQueryMessage(err error) string {
 		return err.Error()
 	}
 	field := qe.Field
+	// The filter's part is named after an anyOf group's position, if any.
+	group := ""
+	if strings.HasPrefix(field, "anyOf[") {
+		if i := strings.Index(field, "]."); i >= 0 {
+			group, field = field[:i+2], field[i+2:]
+		}
+	}
 	head, rest := field, ""
 	if i := strings.IndexAny(field, ".["); i >= 0 {
 		head, rest = field[:i], field[i:]
@@ -28,5 +35,6 @@ func invalidQueryMessage(err error) string {
 	if mapped, ok := specFields[head]; ok {
 		head = mapped
 	}
+	head = group + head
 	return fmt.Sprintf("spec.%s%s: %s", head, rest, qe.Msg)
 }

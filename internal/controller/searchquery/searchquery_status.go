@@ -110,6 +110,7 @@ func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
 				}
 			}
 		}
+		st.Facets = facetResults(o.page.Facets)
 		cond(searchv1alpha1.ConditionReady, metav1.ConditionTrue, o.reason, o.message)
 		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionReconciling)
 		meta.RemoveStatusCondition(&st.Conditions, searchv1alpha1.ConditionStalled)
@@ -131,7 +132,7 @@ func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
 }
 
 func clearResults(st *searchv1alpha1.QueryStatus) {
-	st.Total, st.Count, st.Remaining, st.Continue, st.Results = 0, 0, 0, "", nil
+	st.Total, st.Count, st.Remaining, st.Continue, st.Results, st.Facets = 0, 0, 0, "", nil, nil
 }
 
 // readyReason returns the reason of the Ready condition, or "" when there is none.
@@ -140,4 +141,19 @@ func readyReason(st *searchv1alpha1.QueryStatus) string {
 		return c.Reason
 	}
 	return ""
+}
+
+// facetResults converts the index's facet counts to the status type; nil without facets.
+func facetResults(in []index.FacetCounts) []searchv1alpha1.FacetResult {
+	if len(in) == 0 {
+		return nil
+	}
+	out := make([]searchv1alpha1.FacetResult, len(in))
+	for i, f := range in {
+		out[i] = searchv1alpha1.FacetResult{Path: f.Path, Other: f.Other, Missing: f.Missing}
+		for _, v := range f.Values {
+			out[i].Values = append(out[i].Values, searchv1alpha1.FacetValueCount{Value: v.Value, Count: v.Count})
+		}
+	}
+	return out
 }

@@ -110,7 +110,9 @@ func TestInvalidQueryMessage(t *testing.T) {
 
 func TestApplyOutcome(t *testing.T) {
 	target := searchv1alpha1.TargetRef{APIVersion: "apps.example.com/v1alpha1", Kind: "Template"}
-	page := index.Page{Items: []index.Ref{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}, Total: 3, Remaining: 2, Continue: "tok"}
+	page := index.Page{Items: []index.Ref{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}, Total: 3, Remaining: 2, Continue: "tok",
+		Facets: []index.FacetCounts{{Path: "metadata.labels['env']", Values: []index.FacetValue{{Value: "prod", Count: 2}}, Missing: 1}}}
+	facets := []searchv1alpha1.FacetResult{{Path: "metadata.labels['env']", Values: []searchv1alpha1.FacetValueCount{{Value: "prod", Count: 2}}, Missing: 1}}
 	conditionsOf := func(st *searchv1alpha1.QueryStatus) map[string]string {
 		out := map[string]string{}
 		for _, c := range st.Conditions {
@@ -150,8 +152,10 @@ func TestApplyOutcome(t *testing.T) {
 			if tc.keepResults {
 				g.Expect(st.Results).To(Equal([]searchv1alpha1.ResultRef{{Namespace: "a", Name: "x", UID: "u", ResourceVersion: "7"}}))
 				g.Expect([]any{st.Total, st.Count, st.Remaining, st.Continue}).To(Equal([]any{int64(3), int32(1), int64(2), "tok"}))
+				g.Expect(st.Facets).To(Equal(facets))
 			} else {
 				g.Expect(st.Results).To(BeNil())
+				g.Expect(st.Facets).To(BeNil())
 				g.Expect([]any{st.Total, st.Count, st.Remaining, st.Continue}).To(Equal([]any{int64(0), int32(0), int64(0), ""}))
 			}
 			for _, c := range st.Conditions {

@@ -43,6 +43,26 @@ func TestInvalidQueries(t *testing.T) {
 			message: "spec.fields[1].path: ",
 		},
 		{
+			name: "bad-path-in-group",
+			spec: searchv1alpha1.QuerySpec{AnyOf: []searchv1alpha1.FilterGroup{
+				{NameContains: "a"},
+				{LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "team", Operator: metav1.LabelSelectorOpIn}}}},
+			}},
+			message: "spec.anyOf[1].labelSelector: ",
+		},
+		{
+			name: "bad-value-from-path",
+			spec: searchv1alpha1.QuerySpec{Fields: []searchv1alpha1.FieldPredicate{
+				{Path: "status.readyReplicas", Operator: searchv1alpha1.FieldOpLessThan, ValueFrom: &searchv1alpha1.ValueSource{Path: "spec.containers[*].replicas"}},
+			}},
+			message: "spec.fields[0].valueFrom.path: ",
+		},
+		{
+			name:    "bad-facet-path",
+			spec:    searchv1alpha1.QuerySpec{Facets: []searchv1alpha1.Facet{{Path: "metadata.labels[env"}}},
+			message: "spec.facets[0].path: ",
+		},
+		{
 			name:    "bad-sort-path",
 			spec:    searchv1alpha1.QuerySpec{Sort: []searchv1alpha1.SortKey{{Path: "spec.containers[*].image"}}},
 			message: "spec.sort[0].path: ",
@@ -129,14 +149,42 @@ func TestAdmissionRejectsInvalidSpecs(t *testing.T) {
 		}
 		return p
 	}
+	withFrom := func(p map[string]any, path string) map[string]any {
+		p["valueFrom"] = map[string]any{"path": path}
+		return p
+	}
+	groups := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = map[string]any{"names": []any{fmt.Sprintf("n%d", i)}}
+		}
+		return out
+	}
+	facetList := func(n int) []any {
+		out := make([]any, n)
+		for i := range out {
+			out[i] = map[string]any{"path": fmt.Sprintf("spec.f%d", i)}
+		}
+		return out
+	}
 	cases := []struct {
 		name    string
 		spec    map[string]any
 		message string
 	}{
 		{name: "unknown-operator", spec: map[string]any{"fields": []any{pred("Matches", "x")}}, message: `Unsupported value: "Matches"`},
-		{name: "in-without-values", spec: map[string]any{"fields": []any{pred("In")}}, message: "values must be empty for Exists and DoesNotExist and must be set for every other operator"},
-		{name: "exists-with-values", spec: map[string]any{"fields": []any{pred("Exists", "1")}}, message: "values must be empty for Exists and DoesNotExist"},
+		{name: "in-without-values", spec: map[string]any{"fields": []any{pred("In")}}, message: "every other operator takes exactly one of values and valueFrom"},
+		{name: "exists-with-values", spec: map[string]any{"fields": []any{pred("Exists", "1")}}, message: "Exists and DoesNotExist take no values"},
+		{name: "values-and-value-from", spec: map[string]any{"fields": []any{withFrom(pred("Equals", "1"), "spec.minReplicas")}}, message: "every other operator takes exactly one of values and valueFrom"},
+		{name: "value-from-with-in", spec: map[string]any{"fields": []any{withFrom(pred("In"), "spec.minReplicas")}}, message: "valueFrom is only for Equals, NotEquals"},
+		{name: "value-from-with-exists", spec: map[string]any{"fields": []any{withFrom(pred("Exists"), "spec.minReplicas")}}, message: "Exists and DoesNotExist take no values"},
+		{name: "empty-group", spec: map[string]any{"anyOf": []any{map[string]any{"nameContains": "a"}, map[string]any{}}}, message: "a group needs at least one filter"},
+		{name: "too-many-groups", spec: map[string]any{"anyOf": groups(11)}, message: "spec.anyOf: Too many: 11: must have at most 10 items"},
+		{name: "group-created-after-not-before", spec: map[string]any{"anyOf": []any{map[string]any{"createdAfter": "2025-01-02T00:00:00Z", "createdBefore": "2025-01-01T00:00:00Z"}}}, message: "createdAfter must be before createdBefore"},
+		{name: "group-predicate", spec: map[string]any{"anyOf": []any{map[string]any{"fields": []any{pred("Equals")}}}}, message: "spec.anyOf[0].fields[0]"},
+		{name: "too-many-facets", spec: map[string]any{"facets": facetList(6)}, message: "spec.facets: Too many: 6: must have at most 5 items"},
+		{name: "facet-limit", spec: map[string]any{"facets": []any{map[string]any{"path": "spec.replicas", "limit": int64(101)}}}, message: "spec.facets[0].limit in body should be less than or equal to 100"},
+		{name: "duplicate-facet", spec: map[string]any{"facets": []any{map[string]any{"path": "spec.replicas"}, map[string]any{"path": "spec.replicas"}}}, message: "spec.facets[1]: Duplicate value"},
 		{name: "equals-with-two-values", spec: map[string]any{"fields": []any{pred("Equals", "1", "2")}}, message: "only In and NotIn take more than one value"},
 		{name: "limit-zero", spec: map[string]any{"limit": int64(0)}, message: "spec.limit: Invalid value: 0: spec.limit in body should be greater than or equal to 1"},
 		{name: "limit-too-big", spec: map[string]any{"limit": int64(501)}, message: "spec.limit in body should be less than or equal to 500"},
