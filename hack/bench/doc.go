@@ -9,7 +9,8 @@
 //  2. query latency: kubesift's query path in process (query.Compile and Store.Search over the same
 //     objects), against a kube-apiserver LIST with the equivalent label selector plus client-side
 //     filtering, sorting and counting, and against the same work over a controller-runtime
-//     informer cache;
+//     informer cache; then the same queries through the manager's read API, reached through the
+//     API server's aggregated endpoint with the page's full objects in the response;
 //  3. freshness: from an acknowledged update to the SearchQuery status showing it, with 1 and 100
 //     live queries;
 //  4. cost: the manager's memory and CPU, and its SearchQuery status writes during a burst of

@@ -178,12 +178,25 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 
 	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Initial sync: paginated LIST baseline, then a ResourceIndex in the manager", n)
-	mgr, err := startManager(ctx, env, o, "")
+	readAPIAddr, err := registerReadAPI(ctx, env)
+	if err != nil {
+		return r, err
+	}
+	mgr, err := startManager(ctx, env, o, "", readAPIAddr)
 	if err != nil {
 		return r, err
 	}
 	defer mgr.stop()
 	if r.Sync, r.Cost, err = measureSync(ctx, env, mgr, n); err != nil {
+		return r, err
+	}
+
+	r.LoadAverages = append(r.LoadAverages, loadAverage())
+	logf("[N=%d] Query latency through the read API (the manager's index, via the aggregated endpoint)", n)
+	if err := waitReadAPI(ctx, env); err != nil {
+		return r, fmt.Errorf("%w; see %s", err, mgr.logPath)
+	}
+	if err := measureReadAPI(ctx, env, o, r.Queries); err != nil {
 		return r, err
 	}
 	r.RequeryInterval = mgr.requeryInterval.String()
@@ -205,7 +218,7 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 		return r, err
 	}
 	defer func() { _ = os.RemoveAll(dir) }()
-	fileMgr, err := startManager(ctx, env, o, filepath.Join(dir, "index.db"))
+	fileMgr, err := startManager(ctx, env, o, filepath.Join(dir, "index.db"), "")
 	if err != nil {
 		return r, err
 	}

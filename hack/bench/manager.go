@@ -30,8 +30,9 @@ type manager struct {
 }
 
 // startManager runs the manager binary against the control plane with the admin kubeconfig and
-// an in-memory index, or an index in the file indexPath, and waits until it is ready.
-func startManager(ctx context.Context, c *cluster, o options, indexPath string) (*manager, error) {
+// an in-memory index, or an index in the file indexPath, and waits until it is ready. With
+// readAPIAddr it also serves the read API there (see registerReadAPI).
+func startManager(ctx context.Context, c *cluster, o options, indexPath, readAPIAddr string) (*manager, error) {
 	bin, err := filepath.Abs(o.manager)
 	if err != nil {
 		return nil, fmt.Errorf("resolving %s: %w", o.manager, err)
@@ -66,6 +67,9 @@ func startManager(ctx context.Context, c *cluster, o options, indexPath string) 
 	}
 	if indexPath != "" {
 		args = append(args, "--index-path", indexPath)
+	}
+	if readAPIAddr != "" {
+		args = append(args, "--read-api-bind-address", readAPIAddr, "--read-api-namespace", readAPINamespace)
 	}
 	m.cmd = exec.CommandContext(ctx, bin, args...)
 	m.cmd.Stdout, m.cmd.Stderr = logFile, logFile

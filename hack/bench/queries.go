@@ -355,7 +355,7 @@ func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store
 	if r.Kubesift, want, err = measure(ctx, o.queryBudget, 1000, kubesift); err != nil {
 		return r, fmt.Errorf("query %s with kubesift: %w", q.name, err)
 	}
-	r.Total = want.total
+	r.Total, r.want = want.total, want
 	if want.total == 0 {
 		return r, fmt.Errorf("query %s matches nothing: the sample data is not what the benchmark expects", q.name)
 	}

@@ -104,6 +104,14 @@ type QueryResult struct {
 	Informer Latency `json:"informerCache"`
 	// APIRequest says what the API server was asked and what the client did itself.
 	APIRequest string `json:"apiRequest"`
+	// ReadAPI is the same query through the API server's aggregated endpoint to the manager's
+	// read API, with the page's full objects in the response; nil in runs that did not measure it.
+	ReadAPI *Latency `json:"readAPI,omitempty"`
+	// ReadAPIRequest is the request the read API was sent.
+	ReadAPIRequest string `json:"readAPIRequest,omitempty"`
+
+	// want is kubesift's in-process answer, which the other ways must give too.
+	want answer
 }
 
 // FreshResult is the delay from an acknowledged update to the SearchQuery status showing it.

@@ -31,6 +31,8 @@ var _ = Describe("Read API", Ordered, Label("readapi"), func() {
 		readServer     string // the server URL that makes kubectl read from the index
 		siftBin        string // the kubectl sift plugin
 		followerPort   string // where the follower replica serves its read API
+		leader         *managerProcess
+		follower       *managerProcess
 	)
 
 	// readKubectl runs kubectl against the read API prefix as user (nil for the admin).
@@ -90,13 +92,13 @@ spec:
 		// Two replicas with leader election, as config/ deploys them. The leader serves the read
 		// API that the aggregator reaches; the follower serves one of its own beside it.
 		common := []string{"--leader-elect", "--leader-election-namespace=" + systemNS, "--read-api-namespace=" + systemNS}
-		startManager("read-leader", append(common, "--read-api-bind-address=127.0.0.1:"+port)...)
+		leader = startManager("read-leader", append(common, "--read-api-bind-address=127.0.0.1:"+port)...)
 		Eventually(func() (string, error) {
 			return kubectlErr("get", "lease", "manager.search.kubesift.io", "-n", systemNS, "-o", "jsonpath={.spec.holderIdentity}")
 		}).ShouldNot(BeEmpty())
 		_, followerPort, err = net.SplitHostPort(freeAddr())
 		Expect(err).NotTo(HaveOccurred())
-		startManager("read-follower", append(common, "--read-api-bind-address=127.0.0.1:"+followerPort)...)
+		follower = startManager("read-follower", append(common, "--read-api-bind-address=127.0.0.1:"+followerPort)...)
 		kubectl("wait", "--for=condition=Available", "--timeout=90s", "apiservice/"+apiService)
 		readServer = cp.URL() + prefix
 
@@ -359,5 +361,15 @@ spec:
 		Eventually(func() (string, error) {
 			return readKubectl(nil, "get", "templates", "-n", ns, "--field-selector", "spec.replicas>=9", "-o", "name")
 		}).Should(Equal("template.apps.example.com/web-1\n"))
+
+		// The roles held throughout: the leader took the lease, the replica that answered did not.
+		leaderLog, err := os.ReadFile(leader.logPath)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(leaderLog)).To(ContainSubstring(`"msg":"Successfully acquired lease"`))
+		followerLog, err := os.ReadFile(follower.logPath)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(string(followerLog)).To(ContainSubstring(`"msg":"Attempting to acquire leader lease..."`))
+		Expect(string(followerLog)).NotTo(ContainSubstring("Successfully acquired lease"))
+		Expect(leader.exited()).To(BeFalse(), "the leader must still run")
 	})
 })
