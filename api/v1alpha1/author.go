@@ -17,4 +17,9 @@ const (
 	// from double-quoted keys to lists of double-quoted values, keys sorted, for example
 	// {"authentication.kubernetes.io/credential-id":["JTI=1b2c"]}.
 	AnnotationAuthorExtra = "search.kubesift.io/author-extra"
+	// AnnotationAuthorEpoch holds the UID of the author epoch ConfigMap that the policies read
+	// when the record was written. The manager replaces that ConfigMap whenever the policies
+	// were missing or changed, so a record forged while they were not enforced names an epoch
+	// that is not the current one.
+	AnnotationAuthorEpoch = "search.kubesift.io/author-epoch"
 )
