@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -80,11 +81,16 @@ func createOrReplace(ctx context.Context, c client.Client, obj *unstructured.Uns
 	return c.Update(ctx, obj)
 }
 
-// WaitEnforced waits until the API server records the author of a new query, which it does a
-// moment after the policies are created. It probes with a server-side dry run in namespace, so
-// nothing is stored.
-func WaitEnforced(ctx context.Context, c client.Client, namespace string) error {
+// WaitEnforced waits until the API server records the author of a new query with the current
+// author epoch, which it does a moment after the policies and the epoch ConfigMap are created (by
+// the manager, or by Epoch.Renew). It probes with a server-side dry run in namespace, so nothing
+// is stored.
+func WaitEnforced(ctx context.Context, c client.Client, epoch Epoch, namespace string) error {
 	probe := func() error {
+		cm := &corev1.ConfigMap{}
+		if err := c.Get(ctx, epoch.Key(), cm); err != nil {
+			return fmt.Errorf("getting the author epoch: %w", err)
+		}
 		q := &unstructured.Unstructured{Object: map[string]any{
 			"spec": map[string]any{"target": map[string]any{"apiVersion": "admission-probe.kubesift.io/v1", "kind": "Probe"}},
 		}}
@@ -97,6 +103,9 @@ func WaitEnforced(ctx context.Context, c client.Client, namespace string) error 
 		}
 		if q.GetAnnotations()[searchv1alpha1.AnnotationAuthor] == "" {
 			return errors.New("a new SearchQuery got no author annotation")
+		}
+		if got := q.GetAnnotations()[searchv1alpha1.AnnotationAuthorEpoch]; got != string(cm.UID) {
+			return fmt.Errorf("a new SearchQuery got author epoch %q, not the current %q", got, cm.UID)
 		}
 		return nil
 	}
