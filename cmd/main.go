@@ -21,6 +21,7 @@ import (
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controller"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
@@ -104,6 +105,7 @@ func main() {
 		tokenKeyFile    string
 		cacheBytes      int64
 		readAPI         readapi.ManagerOptions
+		authorEpoch     = admission.PlainEpoch
 	)
 	flag.StringVar(&metricsAddr, "metrics-bind-address", ":8080",
 		"The address the Prometheus metrics endpoint binds to. Use :8443 with --metrics-secure for HTTPS, or 0 to disable it.")
@@ -144,6 +146,14 @@ func main() {
 		"The APIService whose caBundle is set to the generated CA. Empty leaves it alone.")
 	flag.DurationVar(&readAPI.ReadTimeout, "read-api-timeout", readapi.DefaultReadTimeout,
 		"The longest one index read of the read API may take; longer reads are answered with 504.")
+	flag.StringVar(&authorEpoch.Namespace, "author-epoch-namespace", envOr("POD_NAMESPACE", authorEpoch.Namespace),
+		"The namespace of the author epoch ConfigMap, as the paramRef of the author policies' bindings names it.")
+	flag.StringVar(&authorEpoch.Name, "author-epoch", authorEpoch.Name,
+		"The author epoch ConfigMap that the manager keeps, as the paramRef of the author policies' bindings names it.")
+	flag.StringVar(&authorEpoch.AuthorPolicy, "author-policy", authorEpoch.AuthorPolicy,
+		"The MutatingAdmissionPolicy that records query authors, and its binding (named alike).")
+	flag.StringVar(&authorEpoch.GuardPolicy, "author-guard-policy", authorEpoch.GuardPolicy,
+		"The ValidatingAdmissionPolicy that guards the author record, and its binding (named alike).")
 	opts := zap.Options{Development: false}
 	opts.BindFlags(flag.CommandLine)
 	flag.Parse()
@@ -198,7 +208,7 @@ func main() {
 		}
 	}()
 
-	cacheOpts := controller.CacheOptions()
+	cacheOpts := controller.CacheOptions(authorEpoch)
 	mgr, err := ctrl.NewManager(ctrl.GetConfigOrDie(), ctrl.Options{
 		Scheme:                  scheme,
 		Metrics:                 metricsOpts,
@@ -214,7 +224,9 @@ func main() {
 	}
 
 	cat := catalog.New()
-	ctrlOpts := controller.Options{RequeryInterval: requeryInterval, ProbeInterval: probeInterval, Catalog: cat}
+	ctrlOpts := controller.Options{
+		RequeryInterval: requeryInterval, ProbeInterval: probeInterval, Catalog: cat, AuthorEpoch: authorEpoch,
+	}
 	if err := controller.SetupWithManager(mgr, store, ctrlOpts); err != nil {
 		setupLog.Error(err, "Unable to set up the controllers")
 		os.Exit(1)

@@ -7,6 +7,8 @@ import (
 	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 
+	"github.com/kubesift/kubesift/internal/admission"
+	"github.com/kubesift/kubesift/internal/controller/authorepoch"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/controller/membercluster"
 	"github.com/kubesift/kubesift/internal/controller/resourceindex"
@@ -26,15 +28,19 @@ type Options struct {
 	ProbeInterval time.Duration
 	// Catalog records the mirrored kinds; nil creates one. The read API shares it.
 	Catalog *catalog.Catalog
+	// AuthorEpoch names the author epoch ConfigMap and the policies it vouches for. The manager's
+	// cache must have been built with CacheOptions of the same epoch.
+	AuthorEpoch admission.Epoch
 }
 
 // CacheOptions returns the manager cache settings the controllers need: a transform that strips
-// managedFields and Secret data before objects are held in memory, and a watch error handler that
-// counts broken watches for the metrics.
-func CacheOptions() cache.Options {
+// managedFields and Secret data before objects are held in memory, a watch error handler that
+// counts broken watches for the metrics, and of all ConfigMaps only the epoch's.
+func CacheOptions(epoch admission.Epoch) cache.Options {
 	return cache.Options{
 		DefaultTransform:         mirror.TransformObject,
 		DefaultWatchErrorHandler: mirror.WatchErrorHandler,
+		ByObject:                 authorepoch.CacheByObject(epoch),
 	}
 }
 
@@ -50,7 +56,11 @@ func SetupWithManager(mgr ctrl.Manager, store *index.Store, opts Options) error 
 	if err := membercluster.SetupWithManager(mgr, membercluster.Options{ProbeInterval: opts.ProbeInterval}); err != nil {
 		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
 	}
-	if err := searchquery.SetupWithManager(mgr, store, cat, searchquery.Options{RequeryInterval: opts.RequeryInterval}); err != nil {
+	if err := authorepoch.SetupWithManager(mgr, opts.AuthorEpoch); err != nil {
+		return fmt.Errorf("setting up the author epoch keeper: %w", err)
+	}
+	sqOpts := searchquery.Options{RequeryInterval: opts.RequeryInterval, AuthorEpoch: opts.AuthorEpoch.Key()}
+	if err := searchquery.SetupWithManager(mgr, store, cat, sqOpts); err != nil {
 		return fmt.Errorf("setting up the query controllers: %w", err)
 	}
 	return nil
