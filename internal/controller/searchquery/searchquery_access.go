@@ -100,18 +100,25 @@ func (a *accessReviewer) pruneLocked(now time.Time) {
 
 // authorize checks that the author recorded in annotations may list the target in every
 // namespace of namespaces (all namespaces when nil). It returns a Forbidden outcome when not, and
-// nil when the query may be evaluated. A query that records no author, or a malformed one, is
-// Forbidden too. When the API server does not serve the target, there is nothing to check and
+// nil when the query may be evaluated. A query that records no author, or a malformed one, or
+// one from another author epoch, is Forbidden too. When the API server does not serve the target, there is nothing to check and
 // nothing to search: authorize returns errTargetNotServed.
 func (r *reconciler[T]) authorize(
 	ctx context.Context, annotations map[string]string, gvk schema.GroupVersionKind, namespaces []string,
 ) (*outcome, error) {
+	epoch, noEpoch, err := r.currentEpoch(ctx)
+	if noEpoch != nil || err != nil {
+		return noEpoch, err
+	}
 	if err := r.policies.check(ctx); err != nil {
 		return ptr.To(policiesNotEnforced(err)), nil
 	}
 	who, err := authorOf(annotations)
 	if err != nil {
 		return ptr.To(noAuthor(r.kind.name, err)), nil
+	}
+	if annotations[searchv1alpha1.AnnotationAuthorEpoch] != string(epoch) {
+		return ptr.To(otherEpoch(r.kind.name)), nil
 	}
 	mapping, err := r.mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
 	if err != nil {

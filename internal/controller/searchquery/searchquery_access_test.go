@@ -163,8 +163,9 @@ func TestNoAuthorIsForbidden(t *testing.T) {
 }
 
 // TestNothingAnsweredWithoutThePolicies removes the bindings of the author policies, after which
-// anyone could write the author annotations, and checks that queries stop being answered until
-// the policies are back.
+// anyone could write the author annotations, and checks that queries stop being answered, and
+// that a query written before stays unanswered after the policies are back, until its spec is
+// written again: its record is from another author epoch.
 func TestNothingAnsweredWithoutThePolicies(t *testing.T) {
 	g := NewWithT(t)
 	ctx := context.Background()
@@ -178,7 +179,7 @@ func TestNothingAnsweredWithoutThePolicies(t *testing.T) {
 	bindings[1].SetName("query-author-guard")
 	restore := func() {
 		g.Expect(admission.Install(ctx, k8s, filepath.Join("..", "..", "..", "config", "admission"))).To(Succeed())
-		g.Expect(admission.WaitEnforced(ctx, k8s, ns)).To(Succeed())
+		g.Expect(admission.WaitEnforced(ctx, k8s, admission.PlainEpoch, ns)).To(Succeed())
 	}
 	defer restore()
 	for _, b := range bindings {
@@ -189,8 +190,18 @@ func TestNothingAnsweredWithoutThePolicies(t *testing.T) {
 		g.Expect(st.Total).To(BeZero())
 		g.Expect(st.Results).To(BeEmpty())
 	})
-	g.Expect(st.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("config/admission are not enforced"))))
+	g.Expect(st.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("there is no author epoch"))))
 
 	restore()
-	eventuallyStatus(t, sq, readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
+	st = eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		readyWith(sq, metav1.ConditionFalse, searchv1alpha1.ReasonForbidden)(g, st)
+		g.Expect(st.Conditions).To(ContainElement(HaveField("Message", ContainSubstring("another author epoch"))))
+	})
+	g.Expect(st.Total).To(BeZero())
+
+	cur := &searchv1alpha1.SearchQuery{}
+	g.Expect(k8s.Get(ctx, client.ObjectKeyFromObject(sq), cur)).To(Succeed())
+	cur.Spec.Limit = 9
+	g.Expect(k8s.Update(ctx, cur)).To(Succeed())
+	eventuallyStatus(t, cur, readyWith(cur, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded))
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -21,6 +22,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
 	"github.com/kubesift/kubesift/internal/query"
@@ -41,6 +43,9 @@ type Options struct {
 	// again, so that its author's access is checked again. Zero means
 	// DefaultAccessRecheckInterval.
 	AccessRecheckInterval time.Duration
+	// AuthorEpoch locates the author epoch ConfigMap (admission.Epoch), which the manager's
+	// cache must hold. Empty means that of admission.PlainEpoch.
+	AuthorEpoch types.NamespacedName
 }
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=searchqueries;clustersearchqueries,verbs=get;list;watch
@@ -69,6 +74,9 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 	if opts.AccessRecheckInterval <= 0 {
 		opts.AccessRecheckInterval = DefaultAccessRecheckInterval
 	}
+	if opts.AuthorEpoch.Name == "" {
+		opts.AuthorEpoch = admission.PlainEpoch.Key()
+	}
 	policies := newPolicyProbe(mgr.GetClient(), opts.AccessRecheckInterval)
 	sq := &reconciler[*searchv1alpha1.SearchQuery]{
 		policies: policies,
@@ -78,6 +86,17 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 			view: func(o *searchv1alpha1.SearchQuery) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus) {
 				// A SearchQuery searches its own namespace, whatever else its spec says.
 				return &o.Spec.QuerySpec, []string{o.Namespace}, &o.Status
+			},
+			list: func(ctx context.Context, c client.Reader) ([]types.NamespacedName, error) {
+				l := &searchv1alpha1.SearchQueryList{}
+				if err := c.List(ctx, l); err != nil {
+					return nil, err
+				}
+				keys := make([]types.NamespacedName, len(l.Items))
+				for i := range l.Items {
+					keys[i] = client.ObjectKeyFromObject(&l.Items[i])
+				}
+				return keys, nil
 			},
 			namespacedOnly: true,
 		},
@@ -92,6 +111,17 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 			newObject: func() *searchv1alpha1.ClusterSearchQuery { return &searchv1alpha1.ClusterSearchQuery{} },
 			view: func(o *searchv1alpha1.ClusterSearchQuery) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus) {
 				return &o.Spec.QuerySpec, o.Spec.Namespaces, &o.Status
+			},
+			list: func(ctx context.Context, c client.Reader) ([]types.NamespacedName, error) {
+				l := &searchv1alpha1.ClusterSearchQueryList{}
+				if err := c.List(ctx, l); err != nil {
+					return nil, err
+				}
+				keys := make([]types.NamespacedName, len(l.Items))
+				for i := range l.Items {
+					keys[i] = client.ObjectKeyFromObject(&l.Items[i])
+				}
+				return keys, nil
 			},
 		},
 	}
@@ -110,6 +140,8 @@ type queryKind[T client.Object] struct {
 	// view returns the object's query spec, the namespaces it may search (nil for all) and its
 	// status.
 	view func(T) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus)
+	// list returns the keys of every query of the kind.
+	list func(context.Context, client.Reader) ([]types.NamespacedName, error)
 	// namespacedOnly is true when the kind may not search cluster-scoped kinds.
 	namespacedOnly bool
 }
@@ -130,6 +162,9 @@ type reconciler[T client.Object] struct {
 	recheck time.Duration
 	// policies tells whether the API server records query authors; shared by both kinds.
 	policies *policyProbe
+	// epoch locates the author epoch ConfigMap; a query is answered only when its author record
+	// names the epoch's UID.
+	epoch types.NamespacedName
 }
 
 func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, opts Options, name string) error {
@@ -141,6 +176,7 @@ func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog
 	r.mapper = mgr.GetRESTMapper()
 	r.access = newAccessReviewer(mgr.GetClient(), opts.AccessCacheTTL)
 	r.recheck = opts.AccessRecheckInterval
+	r.epoch = opts.AuthorEpoch
 	cat.Subscribe(r.live.onChange, r.live.wants)
 	err := ctrl.NewControllerManagedBy(mgr).
 		// Status writes bump neither the generation nor anything the query depends on.
@@ -150,6 +186,9 @@ func (r *reconciler[T]) setup(mgr ctrl.Manager, store *index.Store, cat *catalog
 		Watches(&searchv1alpha1.ResourceIndex{},
 			handler.EnqueueRequestsFromMapFunc(r.queriesOnTargetOf),
 			builder.WithPredicates(resourceIndexStateChanged)).
+		// A new or deleted author epoch makes the records of all queries current or dead.
+		Watches(&corev1.ConfigMap{}, handler.EnqueueRequestsFromMapFunc(r.everyQuery),
+			builder.WithPredicates(isEpoch(r.epoch))).
 		WatchesRawSource(r.live.source()).
 		WithOptions(controller.Options{MaxConcurrentReconciles: 2}).
 		Named(name).

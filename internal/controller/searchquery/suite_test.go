@@ -19,6 +19,7 @@ import (
 	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"k8s.io/client-go/rest"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 	logf "sigs.k8s.io/controller-runtime/pkg/log"
@@ -27,6 +28,7 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/admission"
+	"github.com/kubesift/kubesift/internal/controller/authorepoch"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
 )
@@ -103,7 +105,8 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	if err := admission.WaitEnforced(policyCtx, k8s, metav1.NamespaceDefault); err != nil {
+	// The author epoch is kept by the manager below, in its namespace.
+	if err := k8s.Create(policyCtx, &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: admission.PlainEpoch.Namespace}}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -125,8 +128,13 @@ func run(m *testing.M) int {
 		Scheme:                 scheme,
 		Metrics:                metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress: "0",
+		Cache:                  cache.Options{ByObject: authorepoch.CacheByObject(admission.PlainEpoch)},
 	})
 	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	if err := authorepoch.SetupWithManager(mgr, admission.PlainEpoch); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
@@ -139,6 +147,12 @@ func run(m *testing.M) int {
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
+	if err := admission.WaitEnforced(policyCtx, k8s, admission.PlainEpoch, metav1.NamespaceDefault); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		cancel()
+		<-done
+		return 1
+	}
 	code := m.Run()
 	cancel()
 	if err := <-done; err != nil {
