@@ -97,11 +97,20 @@ func (c *cluster) init(ctx context.Context, o options) error {
 	if !found {
 		return fmt.Errorf("no CRD for %s in %s", templateGVR.GroupResource(), strings.Join(o.crdPaths, ", "))
 	}
-	// The policies record who writes each query; without them the manager answers none.
+	// The policies record who writes each query; without them the manager answers none. Their
+	// param, the author epoch, is renewed here as the manager would, since no query can be
+	// written before it exists and the manager starts later.
 	if err := admission.Install(ctx, c.kube, "config/admission"); err != nil {
 		return fmt.Errorf("installing the admission policies: %w", err)
 	}
-	if err := admission.WaitEnforced(ctx, c.kube, metav1.NamespaceDefault); err != nil {
+	epochNS := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: admission.PlainEpoch.Namespace}}
+	if err := c.kube.Create(ctx, epochNS); err != nil && !apierrors.IsAlreadyExists(err) {
+		return fmt.Errorf("creating namespace %s: %w", epochNS.Name, err)
+	}
+	if _, err := admission.PlainEpoch.Renew(ctx, c.kube); err != nil {
+		return fmt.Errorf("renewing the author epoch: %w", err)
+	}
+	if err := admission.WaitEnforced(ctx, c.kube, admission.PlainEpoch, metav1.NamespaceDefault); err != nil {
 		return err
 	}
 	for i := range o.namespaces {

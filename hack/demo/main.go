@@ -95,6 +95,9 @@ func run(ctx context.Context, opts options) (err error) {
 		return err
 	}
 	defer func() { err = errors.Join(err, mgr.stop()) }()
+	if err := d.waitForAdmissionPolicies(ctx); err != nil {
+		return fmt.Errorf("%w (manager log: %s)", err, mgr.logPath)
+	}
 	if readAPIAddr != "" {
 		if err := d.waitReadAPI(ctx); err != nil {
 			return fmt.Errorf("the read API did not become available (manager log: %s): %w", mgr.logPath, err)

@@ -18,6 +18,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/sample"
 )
 
@@ -54,19 +55,23 @@ func (d *demo) install(ctx context.Context) error {
 		return err
 	}
 	// The policies record who writes each query; the manager answers a query only while its
-	// author may list the target (docs/access.md).
+	// author may list the target (docs/access.md). They take the author epoch, which the manager
+	// keeps in its namespace, as their param: until the manager runs, no query can be written.
 	if _, err := d.cluster.kubectl(ctx, "", "apply", "-k", filepath.Join(d.root, "config/admission")); err != nil {
 		return err
 	}
-	if err := d.waitForAdmissionPolicies(ctx); err != nil {
-		return err
+	if _, err := d.cluster.kubectl(ctx, "", "get", "namespace", admission.PlainEpoch.Namespace); err != nil {
+		if _, err := d.cluster.kubectl(ctx, "", "create", "namespace", admission.PlainEpoch.Namespace); err != nil {
+			return err
+		}
 	}
 	fmt.Println("Installed the kubesift CRDs, its admission policies and the sample CRD templates.apps.example.com.")
 	return nil
 }
 
-// waitForAdmissionPolicies waits until the API server records the author of a new query: a
-// query created before would never be answered. It probes with a server-side dry run.
+// waitForAdmissionPolicies waits until the API server records the author of a new query in the
+// author epoch that the manager created: a query created before would never be answered. It
+// probes with a server-side dry run.
 func (d *demo) waitForAdmissionPolicies(ctx context.Context) error {
 	const probe = `
 apiVersion: search.kubesift.io/v1alpha1
@@ -77,9 +82,14 @@ spec:
 `
 	deadline := time.Now().Add(time.Minute)
 	for {
-		out, err := d.cluster.kubectl(ctx, probe, "create", "--dry-run=server", "-f", "-",
-			"-o", `jsonpath={.metadata.annotations.search\.kubesift\.io/author}`)
-		if err == nil && out != "" {
+		epoch, err := d.cluster.kubectl(ctx, "", "get", "configmap", admission.PlainEpoch.Name,
+			"-n", admission.PlainEpoch.Namespace, "-o", "jsonpath={.metadata.uid}")
+		out := ""
+		if err == nil {
+			out, err = d.cluster.kubectl(ctx, probe, "create", "--dry-run=server", "-f", "-", "-o",
+				`jsonpath={.metadata.annotations.search\.kubesift\.io/author}/{.metadata.annotations.search\.kubesift\.io/author-epoch}`)
+		}
+		if err == nil && strings.HasSuffix(out, "/"+epoch) && !strings.HasPrefix(out, "/") {
 			return nil
 		}
 		if time.Now().After(deadline) {

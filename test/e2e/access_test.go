@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -36,6 +37,12 @@ var _ = Describe("A query answers only what its author may list", Ordered, Label
 		path := filepath.Join(workDir, "access-"+name+".yaml")
 		Expect(os.WriteFile(path, []byte(manifest), 0o600)).To(Succeed())
 		return as(u, "apply", "-f", path)
+	}
+	// applyAdmin applies a manifest as the admin and returns the error instead of failing.
+	applyAdmin := func(name, manifest string) (string, error) {
+		path := filepath.Join(workDir, "access-"+name+".yaml")
+		Expect(os.WriteFile(path, []byte(manifest), 0o600)).To(Succeed())
+		return kubectlErr("apply", "-f", path)
 	}
 	// oracle is a query whose total says whether the password starts with prefix.
 	oracle := func(name, prefix string) string {
@@ -220,11 +227,14 @@ spec:
 		legacy := strings.Replace(oracle("legacy", "s"), "  name: legacy\n",
 			"  name: legacy\n  annotations:\n    search.kubesift.io/author: "+alice.Name+"\n", 1)
 		Eventually(func() (string, error) {
-			// The API server stops enforcing a deleted binding a moment later.
+			// The API server stops enforcing a deleted binding a moment later; until then, with
+			// the author epoch gone, it refuses every write of a query.
 			if _, err := kubectlErr("delete", "sq", "legacy", "-n", ns, "--ignore-not-found"); err != nil {
 				return "", err
 			}
-			apply(legacy)
+			if _, err := applyAdmin("legacy", legacy); err != nil {
+				return "", err
+			}
 			return kubectlErr("get", "sq", "legacy", "-n", ns, "-o",
 				`jsonpath={.metadata.annotations.search\.kubesift\.io/author-groups}`)
 		}).Should(BeEmpty(), "a query written without the policies has an incomplete author record")
@@ -247,6 +257,113 @@ spec:
 		Expect(kubectl("get", "sq", "legacy", "-n", ns, "-o", `jsonpath={.metadata.annotations.search\.kubesift\.io/author}`)).
 			To(Equal(alice.Name))
 		Eventually(state("sq", "legacy", "-n", ns)).Should(Equal("Succeeded total=1 results=vault"))
+	})
+
+	It("answers no query whose author record was written while the policies were missing", func() {
+		const epochKey = "search.kubesift.io/author-epoch"
+		kubectl("create", "rolebinding", "alice-lists-epoch", "-n", ns, "--clusterrole=kubesift-e2e-configmap-lister", "--user="+alice.Name)
+		DeferCleanup(func() { kubectl("delete", "rolebinding", "alice-lists-epoch", "-n", ns) })
+		// record returns the author record of a query, as u reads it.
+		record := func(u *controlplane.User, name string) map[string]string {
+			GinkgoHelper()
+			out, err := as(u, "get", "sq", name, "-n", ns, "-o", "jsonpath={.metadata.annotations}")
+			Expect(err).NotTo(HaveOccurred())
+			all := map[string]string{}
+			Expect(json.Unmarshal([]byte(out), &all)).To(Succeed())
+			rec := map[string]string{}
+			for k, v := range all {
+				if strings.HasPrefix(k, "search.kubesift.io/author") {
+					rec[k] = v
+				}
+			}
+			return rec
+		}
+		message := func(name string) string {
+			return kubectl("get", "sq", name, "-n", ns, "-o", `jsonpath={.status.conditions[?(@.type=="Ready")].message}`)
+		}
+
+		By("writing a query as a user who may list the target")
+		_, err := applyAs(alice, "legit", oracle("legit", "s"))
+		Expect(err).NotTo(HaveOccurred())
+		Eventually(state("sq", "legit", "-n", ns)).Should(Equal("Succeeded total=1 results=vault"))
+
+		By("learning the author epoch from a query of one's own, as a user who may not list the target")
+		_, err = applyAs(bob, "bobs", `
+apiVersion: search.kubesift.io/v1alpha1
+kind: SearchQuery
+metadata: {name: bobs, namespace: `+ns+`}
+spec:
+  target: {apiVersion: v1, kind: Secret}
+`)
+		Expect(err).NotTo(HaveOccurred())
+		oldEpoch := currentAuthorEpoch()
+		Expect(record(bob, "bobs")).To(HaveKeyWithValue(epochKey, oldEpoch))
+		// A complete record naming alice: her name, groups and extra from her query, which bob
+		// may read, and the epoch from his own.
+		forgedRecord := record(bob, "legit")
+		Expect(forgedRecord).To(HaveLen(5))
+		Expect(forgedRecord).To(HaveKeyWithValue("search.kubesift.io/author", alice.Name))
+		forgedRecord[epochKey] = record(bob, "bobs")[epochKey]
+
+		By("deleting the admission policies")
+		kubectl("delete", "-k", filepath.Join(repoRoot, "config", "admission"))
+		restored := false
+		restore := func() {
+			if !restored {
+				kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
+				waitForAdmissionPolicies()
+				restored = true
+			}
+		}
+		DeferCleanup(restore)
+		Eventually(currentAuthorEpoch).Should(BeEmpty(), "the manager deletes the author epoch")
+		Eventually(state("sq", "legit", "-n", ns)).Should(Equal("Forbidden total=0 results="))
+
+		By("writing a query with the forged record while nothing enforces the policies")
+		forged, err := json.Marshal(map[string]any{
+			"apiVersion": "search.kubesift.io/v1alpha1",
+			"kind":       "SearchQuery",
+			"metadata":   map[string]any{"name": "forged", "namespace": ns, "annotations": forgedRecord},
+			"spec": map[string]any{
+				"target": map[string]any{"apiVersion": "v1", "kind": "ConfigMap"},
+				"fields": []any{map[string]any{"path": "data.password", "operator": "StartsWith", "values": []string{"s"}}},
+			},
+		})
+		Expect(err).NotTo(HaveOccurred())
+		forgedPath := filepath.Join(workDir, "access-forged.json")
+		Expect(os.WriteFile(forgedPath, forged, 0o600)).To(Succeed())
+		Eventually(func(g Gomega) {
+			// Until the API server stops enforcing the deleted bindings, it refuses the write
+			// (there is no epoch) or rewrites the record.
+			_, _ = as(bob, "delete", "sq", "forged", "-n", ns, "--ignore-not-found")
+			_, err := as(bob, "create", "-f", forgedPath)
+			g.Expect(err).NotTo(HaveOccurred())
+			g.Expect(record(bob, "forged")).To(Equal(forgedRecord))
+		}).Should(Succeed())
+
+		By("installing the policies again")
+		restore()
+		newEpoch := currentAuthorEpoch()
+		Expect(newEpoch).NotTo(Equal(oldEpoch))
+		Expect(record(bob, "forged")).To(Equal(forgedRecord), "the forged record is still there")
+		Eventually(state("sq", "forged", "-n", ns)).Should(Equal("Forbidden total=0 results="))
+		Expect(message("forged")).To(ContainSubstring("another author epoch"))
+
+		By("changing only the labels of the forged query")
+		_, err = as(bob, "label", "sq", "forged", "-n", ns, "team=payments")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(record(bob, "forged")).To(HaveKeyWithValue(epochKey, oldEpoch))
+		Consistently(state("sq", "forged", "-n", ns), 5*time.Second).Should(Equal("Forbidden total=0 results="))
+
+		By("answering the query written before the gap only once its spec is written again")
+		Expect(state("sq", "legit", "-n", ns)()).To(Equal("Forbidden total=0 results="))
+		Expect(message("legit")).To(ContainSubstring("another author epoch"))
+		_, err = as(alice, "patch", "sq", "legit", "-n", ns, "--type=merge", "-p", `{"spec":{"limit":5}}`)
+		Expect(err).NotTo(HaveOccurred())
+		Expect(record(alice, "legit")).To(HaveKeyWithValue(epochKey, newEpoch))
+		Eventually(state("sq", "legit", "-n", ns)).Should(Equal("Succeeded total=1 results=vault"))
+		Expect(state("sq", "forged", "-n", ns)()).To(Equal("Forbidden total=0 results="))
+		kubectl("delete", "sq", "legit", "forged", "bobs", "-n", ns)
 	})
 
 	It("answers a ClusterSearchQuery only while its author may list the target cluster-wide", func() {

@@ -18,7 +18,9 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+	"sigs.k8s.io/controller-runtime/pkg/client"
 
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controlplane"
 )
 
@@ -80,6 +82,16 @@ var _ = BeforeSuite(func() {
 	kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", filepath.Join(repoRoot, "config", "crd", "bases"))
 	By("installing the admission policies through the kustomize tree in config/admission")
 	kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
+	// Their param, the author epoch, is kept by every manager the specs start; until the first
+	// one runs, it is created here the way the manager does.
+	By("renewing the author epoch in " + admission.PlainEpoch.Namespace)
+	if _, err := kubectlErr("get", "namespace", admission.PlainEpoch.Namespace); err != nil {
+		createNamespace(admission.PlainEpoch.Namespace)
+	}
+	admin, err := client.New(cp.RESTConfig(), client.Options{})
+	Expect(err).NotTo(HaveOccurred())
+	_, err = admission.PlainEpoch.Renew(suiteCtx, admin)
+	Expect(err).NotTo(HaveOccurred())
 	waitForAdmissionPolicies()
 })
 

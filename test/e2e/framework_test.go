@@ -18,6 +18,8 @@ import (
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
+
+	"github.com/kubesift/kubesift/internal/admission"
 )
 
 // failureLogLines is how much of a manager log a failed spec prints.
@@ -248,9 +250,10 @@ func httpGet(url string) (string, error) {
 	return string(body), nil
 }
 
-// waitForAdmissionPolicies waits until the API server records the author of a new query, which
-// it starts doing a moment after the policies are created: a query created before would never be
-// answered. It probes with a server-side dry run, which stores nothing.
+// waitForAdmissionPolicies waits until the API server records the author of a new query in the
+// current author epoch, which it starts doing a moment after the policies and the epoch are
+// created: a query created before would never be answered. It probes with a server-side dry run,
+// which stores nothing.
 func waitForAdmissionPolicies() {
 	GinkgoHelper()
 	probe := `
@@ -260,12 +263,28 @@ metadata: {name: admission-probe, namespace: default}
 spec:
   target: {apiVersion: admission-probe.kubesift.io/v1, kind: Probe}
 `
-	Eventually(func() (string, error) {
+	Eventually(func(g Gomega) {
+		epoch := currentAuthorEpoch()
+		g.Expect(epoch).NotTo(BeEmpty(), "no author epoch")
 		ctx, cancel := context.WithTimeout(suiteCtx, kubectlTimeout)
 		defer cancel()
-		cmd := cp.KubectlCmd(ctx, "create", "--dry-run=server", "-f", "-", "-o", `jsonpath={.metadata.annotations.search\.kubesift\.io/author}`)
+		cmd := cp.KubectlCmd(ctx, "create", "--dry-run=server", "-f", "-", "-o",
+			`jsonpath={.metadata.annotations.search\.kubesift\.io/author}|{.metadata.annotations.search\.kubesift\.io/author-epoch}`)
 		cmd.Stdin = strings.NewReader(probe)
 		out, err := cmd.Output()
-		return string(out), err
-	}).ShouldNot(BeEmpty(), "the admission policies do not record the author of new queries")
+		g.Expect(err).NotTo(HaveOccurred())
+		author, got, _ := strings.Cut(string(out), "|")
+		g.Expect(author).NotTo(BeEmpty(), "the admission policies do not record the author of new queries")
+		g.Expect(got).To(Equal(epoch), "the admission policies do not record the current author epoch")
+	}).Should(Succeed())
+}
+
+// currentAuthorEpoch returns the UID of the author epoch ConfigMap, or "" when there is none.
+func currentAuthorEpoch() string {
+	out, err := kubectlErr("get", "configmap", admission.PlainEpoch.Name, "-n", admission.PlainEpoch.Namespace,
+		"--ignore-not-found", "-o", "jsonpath={.metadata.uid}")
+	if err != nil {
+		return ""
+	}
+	return out
 }

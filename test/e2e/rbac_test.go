@@ -1,11 +1,14 @@
 package e2e
 
 import (
+	"os"
 	"path/filepath"
+	"strings"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
 
+	"github.com/kubesift/kubesift/internal/admission"
 	"github.com/kubesift/kubesift/internal/controlplane"
 )
 
@@ -36,6 +39,12 @@ var _ = Describe("Manager with the RBAC from config/rbac", Ordered, Label("rbac"
 		}
 		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
 		kubectl("create", "clusterrolebinding", "e2e-manager", "--clusterrole=manager-role", "--user="+user)
+		// The same Role in the namespace of the author epoch, which the manager keeps there.
+		roles, err := os.ReadFile(filepath.Join(repoRoot, "config", "rbac", "role.yaml"))
+		Expect(err).NotTo(HaveOccurred())
+		kubectlStdin(strings.ReplaceAll(string(roles), "namespace: system", "namespace: "+admission.PlainEpoch.Namespace),
+			"apply", "-f", "-")
+		kubectl("create", "rolebinding", "e2e-manager", "-n", admission.PlainEpoch.Namespace, "--role=manager-role", "--user="+user)
 		kubectl("apply", "-f", filepath.Join(repoRoot, "config", "rbac", "indexer_role.yaml"))
 		kubectl("create", "clusterrolebinding", "e2e-indexer", "--clusterrole=indexer-role", "--user="+user)
 		out, err := u.Kubectl(suiteCtx, "auth", "can-i", "list", "configmaps", "--all-namespaces")
@@ -57,6 +66,7 @@ var _ = Describe("Manager with the RBAC from config/rbac", Ordered, Label("rbac"
 		_, _ = kubectlErr("delete", "ri", "configmaps", "--ignore-not-found", "--wait", "--timeout=60s")
 		stopAllManagers()
 		_, _ = kubectlErr("delete", "clusterrolebinding", "e2e-manager", "e2e-indexer", "--ignore-not-found")
+		_, _ = kubectlErr("delete", "rolebinding", "e2e-manager", "-n", admission.PlainEpoch.Namespace, "--ignore-not-found")
 		_, _ = kubectlErr("delete", "clusterrole", "indexer-role", "kubesift-indexer-configmaps", "--ignore-not-found")
 		_, _ = kubectlErr("delete", "namespace", ns, "--ignore-not-found", "--wait=false")
 	})
