@@ -135,9 +135,10 @@ ifndef ignore-not-found
 endif
 
 .PHONY: install
-install: manifests ## Install the CRDs and the admission policies into the cluster of the current kubeconfig context.
-	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side -f -
+install: manifests ## Install the admission policies, then the CRDs, and the namespace of the author epoch (for make run), into the cluster of the current kubeconfig context.
 	$(KUBECTL) kustomize config/admission | $(KUBECTL) apply --server-side -f -
+	$(KUBECTL) create namespace kubesift-system --dry-run=client -o yaml | $(KUBECTL) apply --server-side -f -
+	$(KUBECTL) kustomize config/crd | $(KUBECTL) apply --server-side -f -
 
 .PHONY: uninstall
 uninstall: manifests ## Remove the CRDs and the admission policies from the cluster. ignore-not-found=true ignores missing resources.
