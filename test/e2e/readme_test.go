@@ -130,6 +130,17 @@ var _ = Describe("The README's commands", Ordered, func() {
 		Expect(strings.Fields(policies)).To(ContainElements("kubesift-query-author", "kubesift-query-access", "kubesift-query-author-guard"))
 		_, err = ownKubectl("get", "mutatingadmissionpolicy", "kubesift-query-author")
 		Expect(err).NotTo(HaveOccurred())
+		By("naming the author epoch in the manager's namespace, as the manager's flags do")
+		for _, b := range []string{"mutatingadmissionpolicybinding/kubesift-query-author", "validatingadmissionpolicybinding/kubesift-query-author-guard"} {
+			paramRef, err := ownKubectl("get", b, "-o", "jsonpath={.spec.paramRef.namespace}/{.spec.paramRef.name}")
+			Expect(err).NotTo(HaveOccurred())
+			Expect(paramRef).To(Equal("kubesift-system/kubesift-author-epoch"), b)
+		}
+		args, err := ownKubectl("get", "deployment", "kubesift-controller-manager", "-n", "kubesift-system",
+			"-o", "jsonpath={.spec.template.spec.containers[0].args}")
+		Expect(err).NotTo(HaveOccurred())
+		Expect(args).To(And(ContainSubstring("--author-epoch=kubesift-author-epoch"),
+			ContainSubstring("--author-policy=kubesift-query-author"), ContainSubstring("--author-guard-policy=kubesift-query-author-guard")))
 
 		// The manager is not granted everything: no rule of its own role names every resource.
 		rules, err := ownKubectl("get", "clusterrole", "kubesift-manager-role", "-o", "jsonpath={.rules[*].resources}")
