@@ -101,8 +101,8 @@ func (a *accessReviewer) pruneLocked(now time.Time) {
 // authorize checks that the author recorded in annotations may list the target in every
 // namespace of namespaces (all namespaces when nil). It returns a Forbidden outcome when not, and
 // nil when the query may be evaluated. A query that records no author, or a malformed one, or
-// one from another author epoch, is Forbidden too. When the API server does not serve the target, there is nothing to check and
-// nothing to search: authorize returns errTargetNotServed.
+// one from another author epoch, is Forbidden too. When the API server does not serve the target,
+// there is nothing to check and nothing to search: authorize returns errTargetNotServed.
 func (r *reconciler[T]) authorize(
 	ctx context.Context, annotations map[string]string, gvk schema.GroupVersionKind, namespaces []string,
 ) (*outcome, error) {
