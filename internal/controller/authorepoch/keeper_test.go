@@ -199,4 +199,3 @@ func TestKeeper(t *testing.T) {
 		g.Expect(uidOf(g)).NotTo(Equal(first.UID))
 	})
 }
-
