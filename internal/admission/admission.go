@@ -23,7 +23,7 @@ import (
 
 // Files lists the manifests of the policies, relative to config/admission, in the order of its
 // kustomization.
-var Files = []string{"query_author_policy.yaml", "query_author_guard.yaml", "query_access_policy.yaml"}
+var Files = []string{"query_author_policy.yaml", "query_author_guard.yaml", "query_access_policy.yaml", "author_epoch_watch.yaml"}
 
 // Install creates or replaces every object in the policy manifests under dir (config/admission).
 func Install(ctx context.Context, c client.Client, dir string) error {

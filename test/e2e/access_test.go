@@ -305,8 +305,9 @@ spec:
 		Expect(forgedRecord).To(HaveKeyWithValue("search.kubesift.io/author", alice.Name))
 		forgedRecord[epochKey] = record(bob, "bobs")[epochKey]
 
-		By("deleting the admission policies")
-		kubectl("delete", "-k", filepath.Join(repoRoot, "config", "admission"))
+		By("deleting the bindings of the admission policies")
+		kubectl("delete", "mutatingadmissionpolicybinding", "query-author")
+		kubectl("delete", "validatingadmissionpolicybinding", "query-author-guard", "query-access")
 		restored := false
 		restore := func() {
 			if !restored {

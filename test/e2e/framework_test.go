@@ -272,6 +272,10 @@ spec:
 			`jsonpath={.metadata.annotations.search\.kubesift\.io/author}|{.metadata.annotations.search\.kubesift\.io/author-epoch}`)
 		cmd.Stdin = strings.NewReader(probe)
 		out, err := cmd.Output()
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			err = fmt.Errorf("%w: %s", err, exit.Stderr)
+		}
 		g.Expect(err).NotTo(HaveOccurred())
 		author, got, _ := strings.Cut(string(out), "|")
 		g.Expect(author).NotTo(BeEmpty(), "the admission policies do not record the author of new queries")
