@@ -295,13 +295,19 @@ func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, obs index.Observ
 // TestWriteFailureRecovers checks that a failed write of a watch event is reported and
 // repaired by a relist once writes succeed again.
 func TestWriteFailureRecovers(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) { testWriteFailureRecovers(t, stream) })
+	}
+}
+
+func testWriteFailureRecovers(t *testing.T, stream bool) {
 	g := NewWithT(t)
 	var faulty *faultyIndex
 	h := newHarness(t, g, index.Options{}, func(s *index.Store) Index {
 		faulty = &faultyIndex{Store: s}
 		return faulty
 	})
-	src := &listSource{gvk: widgetGVK, items: []string{"a"}}
+	src := &listSource{gvk: widgetGVK, items: []string{"a"}, stream: stream}
 	faulty.fail.Store(true)
 	m := h.start(t, src)
 	g.Eventually(m.Failure, timeout, interval).Should(MatchError(errInjected))
