@@ -16,7 +16,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/client-go/util/watchlist"
 	"k8s.io/utils/clock"
@@ -72,19 +71,6 @@ type Config struct {
 	// ListerWatcher lists and watches the kind. Production passes one from
 	// NewListerWatcher; tests may serve their own.
 	ListerWatcher toolscache.ListerWatcherWithContext
-}
-
-// NewListerWatcher lists and watches a resource in all namespaces through the dynamic client.
-func NewListerWatcher(client dynamic.Interface, gvr schema.GroupVersionResource) toolscache.ListerWatcherWithContext {
-	res := client.Resource(gvr)
-	return &toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return res.List(ctx, opts)
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return res.Watch(ctx, opts)
-		},
-	}
 }
 
 // NewMirror returns a mirror of a kind that writes through w. The kind must be registered in

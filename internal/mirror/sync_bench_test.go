@@ -13,13 +13,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-logr/logr"
 	corev1 "k8s.io/api/core/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/watch"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+	"k8s.io/utils/ptr"
+	ctrl "sigs.k8s.io/controller-runtime"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
 
 	"github.com/kubesift/kubesift/internal/controller/catalog"
@@ -43,6 +47,7 @@ func BenchmarkInitialSync(b *testing.B) {
 	if v := os.Getenv("SYNC_BENCH_N"); v != "" {
 		n, _ = strconv.Atoi(v)
 	}
+	ctrl.SetLogger(logr.Discard())
 	ctx := context.Background()
 	cp, err := controlplane.Start(ctx, controlplane.Options{NoControllerManager: true, EtcdDataDir: os.Getenv("SYNC_BENCH_DATA")})
 	if err != nil {
@@ -61,6 +66,10 @@ func BenchmarkInitialSync(b *testing.B) {
 		b.Fatal(err)
 	}
 	res := dyn.Resource(templateGVR)
+	rc, err := NewRESTClient(cfg, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
 	loadTemplates(b, cfg, res, n)
 
 	list := func() (int, error) {
@@ -103,17 +112,24 @@ func BenchmarkInitialSync(b *testing.B) {
 		}
 		return err
 	})
+	measure("streamed-list", func() error {
+		got, err := streamedList(ctx, res)
+		if err == nil && got != n {
+			err = fmt.Errorf("streamed %d objects, want %d", got, n)
+		}
+		return err
+	})
 	for _, file := range []bool{true, false} {
 		name := "mirror-memory"
 		if file {
 			name = "mirror-file"
 		}
-		measure(name, func() error { return syncOnce(b, dyn, file, n) })
+		measure(name, func() error { return syncOnce(b, rc, file, n) })
 	}
 }
 
 // syncOnce mirrors the Templates into a new index and waits until the mirror is synced.
-func syncOnce(b *testing.B, dyn dynamic.Interface, file bool, n int) error {
+func syncOnce(b *testing.B, rc rest.Interface, file bool, n int) error {
 	opts := index.Options{}
 	if file {
 		opts.Path = filepath.Join(b.TempDir(), "index.db")
@@ -131,7 +147,7 @@ func syncOnce(b *testing.B, dyn dynamic.Interface, file bool, n int) error {
 	w := NewWriter(st, catalog.New(), func(string) {})
 	go func() { _ = w.Start(ctx) }()
 	m := w.NewMirror(Config{GVK: sample.TemplateGVK, Namespaced: true, Owner: "bench",
-		ListerWatcher: NewListerWatcher(dyn, templateGVR)})
+		ListerWatcher: NewListerWatcher(rc, templateGVR)})
 	m.Start(ctx)
 	defer m.Stop()
 	for !m.Synced() {
@@ -218,4 +234,29 @@ func cpuTime() time.Duration {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// streamedList streams the Templates (WatchList) and counts them, decoded by the dynamic
+// client, until the bookmark that ends the initial events.
+func streamedList(ctx context.Context, res dynamic.NamespaceableResourceInterface) (int, error) {
+	w, err := res.Watch(ctx, metav1.ListOptions{SendInitialEvents: ptr.To(true), AllowWatchBookmarks: true,
+		ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan})
+	if err != nil {
+		return 0, err
+	}
+	defer w.Stop()
+	count := 0
+	for ev := range w.ResultChan() {
+		switch ev.Type {
+		case watch.Added:
+			count++
+		case watch.Bookmark:
+			if b, ok := ev.Object.(metav1.Object); ok && b.GetAnnotations()[metav1.InitialEventsAnnotationKey] == "true" {
+				return count, nil
+			}
+		case watch.Error:
+			return count, apierrors.FromObject(ev.Object)
+		}
+	}
+	return count, fmt.Errorf("the stream ended before its bookmark")
 }
