@@ -20,6 +20,11 @@
 // decoded while the writer writes the previous one, so at most two pages and the writer's
 // bounded queue are decoded at a time.
 //
+// A streamed list is all watch events, so their decoding is most of the cost of listing:
+// NewListerWatcher decodes each event in one pass into an unstructured object, where
+// client-go's watch decoder reads every event five times or more (framing, kind, the event,
+// validating and decoding the object). Lists still go through the dynamic client.
+//
 // The alternative, the manager's cache with a custom informer (cache.Options.NewInformer),
 // keeps the informer's indexer, which is the decoded copy this package exists to avoid; a
 // store that keeps only key → resourceVersion, as Clusterpedia does, would still need the
