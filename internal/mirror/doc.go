@@ -2,15 +2,28 @@
 // single copy of each object: the one in SQLite.
 //
 // Each mirrored kind runs a client-go Reflector, which does all the listing and watching
-// (pagination, watch bookmarks, a relist after 410 Gone, exponential backoff on errors), but
-// its store is not a cache. The reflector store hands every watch event to one Writer, which
-// writes them to the index in batches and keeps nothing afterwards, and the reflector's
-// lister writes each LIST page to the index as it arrives (index.ApplyRelist) and returns an
-// empty list, so that the Replace which follows commits the relist (index.CommitRelist): in one
-// transaction, the objects that no page contained disappear. Neither the pager nor the
-// reflector ever holds the list, and at most one page (500 objects) and the writer's bounded
-// queue are decoded at a time. The streaming list (WatchList) is turned off for these
-// reflectors because the reflector collects it in a temporary store before the Replace.
+// (a streamed or paginated list, watch bookmarks, a relist after 410 Gone, exponential
+// backoff on errors), but its store is not a cache. The reflector store hands every watch
+// event to one Writer, which writes them to the index in batches and keeps nothing
+// afterwards.
+//
+// A list is written to the index as it arrives, as a relist: index.BeginRelist, one
+// index.ApplyRelist per page of 500 objects, and index.CommitRelist in the reflector's
+// Replace, which deletes in one transaction the objects that no page contained. The
+// reflector first asks for a streamed list (WatchList: a watch with sendInitialEvents, served
+// from the API server's watch cache in one response, without a request per page). The watch
+// it opens is wrapped so that the initial events go to the index in pages and the reflector
+// receives only the bookmark that ends them, once every page is written, and the changes that
+// follow: its temporary store stays empty, and the Replace that follows carries no items. When
+// the API server does not stream lists, the reflector falls back to LIST, whose lister reads
+// page by page and likewise hands the reflector an empty list. Either way the next page is
+// decoded while the writer writes the previous one, so at most two pages and the writer's
+// bounded queue are decoded at a time.
+//
+// A streamed list is all watch events, so their decoding is most of the cost of listing:
+// NewListerWatcher decodes each event in one pass into an unstructured object, where
+// client-go's watch decoder reads every event five times or more (framing, kind, the event,
+// validating and decoding the object). Lists still go through the dynamic client.
 //
 // The alternative, the manager's cache with a custom informer (cache.Options.NewInformer),
 // keeps the informer's indexer, which is the decoded copy this package exists to avoid; a
@@ -22,7 +35,8 @@
 // publish one kind-wide change per batch and cost no read-back.
 //
 // A failed write makes the mirror report its error (the ResourceIndex turns Ready=False with
-// reason IndexWriteFailed) until a write succeeds again. A failed relist step fails the LIST,
-// so the reflector retries it with its backoff; a failed batch of watch events replaces the
+// reason IndexWriteFailed) until a write succeeds again. A failed relist step ends the streamed
+// list with an error, so that the reflector lists instead, and fails the LIST, so that the
+// reflector retries it with its backoff; a failed batch of watch events replaces the
 // reflector after a backoff of its own (1 s doubling to 1 min), and the new reflector relists.
 package mirror

@@ -16,8 +16,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/wait"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	toolscache "k8s.io/client-go/tools/cache"
+	"k8s.io/client-go/util/watchlist"
 	"k8s.io/utils/clock"
 )
 
@@ -71,19 +71,6 @@ type Config struct {
 	// ListerWatcher lists and watches the kind. Production passes one from
 	// NewListerWatcher; tests may serve their own.
 	ListerWatcher toolscache.ListerWatcherWithContext
-}
-
-// NewListerWatcher lists and watches a resource in all namespaces through the dynamic client.
-func NewListerWatcher(client dynamic.Interface, gvr schema.GroupVersionResource) toolscache.ListerWatcherWithContext {
-	res := client.Resource(gvr)
-	return &toolscache.ListWatch{
-		ListWithContextFunc: func(ctx context.Context, opts metav1.ListOptions) (runtime.Object, error) {
-			return res.List(ctx, opts)
-		},
-		WatchFuncWithContext: func(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			return res.Watch(ctx, opts)
-		},
-	}
 }
 
 // NewMirror returns a mirror of a kind that writes through w. The kind must be registered in
@@ -244,10 +231,13 @@ type listerWatcher struct {
 	ctx context.Context // the reflector's
 }
 
-// IsWatchListSemanticsUnSupported turns the reflector's streaming list off: it collects the
-// whole list in a temporary store before handing it over, and this lister writes each page as
-// it arrives instead.
-func (l *listerWatcher) IsWatchListSemanticsUnSupported() bool { return true }
+// IsWatchListSemanticsUnSupported tells the reflector whether the kind's ListerWatcher can
+// stream a list (WatchList). When it can, the reflector opens the stream and WatchWithContext
+// writes the streamed objects to the index page by page, so the reflector's temporary store
+// stays empty.
+func (l *listerWatcher) IsWatchListSemanticsUnSupported() bool {
+	return watchlist.DoesClientNotSupportWatchListSemantics(l.m.lw)
+}
 
 // List is ListWithContext with the reflector's context.
 func (l *listerWatcher) List(opts metav1.ListOptions) (runtime.Object, error) {
@@ -284,54 +274,34 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 	if err := m.w.do(ctx, op{m: m, kind: opBegin}); err != nil {
 		return nil, err
 	}
-	// The next page is fetched while the writer writes the previous one: at most two pages
-	// are decoded at a time.
-	var writing chan error
-	written := func() error {
-		if writing == nil {
-			return nil
-		}
-		defer func() { writing = nil }()
-		select {
-		case err := <-writing:
-			return err
-		case <-ctx.Done():
-			return ctx.Err()
-		}
-	}
+	// The next page is fetched while the writer writes the previous one.
+	pages := pager{m: m, ctx: ctx}
 	opts := metav1.ListOptions{Limit: pageSize}
 	var rv string
 	for {
 		obj, err := m.lw.ListWithContext(ctx, opts)
 		if err != nil {
-			return nil, errors.Join(err, written())
+			return nil, errors.Join(err, pages.written())
 		}
 		page, ok := obj.(*unstructured.UnstructuredList)
 		if !ok {
-			return nil, errors.Join(fmt.Errorf("listing %s: got %T, want an unstructured list", m.label, obj), written())
+			return nil, errors.Join(fmt.Errorf("listing %s: got %T, want an unstructured list", m.label, obj), pages.written())
 		}
 		if rv == "" {
 			rv = page.GetResourceVersion()
 		}
-		objs := make([]*unstructured.Unstructured, 0, len(page.Items))
 		for i := range page.Items {
 			u := &page.Items[i]
 			if u.GetKind() == "" {
 				u.SetGroupVersionKind(m.gvk)
 			}
-			objs = append(objs, trim(u))
+			pages.page = append(pages.page, trim(u))
 		}
-		if err := written(); err != nil {
+		last := page.GetContinue() == ""
+		if err := pages.flush(last); err != nil {
 			return nil, err
 		}
-		writing = make(chan error, 1)
-		if !m.w.push(op{m: m, kind: opPage, objs: objs, done: writing}) {
-			return nil, errStopped
-		}
-		if page.GetContinue() == "" {
-			if err := written(); err != nil {
-				return nil, err
-			}
+		if last {
 			out := &unstructured.UnstructuredList{}
 			out.SetGroupVersionKind(m.gvk.GroupVersion().WithKind(m.gvk.Kind + "List"))
 			out.SetResourceVersion(rv)
@@ -341,12 +311,16 @@ func (l *listerWatcher) listOnce(ctx context.Context) (runtime.Object, error) {
 	}
 }
 
-// WatchWithContext watches the kind, counting watches that end with an error.
+// WatchWithContext watches the kind, counting watches that end with an error. A watch that
+// streams a list (sendInitialEvents) writes the initial events to the index as a relist.
 func (l *listerWatcher) WatchWithContext(ctx context.Context, opts metav1.ListOptions) (watch.Interface, error) {
 	w, err := l.m.lw.WatchWithContext(ctx, opts)
 	if err != nil {
 		watchErrorsTotal.WithLabelValues(l.m.label).Inc()
 		return nil, err
+	}
+	if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
+		return l.m.streamRelist(ctx, w), nil
 	}
 	label := l.m.label
 	return watch.Filter(w, func(e watch.Event) (watch.Event, bool) {

@@ -48,6 +48,11 @@ type listSource struct {
 	w      *watch.FakeWatcher
 	lists  int
 	pages  int
+	// stream serves streamed lists (sendInitialEvents): the items as ADDED events, then the
+	// bookmark that ends them. Without it such a watch is refused, as by an API server
+	// without WatchList, and the reflector lists.
+	stream  bool
+	streams int
 }
 
 func (s *listSource) build(name string) unstructured.Unstructured {
@@ -93,12 +98,27 @@ func (s *listSource) listerWatcher() toolscache.ListerWatcherWithContext {
 			return list, nil
 		},
 		WatchFuncWithContext: func(_ context.Context, opts metav1.ListOptions) (watch.Interface, error) {
-			if opts.SendInitialEvents != nil && *opts.SendInitialEvents {
-				return nil, apierrors.NewBadRequest("streaming lists are not served here")
-			}
 			s.mu.Lock()
 			defer s.mu.Unlock()
-			s.w = watch.NewFake()
+			if opts.SendInitialEvents == nil || !*opts.SendInitialEvents {
+				s.w = watch.NewFake()
+				return s.w, nil
+			}
+			if !s.stream {
+				return nil, apierrors.NewBadRequest("streaming lists are not served here")
+			}
+			s.streams++
+			s.rv++
+			s.w = watch.NewFakeWithChanSize(len(s.items)+1, false)
+			for _, n := range s.items {
+				u := s.build(n)
+				s.w.Add(&u)
+			}
+			end := &unstructured.Unstructured{}
+			end.SetGroupVersionKind(s.gvk)
+			end.SetResourceVersion(strconv.Itoa(s.rv))
+			end.SetAnnotations(map[string]string{metav1.InitialEventsAnnotationKey: "true"})
+			s.w.Action(watch.Bookmark, end)
 			return s.w, nil
 		},
 	}
@@ -275,13 +295,19 @@ func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, obs index.Observ
 // TestWriteFailureRecovers checks that a failed write of a watch event is reported and
 // repaired by a relist once writes succeed again.
 func TestWriteFailureRecovers(t *testing.T) {
+	for _, stream := range []bool{false, true} {
+		t.Run(fmt.Sprintf("stream=%v", stream), func(t *testing.T) { testWriteFailureRecovers(t, stream) })
+	}
+}
+
+func testWriteFailureRecovers(t *testing.T, stream bool) {
 	g := NewWithT(t)
 	var faulty *faultyIndex
 	h := newHarness(t, g, index.Options{}, func(s *index.Store) Index {
 		faulty = &faultyIndex{Store: s}
 		return faulty
 	})
-	src := &listSource{gvk: widgetGVK, items: []string{"a"}}
+	src := &listSource{gvk: widgetGVK, items: []string{"a"}, stream: stream}
 	faulty.fail.Store(true)
 	m := h.start(t, src)
 	g.Eventually(m.Failure, timeout, interval).Should(MatchError(errInjected))
@@ -378,4 +404,35 @@ func bigWidget(name string) unstructured.Unstructured {
 			map[string]any{"type": "Ready", "status": "True", "reason": "Available", "lastTransitionTime": "2026-01-01T00:00:00Z"},
 		}},
 	}}
+}
+
+// TestStreamedList checks that a streamed list (WatchList) is written as a relist: every
+// streamed object lands in the index, a row that the stream did not contain is dropped, no
+// LIST is made, and the changes that follow the stream on the same watch are written too.
+func TestStreamedList(t *testing.T) {
+	g := NewWithT(t)
+	h := newHarness(t, g, index.Options{}, nil)
+	stale := &unstructured.Unstructured{}
+	stale.SetGroupVersionKind(widgetGVK)
+	stale.SetNamespace("ns")
+	stale.SetName("stale")
+	g.Expect(h.store.Apply([]index.Change{{Object: stale}}, nil)).To(Succeed())
+
+	const n = 1234 // three pages
+	names := make([]string, n)
+	for i := range names {
+		names[i] = fmt.Sprintf("w-%04d", i)
+	}
+	src := &listSource{gvk: widgetGVK, items: names, stream: true}
+	m := h.start(t, src)
+	g.Eventually(m.Synced, timeout, interval).Should(BeTrue())
+	count, err := h.store.Count(widgetGVK)
+	g.Expect(err).NotTo(HaveOccurred())
+	g.Expect(count).To(Equal(int64(n)))
+	g.Expect(src.listCount()).To(Equal(0), "the stream replaced the LIST")
+
+	added := src.build("added")
+	src.watcher().Add(&added)
+	g.Eventually(func() (int64, error) { return h.store.Count(widgetGVK) }, timeout, interval).Should(Equal(int64(n + 1)))
+	g.Expect(m.Failure()).NotTo(HaveOccurred())
 }

@@ -33,7 +33,19 @@ func TransformObject(obj any) (any, error) {
 			unstructured.RemoveNestedField(o.Object, "data")
 			unstructured.RemoveNestedField(o.Object, "stringData")
 		}
-		trimMeta(o)
+		// Straight on the map: GetManagedFields would convert every entry to a typed struct
+		// only to learn that there are some.
+		if md, ok := o.Object["metadata"].(map[string]any); ok {
+			delete(md, "managedFields")
+			if ann, ok := md["annotations"].(map[string]any); ok {
+				if _, has := ann[lastAppliedAnnotation]; has {
+					delete(ann, lastAppliedAnnotation)
+					if len(ann) == 0 {
+						delete(md, "annotations")
+					}
+				}
+			}
+		}
 		return o, nil
 	case *corev1.Secret:
 		if o == nil {

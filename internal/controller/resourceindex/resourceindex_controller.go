@@ -14,8 +14,8 @@ import (
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/metadata"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/util/workqueue"
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
@@ -53,7 +53,7 @@ type Reconciler struct {
 	client.Client
 	mapper   meta.RESTMapper
 	metadata metadata.Interface
-	dynamic  dynamic.Interface
+	rest     rest.Interface // lists and watches mirrored kinds
 	store    *index.Store
 	cat      *catalog.Catalog
 	recorder recorder.EventRecorder
@@ -83,15 +83,15 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index,
 	if err != nil {
 		return fmt.Errorf("creating a metadata client: %w", err)
 	}
-	dyn, err := dynamic.NewForConfigAndClient(mgr.GetConfig(), mgr.GetHTTPClient())
+	rc, err := mirror.NewRESTClient(mgr.GetConfig(), mgr.GetHTTPClient())
 	if err != nil {
-		return fmt.Errorf("creating a dynamic client: %w", err)
+		return fmt.Errorf("creating a REST client for mirrors: %w", err)
 	}
 	r := &Reconciler{
 		Client:    mgr.GetClient(),
 		mapper:    mgr.GetRESTMapper(),
 		metadata:  md,
-		dynamic:   dyn,
+		rest:      rc,
 		store:     store,
 		cat:       cat,
 		recorder:  mgr.GetEventRecorder("resourceindex-controller"),
@@ -310,7 +310,7 @@ func (r *Reconciler) startMirror(
 		Namespaced:    namespaced,
 		Owner:         owner,
 		Fields:        fields,
-		ListerWatcher: mirror.NewListerWatcher(r.dynamic, gvr),
+		ListerWatcher: mirror.NewListerWatcher(r.rest, gvr),
 	})
 	r.cat.Set(gvk, catalog.Kind{Index: owner, Namespaced: namespaced})
 	r.mu.Lock()

@@ -13,7 +13,6 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/watch"
-	"k8s.io/client-go/dynamic"
 	toolscache "k8s.io/client-go/tools/cache"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
@@ -95,9 +94,9 @@ func TestRelistRemovesDeletedObjectFromLiveQuery(t *testing.T) {
 		g.Expect(k8s.Create(ctx, object(gvk, ns, name, map[string]string{"team": "a"}, nil))).To(Succeed())
 	}
 
-	dyn, err := dynamic.NewForConfig(restConfig)
+	rc, err := indexmirror.NewRESTClient(restConfig, nil)
 	g.Expect(err).NotTo(HaveOccurred())
-	lw := &deafListerWatcher{inner: indexmirror.NewListerWatcher(dyn, gvr)}
+	lw := &deafListerWatcher{inner: indexmirror.NewListerWatcher(rc, gvr)}
 	w := indexmirror.NewWriter(store, cat, func(string) {})
 	go func() { _ = w.Start(ctx) }()
 	m := w.NewMirror(indexmirror.Config{GVK: gvk, Namespaced: true, Owner: "cogs", ListerWatcher: lw})
