@@ -129,18 +129,20 @@ func FuzzCompile(f *testing.F) {
 			if i >= 2 {
 				fp = plan
 			}
-			sql, args, err := buildPageSQL(k, q, keys, cur, walk, fp)
-			if err != nil {
-				t.Fatalf("a compiled query does not render: %v", err)
+			for _, part := range pageParts(keys, cur, walk) {
+				sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, q.Limit())
+				if err != nil {
+					t.Fatalf("a compiled query does not render: %v", err)
+				}
+				st, _, err := c.db.Prepare(sql)
+				if err != nil {
+					t.Fatalf("page SQL does not prepare: %v\n%s", err, sql)
+				}
+				if st.BindCount() != len(args) {
+					t.Fatalf("%d parameters, %d arguments", st.BindCount(), len(args))
+				}
+				_ = st.Close()
 			}
-			st, _, err := c.db.Prepare(sql)
-			if err != nil {
-				t.Fatalf("page SQL does not prepare: %v\n%s", err, sql)
-			}
-			if st.BindCount() != len(args) {
-				t.Fatalf("%d parameters, %d arguments", st.BindCount(), len(args))
-			}
-			_ = st.Close()
 		}
 		if _, err := s.Search(context.Background(), q, ""); err != nil && !errors.Is(err, query.ErrInvalidQuery) {
 			t.Fatalf("Search: %v", err)

@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -199,17 +200,37 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if after == 0 {
 		return page, nil
 	}
-	sql, args, err := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.Limit()), fp)
+	walk := walkPlan(k.count.Load(), total, q.Limit())
+	var last []any
+	for _, part := range pageParts(keys, cursor, walk) {
+		if last, err = readPart(c, k, q, keys, part, walk, fp, &page); err != nil || len(page.Items) == q.Limit() {
+			break
+		}
+	}
 	if err != nil {
 		return Page{}, err
+	}
+	page.Remaining = max(after-int64(len(page.Items)), 0)
+	if page.Remaining > 0 && last != nil {
+		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
+	}
+	return page, nil
+}
+
+// readPart appends the rows of one part of the order to page, up to the query's limit, and
+// returns the sort key values of the row that fills the page (nil when it is not full).
+func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, page *Page) ([]any, error) {
+	sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, q.Limit()-len(page.Items))
+	if err != nil {
+		return nil, err
 	}
 	st, err := c.prepare(sql)
 	if err != nil {
-		return Page{}, fmt.Errorf("preparing page query: %w", err)
+		return nil, fmt.Errorf("preparing page query: %w", err)
 	}
 	defer st.Reset()
 	if err := bind(st, args); err != nil {
-		return Page{}, err
+		return nil, err
 	}
 	var last []any
 	for st.Step() {
@@ -223,14 +244,7 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 			}
 		}
 	}
-	if err := st.Err(); err != nil {
-		return Page{}, err
-	}
-	page.Remaining = max(after-int64(len(page.Items)), 0)
-	if page.Remaining > 0 && last != nil {
-		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
-	}
-	return page, nil
+	return last, st.Err()
 }
 
 // walkPlan decides whether to walk the sort order's index and filter rows (cheap when many
@@ -635,8 +649,47 @@ func countTies(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any,
 	return st.ColumnInt64(0), nil
 }
 
-// buildPageSQL builds the page query. walk selects the plan; see walkPlan.
-func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any, error) {
+// orderPart is a stretch of the sort order that one index range scan walks: the whole
+// order, or the rows whose nullable first key is missing (NULL) or present. A missing value
+// sorts first ascending and last descending, so after a cursor the order is at most two
+// parts, each a range of the first key's index: a condition such as "value < x OR value IS
+// NULL" is no range, and SQLite answers it by collecting and sorting every row it selects.
+type orderPart struct {
+	rows partRows
+	// cursor is set on the part the page starts in: its rows strictly after the cursor.
+	cursor []any
+}
+
+type partRows int
+
+const (
+	allRows     partRows = iota
+	presentRows          // the first key is not NULL
+	missingRows          // the first key is NULL
+)
+
+// pageParts returns the parts of the order from the cursor on. Walking, a cursor on a
+// nullable first key splits the order into its missing and present parts (see orderPart);
+// otherwise one query reads the page.
+func pageParts(keys []sortField, cursor []any, walk bool) []orderPart {
+	if !walk || cursor == nil || !nullable(keys[0]) {
+		return []orderPart{{rows: allRows, cursor: cursor}}
+	}
+	switch {
+	case cursor[0] != nil && keys[0].desc:
+		return []orderPart{{rows: presentRows, cursor: cursor}, {rows: missingRows}}
+	case cursor[0] != nil:
+		return []orderPart{{rows: presentRows, cursor: cursor}}
+	case keys[0].desc:
+		return []orderPart{{rows: missingRows, cursor: cursor}}
+	default:
+		return []orderPart{{rows: missingRows, cursor: cursor}, {rows: presentRows}}
+	}
+}
+
+// buildPageSQL builds the query of the first limit rows of part. walk selects the plan; see
+// walkPlan.
+func buildPageSQL(k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, limit int) (string, []any, error) {
 	sb := newBuilder(k, fp)
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
@@ -647,13 +700,54 @@ func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk 
 	sb.noIndex = walk
 	sb.where(q)
 	sb.noIndex = false
-	if cursor != nil {
+	cursor := part.cursor
+	switch part.rows {
+	case allRows:
+		if cursor != nil {
+			sb.w(" AND ")
+			sb.after(keys, cursor, walk, !walk)
+		}
+	case presentRows:
+		// The first key's range drives; the rest of the condition is checked on its rows.
 		sb.w(" AND ")
-		sb.after(keys, cursor, walk, !walk)
+		sb.sortExpr(keys[0], false)
+		switch {
+		case cursor == nil:
+			// Every value but NULL sorts at or after -Inf: a range, where SQLite scans
+			// the index for IS NOT NULL.
+			sb.w(" >= ")
+			sb.arg(math.Inf(-1))
+		case keys[0].desc:
+			sb.w(" <= ")
+			sb.arg(cursor[0])
+		default:
+			sb.w(" >= ")
+			sb.arg(cursor[0])
+		}
+		if cursor != nil {
+			sb.w(" AND (")
+			sb.afterFrom(keys, cursor, 0, true)
+			sb.w(")")
+		}
+	case missingRows:
+		sb.w(" AND ")
+		sb.sortExpr(keys[0], false)
+		sb.w(" IS NULL")
+		if cursor != nil {
+			sb.w(" AND (")
+			sb.afterFrom(keys, cursor, 1, true)
+			sb.w(")")
+		}
 	}
-	sb.orderBy(keys, !walk)
+	if part.rows == missingRows {
+		// The first key is NULL throughout: ordering by it would keep SQLite from reading
+		// the rest of the order from the index.
+		sb.orderBy(keys[1:], false)
+	} else {
+		sb.orderBy(keys, !walk)
+	}
 	sb.w(" LIMIT ")
-	sb.arg(int64(q.Limit()))
+	sb.arg(int64(limit))
 	return sb.b.String(), sb.args, sb.err
 }
 
