@@ -518,3 +518,62 @@ func TestDeepPagesOnANullableDeclaredKeySeek(t *testing.T) {
 }
 
 var fp0 = filterPlan{trigram: true}
+
+// The counts of a sorted page read indexes: the total of a lone label requirement its label
+// entries alone, and the matches before a cursor a range of the first key's index up to the
+// cursor, never the table in full.
+func TestSortedPageCountsSeek(t *testing.T) {
+	s := newStore(t, "spec.replicas")
+	r := rand.New(rand.NewPCG(6, 6))
+	var changes []Change
+	for i := range 1000 {
+		o := realisticObject(r, i)
+		if i%4 == 0 {
+			unstructured.RemoveNestedField(o.Object, "spec", "replicas")
+		}
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(widgetGVK)
+	ix := k.fields["spec.replicas"]
+	for _, desc := range []bool{true, false} {
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier=cache"),
+			Sort: []query.SortKey{{Path: "spec.replicas", Descending: desc}, {Path: "metadata.name"}}, Limit: 30})
+		i, ok := soleLabel(q)
+		if !ok {
+			t.Fatal("a lone label requirement is not counted from its entries")
+		}
+		if plan := planOf(t, s, labelCountSQL(k, q, i)); !strings.Contains(plan, k.table+"_labels USING PRIMARY KEY") || strings.Contains(plan, "SCAN") {
+			t.Fatalf("the total does not seek the label entries:\n%s", plan)
+		}
+		keys := keyFields(q)
+		cont := ""
+		for page := 1; ; page++ {
+			p, err := s.Search(context.Background(), q, cont)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Continue == "" {
+				break
+			}
+			cont = p.Continue
+			cursor, err := token.Decode(s.tokenKey, q.Fingerprint(), len(keys), cont)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, part := range []partRows{missingRows, presentRows} {
+				for _, own := range []bool{false, true} {
+					if own && (part == missingRows) != (cursor[0] == nil) {
+						continue
+					}
+					plan := planOf(t, s, atOrBeforeSQL(k, q, keys, cursor, fp0, part, own, 1000))
+					if !strings.Contains(plan, "INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
+						t.Fatalf("desc=%v page %d part %v own=%v: the count before the cursor does not seek:\n%s", desc, page, part, own, plan)
+					}
+				}
+			}
+		}
+	}
+}

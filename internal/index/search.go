@@ -179,6 +179,8 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	var total int64
 	if q.Unfiltered() {
 		total, err = storedCount(c, k)
+	} else if i, ok := soleLabel(q); ok {
+		total, err = labelCount(c, k, q, i)
 	} else {
 		total, err = countQuery(c, k, q, nil, nil, fp)
 	}
@@ -187,7 +189,7 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	}
 	after := total
 	if cursor != nil {
-		if after, err = countQuery(c, k, q, keys, cursor, fp); err != nil {
+		if after, err = countAfter(c, k, q, keys, cursor, fp, total); err != nil {
 			return Page{}, err
 		}
 	}
@@ -481,6 +483,131 @@ func (c *estimateCache) put(key string, n, count, limit int64) {
 		c.m = map[string]estimate{}
 	}
 	c.m[key] = estimate{n: n, count: count, limit: limit, at: time.Now()}
+}
+
+// soleLabel returns the position of the query's only condition when it is a positive label
+// requirement: its index entries are its matches, one per object, so counting them is
+// counting the matches without reading the table or building the set of their ids.
+func soleLabel(q *query.Query) (int, bool) {
+	f := &q.Filter
+	reqs := f.LabelRequirements()
+	if len(reqs) != 1 || len(q.AnyOf()) > 0 || len(f.Namespaces()) > 0 || len(f.Names()) > 0 || f.NameContains() != "" ||
+		f.MatchesNoLabels() || len(f.Predicates()) > 0 || f.OwnerUID() != "" || f.CreatedAfter() != nil || f.CreatedBefore() != nil {
+		return 0, false
+	}
+	switch reqs[0].Op {
+	case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists, selection.GreaterThan, selection.LessThan:
+		return 0, true
+	}
+	return 0, false
+}
+
+// labelCount counts the index entries of label requirement i (see soleLabel).
+func labelCount(c *conn, k *kind, q *query.Query, i int) (int64, error) {
+	return runInt(c, labelCountSQL(k, q, i))
+}
+
+func labelCountSQL(k *kind, q *query.Query, i int) *sqlBuilder {
+	sb := &sqlBuilder{k: k}
+	sb.w("SELECT count(*) FROM (")
+	sb.termSet(&q.Filter, i, -1)
+	sb.w(")")
+	return sb
+}
+
+// runInt runs a query of one integer.
+func runInt(c *conn, sb *sqlBuilder) (int64, error) {
+	st, err := sb.prepare(c)
+	if err != nil {
+		return 0, fmt.Errorf("preparing count query: %w", err)
+	}
+	defer st.Reset()
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}
+
+// countAfter counts the matches after cursor, given the total. When the first sort key has
+// an index, the matches at or before the cursor are counted first, stopping past half the
+// total: they cost what the pages before the cursor cost, so early pages, where readers
+// spend most of their time, no longer count the rest of the order. Past half, the matches
+// after the cursor are fewer, and those are counted instead.
+func countAfter(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, total int64) (int64, error) {
+	if _, declared := k.fields[keys[0].path.String()]; total > 0 && (keys[0].col != "" || declared) {
+		half := total / 2
+		before, err := countAtOrBefore(c, k, q, keys, cursor, fp, half+1)
+		if err != nil {
+			return 0, err
+		}
+		if before <= half {
+			return total - before, nil
+		}
+	}
+	return countQuery(c, k, q, keys, cursor, fp)
+}
+
+// countAtOrBefore counts the matches that sort at or before cursor, stopping at limit. Like a
+// page, it reads the parts of the order (see orderPart) each by a range of the first key's
+// index: the parts before the cursor's whole, the cursor's own up to the cursor.
+func countAtOrBefore(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, limit int64) (int64, error) {
+	first := keys[0]
+	parts := []partRows{allRows}
+	if nullable(first) {
+		// In the order of the first key: missing values first ascending, last descending.
+		parts = []partRows{missingRows, presentRows}
+		if first.desc {
+			parts = []partRows{presentRows, missingRows}
+		}
+	}
+	var n int64
+	for _, part := range parts {
+		own := part == allRows || (part == missingRows) == (cursor[0] == nil)
+		m, err := runInt(c, atOrBeforeSQL(k, q, keys, cursor, fp, part, own, limit-n))
+		if err != nil {
+			return 0, err
+		}
+		n += m
+		if own || n >= limit {
+			break
+		}
+	}
+	return n, nil
+}
+
+// atOrBeforeSQL writes the count of the matches in part, stopping at limit: all of them, or
+// with own (the cursor's part) those at or before the cursor.
+func atOrBeforeSQL(k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, part partRows, own bool, limit int64) *sqlBuilder {
+	first := keys[0]
+	sb := newBuilder(k, fp)
+	sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
+	sb.noIndex = true
+	sb.where(q)
+	sb.noIndex = false
+	sb.w(" AND ")
+	sb.sortExpr(first, false)
+	switch {
+	case part == missingRows:
+		sb.w(" IS NULL")
+	case !own:
+		sb.w(" >= ")
+		sb.arg(math.Inf(-1))
+	case first.desc:
+		sb.w(" >= ")
+		sb.arg(cursor[0])
+	default:
+		sb.w(" <= ")
+		sb.arg(cursor[0])
+	}
+	if own {
+		sb.w(" AND NOT coalesce((")
+		sb.afterFrom(keys, cursor, 0, true)
+		sb.w("), 0)")
+	}
+	sb.w(" LIMIT ")
+	sb.arg(limit)
+	sb.w(")")
+	return sb
 }
 
 // countQuery counts the matches (after cursor, when set). Counting through the filter's
