@@ -187,9 +187,10 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if err != nil {
 		return Page{}, err
 	}
+	walk := walkPlan(k.count.Load(), total, q.Limit())
 	after := total
 	if cursor != nil {
-		if after, err = countAfter(c, k, q, keys, cursor, fp, total); err != nil {
+		if after, err = countAfter(c, k, q, keys, cursor, fp, total, walk); err != nil {
 			return Page{}, err
 		}
 	}
@@ -202,7 +203,6 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if after == 0 {
 		return page, nil
 	}
-	walk := walkPlan(k.count.Load(), total, q.Limit())
 	var last []any
 	for _, part := range pageParts(keys, cursor, walk) {
 		if last, err = readPart(c, k, q, keys, part, walk, fp, &page); err != nil || len(page.Items) == q.Limit() {
@@ -528,13 +528,14 @@ func runInt(c *conn, sb *sqlBuilder) (int64, error) {
 	return st.ColumnInt64(0), nil
 }
 
-// countAfter counts the matches after cursor, given the total. When the first sort key has
-// an index, the matches at or before the cursor are counted first, stopping past half the
-// total: they cost what the pages before the cursor cost, so early pages, where readers
-// spend most of their time, no longer count the rest of the order. Past half, the matches
-// after the cursor are fewer, and those are counted instead.
-func countAfter(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, total int64) (int64, error) {
-	if _, declared := k.fields[keys[0].path.String()]; total > 0 && (keys[0].col != "" || declared) {
+// countAfter counts the matches after cursor, given the total. When the page walks the
+// first sort key's index (many matches, see walkPlan), the matches at or before the cursor
+// are counted first along the same index, stopping past half the total: they cost what the
+// pages before the cursor cost, so early pages, where readers spend most of their time, no
+// longer count the rest of the order. Past half, the matches after the cursor are fewer, and
+// those are counted instead. With few matches the filter's indexes count them faster.
+func countAfter(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, total int64, walk bool) (int64, error) {
+	if _, declared := k.fields[keys[0].path.String()]; walk && total > 0 && (keys[0].col != "" || declared) {
 		half := total / 2
 		before, err := countAtOrBefore(c, k, q, keys, cursor, fp, half+1)
 		if err != nil {
