@@ -144,7 +144,7 @@ func FuzzCompile(f *testing.F) {
 			if i%4 >= 2 {
 				fp = plan
 			}
-			for _, part := range pageParts(keys, cur, walk) {
+			for _, part := range pageParts(k, keys, cur, walk) {
 				sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, q.Limit())
 				if err != nil {
 					t.Fatalf("a compiled query does not render: %v", err)

@@ -457,67 +457,92 @@ func TestDeepPagesOnANullableDeclaredKeySeek(t *testing.T) {
 	if err := s.Apply(changes, nil); err != nil {
 		t.Fatal(err)
 	}
-	k := s.kind(widgetGVK)
-	ix := k.fields["spec.replicas"]
-	c, err := s.acquire(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.release(c)
-	for _, desc := range []bool{true, false} {
-		for _, byName := range []bool{false, true} {
-			sortKeys := []query.SortKey{{Path: "spec.replicas", Descending: desc}}
-			if byName {
-				sortKeys = append(sortKeys, query.SortKey{Path: "metadata.name"})
-			}
-			q := mustCompile(t, query.Spec{GVK: widgetGVK, Sort: sortKeys, Limit: 100})
-			keys := keyFields(q)
-			if !walkPlan(k.count.Load(), 2000, q.Limit()) {
-				t.Fatal("an unfiltered query does not walk the sort order")
-			}
-			cont, pages, missing := "", 0, 0
-			for {
-				p, err := s.Search(context.Background(), q, cont)
-				if err != nil {
-					t.Fatal(err)
-				}
-				pages++
-				if p.Continue == "" {
-					break
-				}
-				cont = p.Continue
-				cursor, err := token.Decode(s.tokenKey, q.Fingerprint(), len(keys), cont)
-				if err != nil {
-					t.Fatal(err)
-				}
-				if cursor[0] == nil {
-					missing++
-				}
-				for _, part := range pageParts(keys, cursor, true) {
-					sql, args, err := buildPageSQL(k, q, keys, part, true, fp0, q.Limit())
-					if err != nil {
-						t.Fatal(err)
-					}
-					plan := planOfSQL(t, s, sql, args)
-					if !strings.Contains(plan, "SEARCH o USING INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
-						t.Fatalf("desc=%v byName=%v page %d, %v: no range scan of the key's index:\n%s", desc, byName, pages, part.rows, plan)
-					}
-					// By the key alone the index holds the whole order; with the name, rows that
-					// tie on the key are sorted, never every row after the cursor.
-					sorts := strings.Contains(plan, "USE TEMP B-TREE FOR ORDER BY")
-					if (!byName && strings.Contains(plan, "TEMP B-TREE")) || (byName && sorts && part.rows != missingRows) {
-						t.Fatalf("desc=%v byName=%v page %d, %v: the page sorts:\n%s", desc, byName, pages, part.rows, plan)
-					}
-				}
-			}
-			if pages != 20 || missing == 0 {
-				t.Fatalf("desc=%v byName=%v: %d pages, %d cursors among the missing values", desc, byName, pages, missing)
+	for _, sel := range []string{"", "tier=cache"} {
+		for _, desc := range []bool{true, false} {
+			for _, byName := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%q/desc=%v/byName=%v", sel, desc, byName), func(t *testing.T) {
+					testDeepPagesSeek(t, s, sel, desc, byName)
+				})
 			}
 		}
 	}
 }
 
-var fp0 = filterPlan{trigram: true}
+// testDeepPagesSeek walks every page of a sort by spec.replicas (then name with byName),
+// checking the plan of each part of each page, the first page included.
+func testDeepPagesSeek(t *testing.T, s *Store, sel string, desc, byName bool) {
+	k := s.kind(widgetGVK)
+	ix := k.fields["spec.replicas"]
+	sortKeys := []query.SortKey{{Path: "spec.replicas", Descending: desc}}
+	if byName {
+		sortKeys = append(sortKeys, query.SortKey{Path: "metadata.name"})
+	}
+	spec := query.Spec{GVK: widgetGVK, Sort: sortKeys, Limit: 100}
+	if sel != "" {
+		spec.Labels = mustSelector(t, sel)
+	}
+	q := mustCompile(t, spec)
+	keys := keyFields(q)
+	first, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !walkPlan(k.count.Load(), first.Total, q.Limit()) {
+		t.Fatal("the query does not walk the sort order")
+	}
+	fp, err := planFiltersOf(s, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cont, pages, missing := "", 0, 0
+	var cursor []any
+	for {
+		for _, part := range pageParts(k, keys, cursor, true) {
+			sql, args, err := buildPageSQL(k, q, keys, part, true, fp, q.Limit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := planOfSQL(t, s, sql, args)
+			if !strings.Contains(plan, "SEARCH o USING INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
+				t.Fatalf("page %d, %v: no range scan of the key's index:\n%s", pages+1, part.rows, plan)
+			}
+			// By the key alone the index holds the whole order; with the name, rows that
+			// tie on the key are sorted, never every row of the part.
+			sorts := strings.Contains(plan, "USE TEMP B-TREE FOR ORDER BY")
+			if (!byName && strings.Contains(plan, "TEMP B-TREE")) || (byName && sorts && part.rows != missingRows) {
+				t.Fatalf("page %d, %v: the page sorts:\n%s", pages+1, part.rows, plan)
+			}
+		}
+		p, err := s.Search(context.Background(), q, cont)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if p.Continue == "" {
+			break
+		}
+		cont = p.Continue
+		if cursor, err = token.Decode(s.tokenKey, q.Fingerprint(), len(keys), cont); err != nil {
+			t.Fatal(err)
+		}
+		if cursor[0] == nil {
+			missing++
+		}
+	}
+	if want := (first.Total + 99) / 100; int64(pages) != want || missing == 0 {
+		t.Fatalf("%d pages (want %d), %d cursors among the missing values", pages, want, missing)
+	}
+}
+
+// planFiltersOf plans q's filters as Search does.
+func planFiltersOf(s *Store, q *query.Query) (filterPlan, error) {
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		return filterPlan{}, err
+	}
+	defer s.release(c)
+	return planFilters(c, s.kind(q.GVK()), q)
+}
 
 // The counts of a sorted page read indexes: the total of a lone label requirement its label
 // entries alone, and the matches before a cursor a range of the first key's index up to the
@@ -568,7 +593,7 @@ func TestSortedPageCountsSeek(t *testing.T) {
 					if own && (part == missingRows) != (cursor[0] == nil) {
 						continue
 					}
-					plan := planOf(t, s, atOrBeforeSQL(k, q, keys, cursor, fp0, part, own, 1000))
+					plan := planOf(t, s, atOrBeforeSQL(k, q, keys, cursor, filterPlan{trigram: true}, part, own, 1000))
 					if !strings.Contains(plan, "INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
 						t.Fatalf("desc=%v page %d part %v own=%v: the count before the cursor does not seek:\n%s", desc, page, part, own, plan)
 					}

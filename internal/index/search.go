@@ -204,7 +204,7 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		return page, nil
 	}
 	var last []any
-	for _, part := range pageParts(keys, cursor, walk) {
+	for _, part := range pageParts(k, keys, cursor, walk) {
 		if last, err = readPart(c, k, q, keys, part, walk, fp, &page); err != nil || len(page.Items) == q.Limit() {
 			break
 		}
@@ -796,14 +796,20 @@ const (
 	missingRows          // the first key is NULL
 )
 
-// pageParts returns the parts of the order from the cursor on. Walking, a cursor on a
-// nullable first key splits the order into its missing and present parts (see orderPart);
-// otherwise one query reads the page.
-func pageParts(keys []sortField, cursor []any, walk bool) []orderPart {
-	if !walk || cursor == nil || !nullable(keys[0]) {
+// pageParts returns the parts of the order from the cursor on. Walking, a nullable first key
+// with an index (a declared path) splits the order into its missing and present parts (see
+// orderPart), the first page included: without a range on the key, SQLite may scan and sort
+// the table instead of walking the key's index when the later keys are not in it. Otherwise
+// one query reads the page (an undeclared path has no index to walk: the page is sorted).
+func pageParts(k *kind, keys []sortField, cursor []any, walk bool) []orderPart {
+	if _, declared := k.fields[keys[0].path.String()]; !walk || !nullable(keys[0]) || !declared {
 		return []orderPart{{rows: allRows, cursor: cursor}}
 	}
 	switch {
+	case cursor == nil && keys[0].desc:
+		return []orderPart{{rows: presentRows}, {rows: missingRows}}
+	case cursor == nil:
+		return []orderPart{{rows: missingRows}, {rows: presentRows}}
 	case cursor[0] != nil && keys[0].desc:
 		return []orderPart{{rows: presentRows, cursor: cursor}, {rows: missingRows}}
 	case cursor[0] != nil:
