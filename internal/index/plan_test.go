@@ -497,7 +497,8 @@ func testDeepPagesSeek(t *testing.T, s *Store, sel string, desc, byName bool) {
 	cont, pages, missing := "", 0, 0
 	var cursor []any
 	for {
-		for _, part := range pageParts(k, keys, cursor, true) {
+		for i, part := range pageParts(k, keys, cursor, true) {
+			part.skipTies = sortsTies(k, keys, cursor, true) && i == 0
 			sql, args, err := buildPageSQL(k, q, keys, part, true, fp, q.Limit())
 			if err != nil {
 				t.Fatal(err)
@@ -587,6 +588,19 @@ func TestSortedPageCountsSeek(t *testing.T) {
 			cursor, err := token.Decode(s.tokenKey, q.Fingerprint(), len(keys), cont)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// With the name after the declared key, the page reads the rows that tie with
+			// the cursor; the counts left compare the key alone, from its index only.
+			if !sortsTies(k, keys, cursor, true) != (cursor[0] == nil) {
+				t.Fatalf("desc=%v page %d: the page does not read the ties of the cursor %v", desc, page, cursor)
+			}
+			if cursor[0] != nil {
+				for _, cmp := range []string{" < ", " > ", " = ", ""} {
+					plan := planOf(t, s, firstKeySQL(k, q, filterPlan{trigram: true}, keys[0], cmp, cursor[0], 1000))
+					if !strings.Contains(plan, "COVERING INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
+						t.Fatalf("desc=%v page %d %q: the count reads the table:\n%s", desc, page, cmp, plan)
+					}
+				}
 			}
 			for _, part := range []partRows{missingRows, presentRows} {
 				for _, own := range []bool{false, true} {

@@ -188,8 +188,9 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		return Page{}, err
 	}
 	walk := walkPlan(k.count.Load(), total, q.Limit())
+	ties := sortsTies(k, keys, cursor, walk)
 	after := total
-	if cursor != nil {
+	if cursor != nil && !ties {
 		if after, err = countAfter(c, k, q, keys, cursor, fp, total, walk); err != nil {
 			return Page{}, err
 		}
@@ -204,13 +205,23 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		return page, nil
 	}
 	var last []any
-	for _, part := range pageParts(k, keys, cursor, walk) {
-		if last, err = readPart(c, k, q, keys, part, walk, fp, &page); err != nil || len(page.Items) == q.Limit() {
+	var skipped int64
+	for i, part := range pageParts(k, keys, cursor, walk) {
+		part.skipTies = ties && i == 0
+		var n int64
+		last, n, err = readPart(c, k, q, keys, part, walk, fp, &page)
+		skipped += n
+		if err != nil || len(page.Items) == q.Limit() {
 			break
 		}
 	}
 	if err != nil {
 		return Page{}, err
+	}
+	if ties {
+		if after, err = afterTies(c, k, q, keys[0], cursor[0], fp, total, skipped); err != nil {
+			return Page{}, err
+		}
 	}
 	page.Remaining = max(after-int64(len(page.Items)), 0)
 	if page.Remaining > 0 && last != nil {
@@ -220,22 +231,32 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 }
 
 // readPart appends the rows of one part of the order to page, up to the query's limit, and
-// returns the sort key values of the row that fills the page (nil when it is not full).
-func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, page *Page) ([]any, error) {
-	sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, q.Limit()-len(page.Items))
+// returns the sort key values of the row that fills the page (nil when it is not full) and,
+// with part.skipTies, the number of rows it skipped.
+func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, page *Page) ([]any, int64, error) {
+	limit := q.Limit() - len(page.Items)
+	if part.skipTies {
+		limit = -1 // no limit: the skipped rows come first
+	}
+	sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, limit)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	st, err := c.prepare(sql)
 	if err != nil {
-		return nil, fmt.Errorf("preparing page query: %w", err)
+		return nil, 0, fmt.Errorf("preparing page query: %w", err)
 	}
 	defer st.Reset()
 	if err := bind(st, args); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	var last []any
-	for st.Step() {
+	var skipped int64
+	for len(page.Items) < q.Limit() && st.Step() {
+		if part.skipTies && st.ColumnInt64(4+len(keys)) == 0 {
+			skipped++
+			continue
+		}
 		page.Items = append(page.Items, Ref{
 			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
 		})
@@ -246,7 +267,86 @@ func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart
 			}
 		}
 	}
-	return last, st.Err()
+	return last, skipped, st.Err()
+}
+
+// sortsTies reports whether the page after cursor reads the rows that tie with the cursor's
+// first key, before the cursor, instead of having SQLite skip them. That is when the first
+// key is a declared path and a later sort key is not in its index (spec.replicas, then
+// name): SQLite reads the table row of each of those rows to compare the later key, once
+// to cut the page and once more to count the matches before the cursor. Reading them
+// with the page counts them on the way (see afterTies); the count that is left only
+// compares the first key, from its index.
+func sortsTies(k *kind, keys []sortField, cursor []any, walk bool) bool {
+	_, declared := k.fields[keys[0].path.String()]
+	return walk && declared && cursor != nil && cursor[0] != nil && keys[1].col != "uid"
+}
+
+// afterTies counts the matches after the cursor, given the total and the number of matches
+// that tie with the cursor's first value c0 and sort at or before it (read with the page).
+// The matches whose first key sorts before c0 are counted first, stopping past half the
+// total; past it, those after c0 and those equal to it are counted instead. Each count
+// compares the first key only, by a range of its index.
+func afterTies(c *conn, k *kind, q *query.Query, first sortField, c0 any, fp filterPlan, total, ties int64) (int64, error) {
+	count := func(cmp string, limit int64) (int64, error) {
+		return runInt(c, firstKeySQL(k, q, fp, first, cmp, c0, limit))
+	}
+	// In the order of the first key, "before c0" is a greater value descending; missing
+	// values come first ascending and last descending.
+	beforeCmp, afterCmp := " < ", " > "
+	if first.desc {
+		beforeCmp, afterCmp = afterCmp, beforeCmp
+	}
+	half := total / 2
+	before, err := count(beforeCmp, half+1)
+	if err == nil && !first.desc && before <= half {
+		var missing int64
+		missing, err = count("", half+1-before)
+		before += missing
+	}
+	if err != nil {
+		return 0, err
+	}
+	if before <= half {
+		return total - before - ties, nil
+	}
+	after, err := count(afterCmp, 0)
+	if err != nil {
+		return 0, err
+	}
+	if first.desc {
+		missing, err := count("", 0)
+		if err != nil {
+			return 0, err
+		}
+		after += missing
+	}
+	equal, err := count(" = ", 0)
+	return after + equal - ties, err
+}
+
+// firstKeySQL writes the count of the matches whose first sort key compares with value as
+// cmp says (" < ", " > ", " = ", or "" for a missing key), stopping at limit when limit > 0.
+func firstKeySQL(k *kind, q *query.Query, fp filterPlan, first sortField, cmp string, value any, limit int64) *sqlBuilder {
+	sb := newBuilder(k, fp)
+	sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
+	sb.noIndex = true
+	sb.where(q)
+	sb.noIndex = false
+	sb.w(" AND ")
+	sb.sortExpr(first, false)
+	if cmp == "" {
+		sb.w(" IS NULL")
+	} else {
+		sb.w(cmp)
+		sb.arg(value)
+	}
+	if limit > 0 {
+		sb.w(" LIMIT ")
+		sb.arg(limit)
+	}
+	sb.w(")")
+	return sb
 }
 
 // walkPlan decides whether to walk the sort order's index and filter rows (cheap when many
@@ -786,6 +886,9 @@ type orderPart struct {
 	rows partRows
 	// cursor is set on the part the page starts in: its rows strictly after the cursor.
 	cursor []any
+	// skipTies reads the present rows from the cursor's first value on, with a last column
+	// that is 0 for the rows at or before the cursor (see sortsTies).
+	skipTies bool
 }
 
 type partRows int
@@ -830,6 +933,11 @@ func buildPageSQL(k *kind, q *query.Query, keys []sortField, part orderPart, wal
 		sb.w(", ")
 		sb.sortExpr(key, false)
 	}
+	if part.skipTies {
+		sb.w(", coalesce((")
+		sb.afterFrom(keys, part.cursor, 0, true)
+		sb.w("), 0)")
+	}
 	sb.w(" FROM ", k.table, " AS o WHERE ")
 	sb.noIndex = walk
 	sb.where(q)
@@ -858,7 +966,7 @@ func buildPageSQL(k *kind, q *query.Query, keys []sortField, part orderPart, wal
 			sb.w(" >= ")
 			sb.arg(cursor[0])
 		}
-		if cursor != nil {
+		if cursor != nil && !part.skipTies {
 			sb.w(" AND (")
 			sb.afterFrom(keys, cursor, 0, true)
 			sb.w(")")
