@@ -172,6 +172,9 @@ type benchCase struct {
 	name string
 	spec query.Spec
 	deep bool // start at the middle of the result set
+	// page is the 1-based page measured, reached by walking the pages before it once,
+	// untimed; 0 means the first page (or the middle, with deep).
+	page int
 	// sample runs the case on internal/sample Templates (sampleStore) instead of Widgets.
 	sample bool
 }
@@ -214,9 +217,34 @@ func benchCases() []benchCase {
 			{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"True"}},
 		}}},
 		// make bench's sorted deep page: a third of the objects, by a declared path then name.
-		{name: "sample-sorted-deep-page", sample: true, deep: true, spec: query.Spec{Labels: mustParse("env=prod"), Limit: 100,
-			Sort: []query.SortKey{{Path: "spec.replicas", Descending: true}, {Path: "metadata.name"}}}},
+		{name: "sample-sorted-deep-page", sample: true, deep: true, spec: sortedPageSpec},
+		// The same query's pages 1, 10 and 100, as make bench measures them: with keyset
+		// pages they cost about the same.
+		{name: "sample-sorted-page-1", sample: true, page: 1, spec: sortedPageSpec},
+		{name: "sample-sorted-page-10", sample: true, page: 10, spec: sortedPageSpec},
+		{name: "sample-sorted-page-100", sample: true, page: 100, spec: sortedPageSpec},
 	}
+}
+
+// sortedPageSpec is make bench's sorted page query: a third of the objects, by a declared
+// path (descending) then name.
+var sortedPageSpec = query.Spec{Labels: mustParse("env=prod"), Limit: 100,
+	Sort: []query.SortKey{{Path: "spec.replicas", Descending: true}, {Path: "metadata.name"}}}
+
+// pageToken walks the pages of q before page and returns the continue token of page.
+func pageToken(b *testing.B, s *Store, q *query.Query, page int) string {
+	cont := ""
+	for range page - 1 {
+		p, err := s.Search(context.Background(), q, cont)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if p.Continue == "" {
+			b.Skipf("the query has fewer than %d pages", page)
+		}
+		cont = p.Continue
+	}
+	return cont
 }
 
 // middleToken builds the continue token of the page that starts at the middle.
@@ -265,8 +293,11 @@ func BenchmarkQuery(b *testing.B) {
 			b.Run(fmt.Sprintf("n=%d/%s/index", n, bc.name), func(b *testing.B) {
 				d := load(b, n)
 				cont := ""
-				if bc.deep {
+				switch {
+				case bc.deep:
 					cont = middleToken(b, d.store, q)
+				case bc.page > 1:
+					cont = pageToken(b, d.store, q, bc.page)
 				}
 				var p Page
 				for b.Loop() {
@@ -281,17 +312,19 @@ func BenchmarkQuery(b *testing.B) {
 				d := load(b, n)
 				var page []*unstructured.Unstructured
 				for b.Loop() {
-					page = inMemorySearch(d.objs, q, bc.deep)
+					page = inMemorySearch(d.objs, q, bc.deep, bc.page)
 				}
-				_ = page
+				if len(page) == 0 && bc.page > 1 {
+					b.Skipf("the query has fewer than %d pages", bc.page)
+				}
 			})
 		}
 	}
 }
 
 // inMemorySearch is what a controller does with an informer cache: filter every object,
-// sort the matches, cut the page.
-func inMemorySearch(objs []*unstructured.Unstructured, q *query.Query, deep bool) []*unstructured.Unstructured {
+// sort the matches, cut the page (the middle one with deep, else the 1-based page).
+func inMemorySearch(objs []*unstructured.Unstructured, q *query.Query, deep bool, page int) []*unstructured.Unstructured {
 	var matches []*unstructured.Unstructured
 	for _, o := range objs {
 		if q.Matches(o) {
@@ -300,12 +333,15 @@ func inMemorySearch(objs []*unstructured.Unstructured, q *query.Query, deep bool
 	}
 	sortDesc := len(q.Sort()) == 1 && q.Sort()[0].Path.Is("metadata", "creationTimestamp")
 	slices.SortFunc(matches, func(a, b *unstructured.Unstructured) int {
-		if sortDesc {
+		switch {
+		case sortDesc:
 			at, bt := a.GetCreationTimestamp(), b.GetCreationTimestamp()
 			if c := bt.Compare(at.Time); c != 0 {
 				return c
 			}
 			return strings.Compare(string(b.GetUID()), string(a.GetUID()))
+		case len(q.Sort()) > 0:
+			return compareBySort(q, a, b)
 		}
 		return cmp.Or(strings.Compare(a.GetNamespace(), b.GetNamespace()), strings.Compare(a.GetName(), b.GetName()))
 	})
@@ -321,11 +357,35 @@ func inMemorySearch(objs []*unstructured.Unstructured, q *query.Query, deep bool
 		}
 	}
 	start := 0
-	if deep {
+	switch {
+	case deep:
 		start = len(matches) / 2
+	case page > 1:
+		start = min((page-1)*q.Limit(), len(matches))
 	}
 	end := min(start+q.Limit(), len(matches))
 	return matches[start:end]
+}
+
+// compareBySort orders two objects by q's sort keys, then uid, as the index does.
+func compareBySort(q *query.Query, a, b *unstructured.Unstructured) int {
+	for _, k := range q.Sort() {
+		var av, bv any
+		if x := k.Path.Select(a.Object, nil); len(x) > 0 {
+			av = x[0]
+		}
+		if x := k.Path.Select(b.Object, nil); len(x) > 0 {
+			bv = x[0]
+		}
+		c := sqlOrder(av, bv)
+		if k.Desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return strings.Compare(string(a.GetUID()), string(b.GetUID()))
 }
 
 // updatedCopy returns obj with a new resourceVersion and status, sharing everything else.

@@ -70,6 +70,16 @@ func FuzzCompile(f *testing.F) {
 		js, _ := json.Marshal(s)
 		f.Add(string(js), false)
 	}
+	// Deep pages on nullable keys in both directions, declared or not, after a lone label.
+	for _, s := range []fuzzSpec{
+		{Labels: "env=prod", Sort: []query.SortKey{{Path: "spec.a", Descending: true}, {Path: "metadata.name"}}, Limit: 100},
+		{Labels: "env in (a,b)", Sort: []query.SortKey{{Path: "spec.a"}, {Path: "spec.b", Descending: true}}},
+		{Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpExists}}, Sort: []query.SortKey{{Path: "spec.b", Descending: true}}},
+		{Sort: []query.SortKey{{Path: "metadata.namespace", Descending: true}, {Path: "spec.a", Descending: true}}},
+	} {
+		js, _ := json.Marshal(s)
+		f.Add(string(js), true)
+	}
 	f.Fuzz(func(t *testing.T, input string, deep bool) {
 		var fs fuzzSpec
 		if json.Unmarshal([]byte(input), &fs) != nil {
@@ -106,9 +116,14 @@ func FuzzCompile(f *testing.F) {
 		s := getFuzzStore(t)
 		k := s.kind(widgetGVK)
 		keys := keyFields(q)
-		cursor := make([]any, len(keys))
-		for i := range cursor {
-			cursor[i] = []any{nil, int64(1), "x", 2.5}[i%4]
+		// Cursors among the missing values of the first key and among its values.
+		var cursors [][]any
+		for first := range 2 {
+			cursor := make([]any, len(keys))
+			for i := range cursor {
+				cursor[i] = []any{nil, int64(1), "x", 2.5}[(i+first)%4]
+			}
+			cursors = append(cursors, cursor)
 		}
 		c, err := s.acquire(context.Background())
 		if err != nil {
@@ -119,28 +134,47 @@ func FuzzCompile(f *testing.F) {
 		if err != nil {
 			t.Fatalf("choosing the driver: %v", err)
 		}
-		for i := range 4 {
+		for i := range 8 {
 			walk := i%2 == 1
 			var cur []any
 			if deep {
-				cur = cursor
+				cur = cursors[i/4]
 			}
 			fp := filterPlan{trigram: true}
-			if i >= 2 {
+			if i%4 >= 2 {
 				fp = plan
 			}
-			sql, args, err := buildPageSQL(k, q, keys, cur, walk, fp)
-			if err != nil {
-				t.Fatalf("a compiled query does not render: %v", err)
+			for _, part := range pageParts(k, keys, cur, walk) {
+				sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, q.Limit())
+				if err != nil {
+					t.Fatalf("a compiled query does not render: %v", err)
+				}
+				st, _, err := c.db.Prepare(sql)
+				if err != nil {
+					t.Fatalf("page SQL does not prepare: %v\n%s", err, sql)
+				}
+				if st.BindCount() != len(args) {
+					t.Fatalf("%d parameters, %d arguments", st.BindCount(), len(args))
+				}
+				_ = st.Close()
 			}
-			st, _, err := c.db.Prepare(sql)
-			if err != nil {
-				t.Fatalf("page SQL does not prepare: %v\n%s", err, sql)
+			if cur == nil {
+				continue
 			}
-			if st.BindCount() != len(args) {
-				t.Fatalf("%d parameters, %d arguments", st.BindCount(), len(args))
+			for _, part := range []partRows{allRows, presentRows, missingRows} {
+				sb := atOrBeforeSQL(k, q, keys, cur, fp, part, part != presentRows, 10)
+				if sb.err != nil {
+					t.Fatalf("a compiled query's count does not render: %v", sb.err)
+				}
+				st, _, err := c.db.Prepare(sb.b.String())
+				if err != nil {
+					t.Fatalf("count SQL does not prepare: %v\n%s", err, sb.b.String())
+				}
+				if st.BindCount() != len(sb.args) {
+					t.Fatalf("%d parameters, %d arguments", st.BindCount(), len(sb.args))
+				}
+				_ = st.Close()
 			}
-			_ = st.Close()
 		}
 		if _, err := s.Search(context.Background(), q, ""); err != nil && !errors.Is(err, query.ErrInvalidQuery) {
 			t.Fatalf("Search: %v", err)

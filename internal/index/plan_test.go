@@ -37,7 +37,7 @@ func explainPlan(t testing.TB, s *Store, q *query.Query, walk, choose bool) stri
 			t.Fatal(err)
 		}
 	}
-	sql, args, err := buildPageSQL(k, q, keyFields(q), nil, walk, fp)
+	sql, args, err := buildPageSQL(k, q, keyFields(q), orderPart{}, walk, fp, q.Limit())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,5 +428,191 @@ func TestAnyOfUsesEachGroupsIndex(t *testing.T) {
 	}
 	if total != int64(want) || len(got) != want || want < 3 {
 		t.Fatalf("total %d, items %d, Matches %d", total, len(got), want)
+	}
+}
+
+// planOfSQL returns the EXPLAIN QUERY PLAN details of sql.
+func planOfSQL(t *testing.T, s *Store, sql string, args []any) string {
+	t.Helper()
+	sb := &sqlBuilder{args: args}
+	sb.w(sql)
+	return planOf(t, s, sb)
+}
+
+// A page after a cursor on a nullable declared key is read by range scans of the key's
+// expression index, whatever the direction and wherever the cursor is (among the values or
+// among the missing ones): no table scan and no sort of every row after the cursor, so a
+// deep page costs what the first does.
+func TestDeepPagesOnANullableDeclaredKeySeek(t *testing.T) {
+	s := newStore(t, "spec.replicas")
+	r := rand.New(rand.NewPCG(4, 4))
+	var changes []Change
+	for i := range 2000 {
+		o := realisticObject(r, i)
+		if i%4 == 0 {
+			unstructured.RemoveNestedField(o.Object, "spec", "replicas")
+		}
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	for _, sel := range []string{"", "tier=cache"} {
+		for _, desc := range []bool{true, false} {
+			for _, byName := range []bool{false, true} {
+				t.Run(fmt.Sprintf("%q/desc=%v/byName=%v", sel, desc, byName), func(t *testing.T) {
+					testDeepPagesSeek(t, s, sel, desc, byName)
+				})
+			}
+		}
+	}
+}
+
+// testDeepPagesSeek walks every page of a sort by spec.replicas (then name with byName),
+// checking the plan of each part of each page, the first page included.
+func testDeepPagesSeek(t *testing.T, s *Store, sel string, desc, byName bool) {
+	k := s.kind(widgetGVK)
+	ix := k.fields["spec.replicas"]
+	sortKeys := []query.SortKey{{Path: "spec.replicas", Descending: desc}}
+	if byName {
+		sortKeys = append(sortKeys, query.SortKey{Path: "metadata.name"})
+	}
+	spec := query.Spec{GVK: widgetGVK, Sort: sortKeys, Limit: 100}
+	if sel != "" {
+		spec.Labels = mustSelector(t, sel)
+	}
+	q := mustCompile(t, spec)
+	keys := keyFields(q)
+	first, err := s.Search(context.Background(), q, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !walkPlan(k.count.Load(), first.Total, q.Limit()) {
+		t.Fatal("the query does not walk the sort order")
+	}
+	fp, err := planFiltersOf(s, q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cont, pages, missing := "", 0, 0
+	var cursor []any
+	for {
+		for i, part := range pageParts(k, keys, cursor, true) {
+			part.skipTies = sortsTies(k, keys, cursor, true) && i == 0
+			sql, args, err := buildPageSQL(k, q, keys, part, true, fp, q.Limit())
+			if err != nil {
+				t.Fatal(err)
+			}
+			plan := planOfSQL(t, s, sql, args)
+			if !strings.Contains(plan, "SEARCH o USING INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
+				t.Fatalf("page %d, %v: no range scan of the key's index:\n%s", pages+1, part.rows, plan)
+			}
+			// By the key alone the index holds the whole order; with the name, rows that
+			// tie on the key are sorted, never every row of the part.
+			sorts := strings.Contains(plan, "USE TEMP B-TREE FOR ORDER BY")
+			if (!byName && strings.Contains(plan, "TEMP B-TREE")) || (byName && sorts && part.rows != missingRows) {
+				t.Fatalf("page %d, %v: the page sorts:\n%s", pages+1, part.rows, plan)
+			}
+		}
+		p, err := s.Search(context.Background(), q, cont)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pages++
+		if p.Continue == "" {
+			break
+		}
+		cont = p.Continue
+		if cursor, err = token.Decode(s.tokenKey, q.Fingerprint(), len(keys), cont); err != nil {
+			t.Fatal(err)
+		}
+		if cursor[0] == nil {
+			missing++
+		}
+	}
+	if want := (first.Total + 99) / 100; int64(pages) != want || missing == 0 {
+		t.Fatalf("%d pages (want %d), %d cursors among the missing values", pages, want, missing)
+	}
+}
+
+// planFiltersOf plans q's filters as Search does.
+func planFiltersOf(s *Store, q *query.Query) (filterPlan, error) {
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		return filterPlan{}, err
+	}
+	defer s.release(c)
+	return planFilters(c, s.kind(q.GVK()), q)
+}
+
+// The counts of a sorted page read indexes: the total of a lone label requirement its label
+// entries alone, and the matches before a cursor a range of the first key's index up to the
+// cursor, never the table in full.
+func TestSortedPageCountsSeek(t *testing.T) {
+	s := newStore(t, "spec.replicas")
+	r := rand.New(rand.NewPCG(6, 6))
+	var changes []Change
+	for i := range 1000 {
+		o := realisticObject(r, i)
+		if i%4 == 0 {
+			unstructured.RemoveNestedField(o.Object, "spec", "replicas")
+		}
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(widgetGVK)
+	ix := k.fields["spec.replicas"]
+	for _, desc := range []bool{true, false} {
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, Labels: mustSelector(t, "tier=cache"),
+			Sort: []query.SortKey{{Path: "spec.replicas", Descending: desc}, {Path: "metadata.name"}}, Limit: 30})
+		i, ok := soleLabel(q)
+		if !ok {
+			t.Fatal("a lone label requirement is not counted from its entries")
+		}
+		if plan := planOf(t, s, labelCountSQL(k, q, i)); !strings.Contains(plan, k.table+"_labels USING PRIMARY KEY") || strings.Contains(plan, "SCAN") {
+			t.Fatalf("the total does not seek the label entries:\n%s", plan)
+		}
+		keys := keyFields(q)
+		cont := ""
+		for page := 1; ; page++ {
+			p, err := s.Search(context.Background(), q, cont)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p.Continue == "" {
+				break
+			}
+			cont = p.Continue
+			cursor, err := token.Decode(s.tokenKey, q.Fingerprint(), len(keys), cont)
+			if err != nil {
+				t.Fatal(err)
+			}
+			// With the name after the declared key, the page reads the rows that tie with
+			// the cursor; the counts left compare the key alone, from its index only.
+			if !sortsTies(k, keys, cursor, true) != (cursor[0] == nil) {
+				t.Fatalf("desc=%v page %d: the page does not read the ties of the cursor %v", desc, page, cursor)
+			}
+			if cursor[0] != nil {
+				for _, cmp := range []string{" < ", " > ", " = ", ""} {
+					plan := planOf(t, s, firstKeySQL(k, q, filterPlan{trigram: true}, keys[0], cmp, cursor[0], 1000))
+					if !strings.Contains(plan, "COVERING INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
+						t.Fatalf("desc=%v page %d %q: the count reads the table:\n%s", desc, page, cmp, plan)
+					}
+				}
+			}
+			for _, part := range []partRows{missingRows, presentRows} {
+				for _, own := range []bool{false, true} {
+					if own && (part == missingRows) != (cursor[0] == nil) {
+						continue
+					}
+					plan := planOf(t, s, atOrBeforeSQL(k, q, keys, cursor, filterPlan{trigram: true}, part, own, 1000))
+					if !strings.Contains(plan, "INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
+						t.Fatalf("desc=%v page %d part %v own=%v: the count before the cursor does not seek:\n%s", desc, page, part, own, plan)
+					}
+				}
+			}
+		}
 	}
 }

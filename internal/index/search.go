@@ -3,6 +3,7 @@ package index
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -178,15 +179,19 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	var total int64
 	if q.Unfiltered() {
 		total, err = storedCount(c, k)
+	} else if i, ok := soleLabel(q); ok {
+		total, err = labelCount(c, k, q, i)
 	} else {
 		total, err = countQuery(c, k, q, nil, nil, fp)
 	}
 	if err != nil {
 		return Page{}, err
 	}
+	walk := walkPlan(k.count.Load(), total, q.Limit())
+	ties := sortsTies(k, keys, cursor, walk)
 	after := total
-	if cursor != nil {
-		if after, err = countQuery(c, k, q, keys, cursor, fp); err != nil {
+	if cursor != nil && !ties {
+		if after, err = countAfter(c, k, q, keys, cursor, fp, total, walk); err != nil {
 			return Page{}, err
 		}
 	}
@@ -199,20 +204,59 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if after == 0 {
 		return page, nil
 	}
-	sql, args, err := buildPageSQL(k, q, keys, cursor, walkPlan(k.count.Load(), total, q.Limit()), fp)
+	var last []any
+	var skipped int64
+	for i, part := range pageParts(k, keys, cursor, walk) {
+		part.skipTies = ties && i == 0
+		var n int64
+		last, n, err = readPart(c, k, q, keys, part, walk, fp, &page)
+		skipped += n
+		if err != nil || len(page.Items) == q.Limit() {
+			break
+		}
+	}
 	if err != nil {
 		return Page{}, err
+	}
+	if ties {
+		if after, err = afterTies(c, k, q, keys[0], cursor[0], fp, total, skipped); err != nil {
+			return Page{}, err
+		}
+	}
+	page.Remaining = max(after-int64(len(page.Items)), 0)
+	if page.Remaining > 0 && last != nil {
+		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
+	}
+	return page, nil
+}
+
+// readPart appends the rows of one part of the order to page, up to the query's limit, and
+// returns the sort key values of the row that fills the page (nil when it is not full) and,
+// with part.skipTies, the number of rows it skipped.
+func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, page *Page) ([]any, int64, error) {
+	limit := q.Limit() - len(page.Items)
+	if part.skipTies {
+		limit = -1 // no limit: the skipped rows come first
+	}
+	sql, args, err := buildPageSQL(k, q, keys, part, walk, fp, limit)
+	if err != nil {
+		return nil, 0, err
 	}
 	st, err := c.prepare(sql)
 	if err != nil {
-		return Page{}, fmt.Errorf("preparing page query: %w", err)
+		return nil, 0, fmt.Errorf("preparing page query: %w", err)
 	}
 	defer st.Reset()
 	if err := bind(st, args); err != nil {
-		return Page{}, err
+		return nil, 0, err
 	}
 	var last []any
-	for st.Step() {
+	var skipped int64
+	for len(page.Items) < q.Limit() && st.Step() {
+		if part.skipTies && st.ColumnInt64(4+len(keys)) == 0 {
+			skipped++
+			continue
+		}
 		page.Items = append(page.Items, Ref{
 			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
 		})
@@ -223,14 +267,86 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 			}
 		}
 	}
-	if err := st.Err(); err != nil {
-		return Page{}, err
+	return last, skipped, st.Err()
+}
+
+// sortsTies reports whether the page after cursor reads the rows that tie with the cursor's
+// first key, before the cursor, instead of having SQLite skip them. That is when the first
+// key is a declared path and a later sort key is not in its index (spec.replicas, then
+// name): SQLite reads the table row of each of those rows to compare the later key, once
+// to cut the page and once more to count the matches before the cursor. Reading them
+// with the page counts them on the way (see afterTies); the count that is left only
+// compares the first key, from its index.
+func sortsTies(k *kind, keys []sortField, cursor []any, walk bool) bool {
+	_, declared := k.fields[keys[0].path.String()]
+	return walk && declared && cursor != nil && cursor[0] != nil && keys[1].col != "uid"
+}
+
+// afterTies counts the matches after the cursor, given the total and the number of matches
+// that tie with the cursor's first value c0 and sort at or before it (read with the page).
+// The matches whose first key sorts before c0 are counted first, stopping past half the
+// total; past it, those after c0 and those equal to it are counted instead. Each count
+// compares the first key only, by a range of its index.
+func afterTies(c *conn, k *kind, q *query.Query, first sortField, c0 any, fp filterPlan, total, ties int64) (int64, error) {
+	count := func(cmp string, limit int64) (int64, error) {
+		return runInt(c, firstKeySQL(k, q, fp, first, cmp, c0, limit))
 	}
-	page.Remaining = max(after-int64(len(page.Items)), 0)
-	if page.Remaining > 0 && last != nil {
-		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
+	// In the order of the first key, "before c0" is a greater value descending; missing
+	// values come first ascending and last descending.
+	beforeCmp, afterCmp := " < ", " > "
+	if first.desc {
+		beforeCmp, afterCmp = afterCmp, beforeCmp
 	}
-	return page, nil
+	half := total / 2
+	before, err := count(beforeCmp, half+1)
+	if err == nil && !first.desc && before <= half {
+		var missing int64
+		missing, err = count("", half+1-before)
+		before += missing
+	}
+	if err != nil {
+		return 0, err
+	}
+	if before <= half {
+		return total - before - ties, nil
+	}
+	after, err := count(afterCmp, 0)
+	if err != nil {
+		return 0, err
+	}
+	if first.desc {
+		missing, err := count("", 0)
+		if err != nil {
+			return 0, err
+		}
+		after += missing
+	}
+	equal, err := count(" = ", 0)
+	return after + equal - ties, err
+}
+
+// firstKeySQL writes the count of the matches whose first sort key compares with value as
+// cmp says (" < ", " > ", " = ", or "" for a missing key), stopping at limit when limit > 0.
+func firstKeySQL(k *kind, q *query.Query, fp filterPlan, first sortField, cmp string, value any, limit int64) *sqlBuilder {
+	sb := newBuilder(k, fp)
+	sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
+	sb.noIndex = true
+	sb.where(q)
+	sb.noIndex = false
+	sb.w(" AND ")
+	sb.sortExpr(first, false)
+	if cmp == "" {
+		sb.w(" IS NULL")
+	} else {
+		sb.w(cmp)
+		sb.arg(value)
+	}
+	if limit > 0 {
+		sb.w(" LIMIT ")
+		sb.arg(limit)
+	}
+	sb.w(")")
+	return sb
 }
 
 // walkPlan decides whether to walk the sort order's index and filter rows (cheap when many
@@ -469,6 +585,132 @@ func (c *estimateCache) put(key string, n, count, limit int64) {
 	c.m[key] = estimate{n: n, count: count, limit: limit, at: time.Now()}
 }
 
+// soleLabel returns the position of the query's only condition when it is a positive label
+// requirement: its index entries are its matches, one per object, so counting them is
+// counting the matches without reading the table or building the set of their ids.
+func soleLabel(q *query.Query) (int, bool) {
+	f := &q.Filter
+	reqs := f.LabelRequirements()
+	if len(reqs) != 1 || len(q.AnyOf()) > 0 || len(f.Namespaces()) > 0 || len(f.Names()) > 0 || f.NameContains() != "" ||
+		f.MatchesNoLabels() || len(f.Predicates()) > 0 || f.OwnerUID() != "" || f.CreatedAfter() != nil || f.CreatedBefore() != nil {
+		return 0, false
+	}
+	switch reqs[0].Op {
+	case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists, selection.GreaterThan, selection.LessThan:
+		return 0, true
+	}
+	return 0, false
+}
+
+// labelCount counts the index entries of label requirement i (see soleLabel).
+func labelCount(c *conn, k *kind, q *query.Query, i int) (int64, error) {
+	return runInt(c, labelCountSQL(k, q, i))
+}
+
+func labelCountSQL(k *kind, q *query.Query, i int) *sqlBuilder {
+	sb := &sqlBuilder{k: k}
+	sb.w("SELECT count(*) FROM (")
+	sb.termSet(&q.Filter, i, -1)
+	sb.w(")")
+	return sb
+}
+
+// runInt runs a query of one integer.
+func runInt(c *conn, sb *sqlBuilder) (int64, error) {
+	st, err := sb.prepare(c)
+	if err != nil {
+		return 0, fmt.Errorf("preparing count query: %w", err)
+	}
+	defer st.Reset()
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}
+
+// countAfter counts the matches after cursor, given the total. When the page walks the
+// first sort key's index (many matches, see walkPlan), the matches at or before the cursor
+// are counted first along the same index, stopping past half the total: they cost what the
+// pages before the cursor cost, so early pages, where readers spend most of their time, no
+// longer count the rest of the order. Past half, the matches after the cursor are fewer, and
+// those are counted instead. With few matches the filter's indexes count them faster.
+func countAfter(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, total int64, walk bool) (int64, error) {
+	if _, declared := k.fields[keys[0].path.String()]; walk && total > 0 && (keys[0].col != "" || declared) {
+		half := total / 2
+		before, err := countAtOrBefore(c, k, q, keys, cursor, fp, half+1)
+		if err != nil {
+			return 0, err
+		}
+		if before <= half {
+			return total - before, nil
+		}
+	}
+	return countQuery(c, k, q, keys, cursor, fp)
+}
+
+// countAtOrBefore counts the matches that sort at or before cursor, stopping at limit. Like a
+// page, it reads the parts of the order (see orderPart) each by a range of the first key's
+// index: the parts before the cursor's whole, the cursor's own up to the cursor.
+func countAtOrBefore(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, limit int64) (int64, error) {
+	first := keys[0]
+	parts := []partRows{allRows}
+	if nullable(first) {
+		// In the order of the first key: missing values first ascending, last descending.
+		parts = []partRows{missingRows, presentRows}
+		if first.desc {
+			parts = []partRows{presentRows, missingRows}
+		}
+	}
+	var n int64
+	for _, part := range parts {
+		own := part == allRows || (part == missingRows) == (cursor[0] == nil)
+		m, err := runInt(c, atOrBeforeSQL(k, q, keys, cursor, fp, part, own, limit-n))
+		if err != nil {
+			return 0, err
+		}
+		n += m
+		if own || n >= limit {
+			break
+		}
+	}
+	return n, nil
+}
+
+// atOrBeforeSQL writes the count of the matches in part, stopping at limit: all of them, or
+// with own (the cursor's part) those at or before the cursor.
+func atOrBeforeSQL(k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, part partRows, own bool, limit int64) *sqlBuilder {
+	first := keys[0]
+	sb := newBuilder(k, fp)
+	sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
+	sb.noIndex = true
+	sb.where(q)
+	sb.noIndex = false
+	sb.w(" AND ")
+	sb.sortExpr(first, false)
+	switch {
+	case part == missingRows:
+		sb.w(" IS NULL")
+	case !own:
+		sb.w(" >= ")
+		sb.arg(math.Inf(-1))
+	case first.desc:
+		sb.w(" >= ")
+		sb.arg(cursor[0])
+	default:
+		sb.w(" <= ")
+		sb.arg(cursor[0])
+	}
+	if own {
+		sb.w(" AND NOT coalesce((")
+		sb.afterFrom(keys, cursor, 0, true)
+		sb.w("), 0)")
+	}
+	sb.w(" LIMIT ")
+	sb.arg(limit)
+	sb.w(")")
+	return sb
+}
+
 // countQuery counts the matches (after cursor, when set). Counting through the filter's
 // indexes reads the table row of every match, ~8 µs each at 100k objects because a row
 // holds the whole document. When the filter and the cursor only need columns of one narrow
@@ -635,25 +877,119 @@ func countTies(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any,
 	return st.ColumnInt64(0), nil
 }
 
-// buildPageSQL builds the page query. walk selects the plan; see walkPlan.
-func buildPageSQL(k *kind, q *query.Query, keys []sortField, cursor []any, walk bool, fp filterPlan) (string, []any, error) {
+// orderPart is a stretch of the sort order that one index range scan walks: the whole
+// order, or the rows whose nullable first key is missing (NULL) or present. A missing value
+// sorts first ascending and last descending, so after a cursor the order is at most two
+// parts, each a range of the first key's index: a condition such as "value < x OR value IS
+// NULL" is no range, and SQLite answers it by collecting and sorting every row it selects.
+type orderPart struct {
+	rows partRows
+	// cursor is set on the part the page starts in: its rows strictly after the cursor.
+	cursor []any
+	// skipTies reads the present rows from the cursor's first value on, with a last column
+	// that is 0 for the rows at or before the cursor (see sortsTies).
+	skipTies bool
+}
+
+type partRows int
+
+const (
+	allRows     partRows = iota
+	presentRows          // the first key is not NULL
+	missingRows          // the first key is NULL
+)
+
+// pageParts returns the parts of the order from the cursor on. Walking, a nullable first key
+// with an index (a declared path) splits the order into its missing and present parts (see
+// orderPart), the first page included: without a range on the key, SQLite may scan and sort
+// the table instead of walking the key's index when the later keys are not in it. Otherwise
+// one query reads the page (an undeclared path has no index to walk: the page is sorted).
+func pageParts(k *kind, keys []sortField, cursor []any, walk bool) []orderPart {
+	if _, declared := k.fields[keys[0].path.String()]; !walk || !nullable(keys[0]) || !declared {
+		return []orderPart{{rows: allRows, cursor: cursor}}
+	}
+	switch {
+	case cursor == nil && keys[0].desc:
+		return []orderPart{{rows: presentRows}, {rows: missingRows}}
+	case cursor == nil:
+		return []orderPart{{rows: missingRows}, {rows: presentRows}}
+	case cursor[0] != nil && keys[0].desc:
+		return []orderPart{{rows: presentRows, cursor: cursor}, {rows: missingRows}}
+	case cursor[0] != nil:
+		return []orderPart{{rows: presentRows, cursor: cursor}}
+	case keys[0].desc:
+		return []orderPart{{rows: missingRows, cursor: cursor}}
+	default:
+		return []orderPart{{rows: missingRows, cursor: cursor}, {rows: presentRows}}
+	}
+}
+
+// buildPageSQL builds the query of the first limit rows of part. walk selects the plan; see
+// walkPlan.
+func buildPageSQL(k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, limit int) (string, []any, error) {
 	sb := newBuilder(k, fp)
 	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
 	for _, key := range keys {
 		sb.w(", ")
 		sb.sortExpr(key, false)
 	}
+	if part.skipTies {
+		sb.w(", coalesce((")
+		sb.afterFrom(keys, part.cursor, 0, true)
+		sb.w("), 0)")
+	}
 	sb.w(" FROM ", k.table, " AS o WHERE ")
 	sb.noIndex = walk
 	sb.where(q)
 	sb.noIndex = false
-	if cursor != nil {
+	cursor := part.cursor
+	switch part.rows {
+	case allRows:
+		if cursor != nil {
+			sb.w(" AND ")
+			sb.after(keys, cursor, walk, !walk)
+		}
+	case presentRows:
+		// The first key's range drives; the rest of the condition is checked on its rows.
 		sb.w(" AND ")
-		sb.after(keys, cursor, walk, !walk)
+		sb.sortExpr(keys[0], false)
+		switch {
+		case cursor == nil:
+			// Every value but NULL sorts at or after -Inf: a range, where SQLite scans
+			// the index for IS NOT NULL.
+			sb.w(" >= ")
+			sb.arg(math.Inf(-1))
+		case keys[0].desc:
+			sb.w(" <= ")
+			sb.arg(cursor[0])
+		default:
+			sb.w(" >= ")
+			sb.arg(cursor[0])
+		}
+		if cursor != nil && !part.skipTies {
+			sb.w(" AND (")
+			sb.afterFrom(keys, cursor, 0, true)
+			sb.w(")")
+		}
+	case missingRows:
+		sb.w(" AND ")
+		sb.sortExpr(keys[0], false)
+		sb.w(" IS NULL")
+		if cursor != nil {
+			sb.w(" AND (")
+			sb.afterFrom(keys, cursor, 1, true)
+			sb.w(")")
+		}
 	}
-	sb.orderBy(keys, !walk)
+	if part.rows == missingRows {
+		// The first key is NULL throughout: ordering by it would keep SQLite from reading
+		// the rest of the order from the index.
+		sb.orderBy(keys[1:], false)
+	} else {
+		sb.orderBy(keys, !walk)
+	}
 	sb.w(" LIMIT ")
-	sb.arg(int64(q.Limit()))
+	sb.arg(int64(limit))
 	return sb.b.String(), sb.args, sb.err
 }
 
