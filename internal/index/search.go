@@ -286,6 +286,16 @@ func planFilters(c *conn, k *kind, q *query.Query) (filterPlan, error) {
 		} else {
 			fp.groups = append(fp.groups, filterPlan{trigram: trigram, probe: probe})
 		}
+		if f.OwnerChain() != nil {
+			owners, err := resolveOwners(c, q, f)
+			if err != nil {
+				return filterPlan{}, err
+			}
+			if fp.chains == nil {
+				fp.chains = map[*query.Filter]string{}
+			}
+			fp.chains[f] = owners
+		}
 	}
 	return fp, nil
 }
