@@ -3,7 +3,10 @@ package index
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"sort"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/kubesift/kubesift/internal/query"
 )
@@ -43,12 +46,9 @@ func snapshotKinds(c *conn) ([]snapshotKind, error) {
 // that the owner owns within d-1 levels. Levels are followed through ownerReferences of the
 // kinds in the snapshot only: an object whose chain passes through a kind that no
 // ResourceIndex mirrors is not reached (docs/query-reference.md).
-func resolveOwners(c *conn, q *query.Query, f *query.Filter) (string, error) {
+func resolveOwners(c *conn, kinds []snapshotKind, q *query.Query, f *query.Filter) (string, error) {
 	o := f.OwnerChain()
-	kinds, err := snapshotKinds(c)
-	if err != nil {
-		return "", err
-	}
+	var err error
 	seen := map[string]bool{}
 	var frontier []string
 	if o.UID != "" {
@@ -126,6 +126,16 @@ func ownersByName(c *conn, kinds []snapshotKind, q *query.Query, f *query.Filter
 			"kind %s is not indexed: finding an owner by kind and name needs a ResourceIndex for its kind (or name the owner by uid)", o.Kind)
 	}
 	return uids, nil
+}
+
+// ownerKinds names the kinds that owner chains are followed through, sorted.
+func ownerKinds(kinds []snapshotKind) []string {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, schema.GroupKind{Group: k.group, Kind: k.kind}.String())
+	}
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 // columnStrings runs a query with bound args and returns its first column as text.

@@ -3,6 +3,10 @@ package index
 import (
 	"context"
 	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -157,6 +161,13 @@ func TestOwnerChains(t *testing.T) {
 		if got := strings.Join(names(refs), " "); got != "direct web-1-x web-1-y" {
 			t.Fatalf("got %q", got)
 		}
+		p, err := s.Search(context.Background(), q, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(p.OwnerKinds, " "); got != "Deployment.apps Pod ReplicaSet.apps Widget.apps.example.com" {
+			t.Fatalf("owner kinds %q", got)
+		}
 	})
 }
 
@@ -189,5 +200,95 @@ func TestOwnerSpecValidation(t *testing.T) {
 	}
 	if a.Fingerprint() != b.Fingerprint() || a.FollowsOwners() {
 		t.Fatal("owner {uid, depth 1} must compile to ownerUID")
+	}
+}
+
+// TestOwnerChainsDifferential compares owner chains with a reference that walks the
+// ownerReferences of random objects of two kinds (several owners per object, cycles, owners
+// that do not exist) breadth first.
+func TestOwnerChainsDifferential(t *testing.T) {
+	s := newStore(t)
+	if err := s.Register(podGVK, KindConfig{Namespaced: true}); err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(12, 12))
+	gvks := []schema.GroupVersionKind{widgetGVK, podGVK}
+	var objs []*unstructured.Unstructured
+	for i := range 400 {
+		o := obj("ns"+strconv.Itoa(i%2), fmt.Sprintf("o%03d", i), nil)
+		o.SetGroupVersionKind(gvks[r.IntN(2)])
+		var refs []metav1OwnerReference
+		for range r.IntN(3) {
+			uid := "missing"
+			if len(objs) > 0 && r.IntN(8) > 0 {
+				uid = string(objs[r.IntN(len(objs))].GetUID())
+			}
+			refs = append(refs, metav1OwnerReference{APIVersion: "v1", Kind: "X", Name: "x", UID: typesUID(uid)})
+		}
+		o.SetOwnerReferences(refs)
+		objs = append(objs, o)
+	}
+	// A few objects point forward too, making cycles.
+	for range 20 {
+		a, b := objs[r.IntN(len(objs))], objs[r.IntN(len(objs))]
+		a.SetOwnerReferences(append(a.GetOwnerReferences(), metav1OwnerReference{APIVersion: "v1", Kind: "X", Name: "x", UID: b.GetUID()}))
+	}
+	var changes []Change
+	for _, o := range objs {
+		changes = append(changes, Change{Object: o})
+	}
+	if err := s.Apply(changes, nil); err != nil {
+		t.Fatal(err)
+	}
+	children := map[string][]*unstructured.Unstructured{}
+	for _, o := range objs {
+		for _, ref := range o.GetOwnerReferences() {
+			children[string(ref.UID)] = append(children[string(ref.UID)], o)
+		}
+	}
+	// reference: the objects of gvk within depth levels below root.
+	reference := func(root string, depth int, gvk schema.GroupVersionKind) []string {
+		found := map[string]bool{}
+		frontier := []string{root}
+		seen := map[string]bool{root: true}
+		for range depth {
+			var next []string
+			for _, uid := range frontier {
+				for _, c := range children[uid] {
+					if c.GroupVersionKind() == gvk {
+						found[c.GetNamespace()+"/"+c.GetName()] = true
+					}
+					if !seen[string(c.GetUID())] {
+						seen[string(c.GetUID())] = true
+						next = append(next, string(c.GetUID()))
+					}
+				}
+			}
+			frontier = next
+		}
+		out := make([]string, 0, len(found))
+		for k := range found {
+			out = append(out, k)
+		}
+		slices.Sort(out)
+		return out
+	}
+	for i := range 200 {
+		root := string(objs[r.IntN(len(objs))].GetUID())
+		depth := 1 + r.IntN(query.MaxOwnerDepth)
+		gvk := gvks[r.IntN(2)]
+		q, err := query.Compile(query.Spec{GVK: gvk, Owner: &query.OwnerSpec{UID: root, Depth: depth}, Limit: 37})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs, total := searchAll(t, s, q)
+		var got []string
+		for _, ref := range refs {
+			got = append(got, ref.Namespace+"/"+ref.Name)
+		}
+		want := reference(root, depth, gvk)
+		if strings.Join(got, " ") != strings.Join(want, " ") || total != int64(len(want)) {
+			t.Fatalf("case %d (root %s, depth %d, %s): got %v (total %d), want %v", i, root, depth, gvk.Kind, got, total, want)
+		}
 	}
 }

@@ -77,6 +77,8 @@ type filterPlan struct {
 	// chains holds the resolved owner chains of every filter of the query (top level and
 	// groups); see resolveOwners.
 	chains map[*query.Filter]string
+	// ownerKinds are the snapshot's kinds when chains is set.
+	ownerKinds []snapshotKind
 }
 
 // newBuilder returns a builder that writes filters as fp plans them.
