@@ -82,7 +82,8 @@ func resolveOwners(c *conn, kinds []snapshotKind, q *query.Query, f *query.Filte
 		}
 		if len(seen) > maxOwnerChain {
 			return "", query.Errorf(f.Position()+"owner.depth", query.ErrInvalidValue,
-				"the owner chain reaches more than %d objects within %d levels; lower owner.depth or name an owner further down", maxOwnerChain, o.Depth)
+				"the owner chain reaches more than %d objects within %d levels; lower owner.depth or name an owner further down",
+				maxOwnerChain, o.Depth)
 		}
 		frontier = next
 	}

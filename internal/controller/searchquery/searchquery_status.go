@@ -29,8 +29,8 @@ type outcome struct {
 func succeeded(page index.Page) outcome {
 	msg := fmt.Sprintf("%d objects match; this page holds %d", page.Total, len(page.Items))
 	if len(page.OwnerKinds) > 0 {
-		msg += fmt.Sprintf("; the owner chain was followed through the indexed kinds %s only: objects owned through any other kind are not reached",
-			strings.Join(page.OwnerKinds, ", "))
+		msg += fmt.Sprintf("; the owner chain was followed through the indexed kinds %s only: "+
+			"objects owned through any other kind are not reached", strings.Join(page.OwnerKinds, ", "))
 	}
 	return outcome{reason: searchv1alpha1.ReasonSucceeded, message: msg, page: page}
 }
