@@ -8,6 +8,7 @@ import (
 // namespace and cluster-scoped kinds, so RBAC on ClusterSearchQuery is what grants
 // cross-namespace search.
 // +kubebuilder:validation:XValidation:rule="!has(self.createdAfter) || !has(self.createdBefore) || timestamp(self.createdAfter) < timestamp(self.createdBefore)",message="createdAfter must be before createdBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.owner) || !has(self.ownerUID)",message="set owner or ownerUID, not both"
 type ClusterSearchQuerySpec struct {
 	QuerySpec `json:",inline"`
 

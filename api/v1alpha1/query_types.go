@@ -93,10 +93,52 @@ type SortKey struct {
 	Order SortOrder `json:"order,omitempty"`
 }
 
+// OwnerSelector selects objects by an owner: one of their ownerReferences, or an owner of an
+// owner up to depth levels up. The owner is named by its UID, or by its kind and name.
+// +kubebuilder:validation:XValidation:rule="has(self.uid) != has(self.name)",message="set either uid, or apiVersion, kind and name"
+// +kubebuilder:validation:XValidation:rule="has(self.name) == has(self.kind) && has(self.kind) == has(self.apiVersion)",message="apiVersion, kind and name go together"
+type OwnerSelector struct {
+	// uid of the owner.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=128
+	UID string `json:"uid,omitempty"`
+
+	// apiVersion of the owner's kind ("apps/v1"); only its group is compared, so any served
+	// version names the kind. The kind must be indexed by a ResourceIndex.
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	APIVersion string `json:"apiVersion,omitempty"`
+
+	// kind of the owner ("Deployment").
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=63
+	Kind string `json:"kind,omitempty"`
+
+	// name of the owner. Owners are found in the query's namespaces (and among cluster-scoped
+	// objects of the kind).
+	// +optional
+	// +kubebuilder:validation:MinLength=1
+	// +kubebuilder:validation:MaxLength=253
+	Name string `json:"name,omitempty"`
+
+	// depth is how many levels up the owner may be: 1 keeps objects that the owner owns
+	// directly, 2 also those owned by one of them, and so on. Levels are followed through the
+	// kinds that ResourceIndex objects mirror only.
+	// +optional
+	// +kubebuilder:default=1
+	// +kubebuilder:validation:Minimum=1
+	// +kubebuilder:validation:Maximum=5
+	Depth int32 `json:"depth,omitempty"`
+}
+
 // FilterGroup is one alternative of spec.anyOf: its filters are ANDed and mean what they mean
 // in the spec. A group needs at least one filter.
-// +kubebuilder:validation:XValidation:rule="has(self.names) || has(self.nameContains) || has(self.labelSelector) || has(self.fields) || has(self.ownerUID) || has(self.createdAfter) || has(self.createdBefore)",message="a group needs at least one filter"
+// +kubebuilder:validation:XValidation:rule="has(self.names) || has(self.nameContains) || has(self.labelSelector) || has(self.fields) || has(self.ownerUID) || has(self.owner) || has(self.createdAfter) || has(self.createdBefore)",message="a group needs at least one filter"
 // +kubebuilder:validation:XValidation:rule="!has(self.createdAfter) || !has(self.createdBefore) || timestamp(self.createdAfter) < timestamp(self.createdBefore)",message="createdAfter must be before createdBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.owner) || !has(self.ownerUID)",message="set owner or ownerUID, not both"
 type FilterGroup struct {
 	// names keeps only objects with one of these exact names.
 	// +optional
@@ -126,6 +168,11 @@ type FilterGroup struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	OwnerUID string `json:"ownerUID,omitempty"`
+
+	// owner keeps only objects owned by this owner, directly or up to owner.depth levels up. It
+	// replaces ownerUID, which is shorthand for owner.uid with depth 1.
+	// +optional
+	Owner *OwnerSelector `json:"owner,omitempty"`
 
 	// createdAfter keeps only objects created strictly after this time (RFC 3339).
 	// +optional
@@ -226,6 +273,11 @@ type QuerySpec struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=128
 	OwnerUID string `json:"ownerUID,omitempty"`
+
+	// owner keeps only objects owned by this owner, directly or up to owner.depth levels up. It
+	// replaces ownerUID, which is shorthand for owner.uid with depth 1.
+	// +optional
+	Owner *OwnerSelector `json:"owner,omitempty"`
 
 	// createdAfter keeps only objects created strictly after this time (RFC 3339).
 	// +optional

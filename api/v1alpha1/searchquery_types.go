@@ -7,6 +7,7 @@ import (
 // SearchQuerySpec is the question a SearchQuery asks. It searches only the SearchQuery's own
 // namespace.
 // +kubebuilder:validation:XValidation:rule="!has(self.createdAfter) || !has(self.createdBefore) || timestamp(self.createdAfter) < timestamp(self.createdBefore)",message="createdAfter must be before createdBefore"
+// +kubebuilder:validation:XValidation:rule="!has(self.owner) || !has(self.ownerUID)",message="set owner or ownerUID, not both"
 type SearchQuerySpec struct {
 	QuerySpec `json:",inline"`
 }

@@ -148,6 +148,32 @@ func benchQueries() []benchQuery {
 			return phase == "Degraded"
 		},
 		compare: byNamespaceName,
+	}, {
+		name:  "any-of",
+		title: "Any of two selective groups (shard=s7,env=prod or shard=s11,tier=frontend), first page of 50 + total",
+		spec: query.Spec{GVK: gvk, Limit: 50, AnyOf: []query.Group{
+			{Labels: sel("shard=s7,env=prod")}, {Labels: sel("shard=s11,tier=frontend")},
+		}},
+		page:     1,
+		selector: sel("shard in (s7,s11)"),
+		match: func(u *unstructured.Unstructured) bool {
+			l := u.GetLabels()
+			return (l["shard"] == "s7" && l["env"] == "prod") || (l["shard"] == "s11" && l["tier"] == "frontend")
+		},
+		compare: byNamespaceName,
+	}, {
+		name:  "value-from",
+		title: "A field compared with another (spec.replicas <= status.observedGeneration; spec.replicas indexed), first page of 50 + total",
+		spec: query.Spec{GVK: gvk, Limit: 50, Fields: []query.FieldPredicate{
+			{Path: pathReplicas, Operator: query.OpLessThanOrEqual, ValueFrom: "status.observedGeneration"},
+		}},
+		page: 1,
+		match: func(u *unstructured.Unstructured) bool {
+			r, ok1, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+			g, ok2, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
+			return ok1 && ok2 && r <= g
+		},
+		compare: byNamespaceName,
 	}}
 	for _, page := range []struct {
 		name string

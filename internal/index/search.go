@@ -34,6 +34,9 @@ type Page struct {
 	Documents [][]byte
 	// Facets holds the counts of the query's facets, in its order, over all matches.
 	Facets []FacetCounts
+	// OwnerKinds names the kinds (as "Kind.group") whose ownerReferences an owner chain of the
+	// query was followed through: every indexed kind of the snapshot. Nil without a chain.
+	OwnerKinds []string
 }
 
 // Search returns the page of q's matches that follows continueToken ("" for the first
@@ -196,6 +199,9 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		}
 	}
 	page := Page{Total: total}
+	if fp.chains != nil {
+		page.OwnerKinds = ownerKinds(fp.ownerKinds)
+	}
 	if len(q.Facets()) > 0 {
 		if page.Facets, err = facets(c, k, q, fp, total); err != nil {
 			return Page{}, err
@@ -401,6 +407,20 @@ func planFilters(c *conn, k *kind, q *query.Query) (filterPlan, error) {
 			fp.trigram, fp.probe = trigram, probe
 		} else {
 			fp.groups = append(fp.groups, filterPlan{trigram: trigram, probe: probe})
+		}
+		if f.OwnerChain() != nil {
+			if fp.chains == nil {
+				kinds, err := snapshotKinds(c)
+				if err != nil {
+					return filterPlan{}, err
+				}
+				fp.chains, fp.ownerKinds = map[*query.Filter]string{}, kinds
+			}
+			owners, err := resolveOwners(c, fp.ownerKinds, q, f)
+			if err != nil {
+				return filterPlan{}, err
+			}
+			fp.chains[f] = owners
 		}
 	}
 	return fp, nil

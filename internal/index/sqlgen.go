@@ -27,6 +27,9 @@ type sqlBuilder struct {
 	probe *probes
 	// groups are the plans of the query's anyOf groups, in order.
 	groups []filterPlan
+	// chains holds, per filter with an owner chain, the UIDs of the owners it allows as a
+	// JSON array (see resolveOwners).
+	chains map[*query.Filter]string
 	// selfCol is the column probes compare obj with ("" for o.id).
 	selfCol string
 	// err is the first condition that could not be written; the SQL is not run.
@@ -71,11 +74,16 @@ type filterPlan struct {
 	trigram bool
 	probe   *probes
 	groups  []filterPlan
+	// chains holds the resolved owner chains of every filter of the query (top level and
+	// groups); see resolveOwners.
+	chains map[*query.Filter]string
+	// ownerKinds are the snapshot's kinds when chains is set.
+	ownerKinds []snapshotKind
 }
 
 // newBuilder returns a builder that writes filters as fp plans them.
 func newBuilder(k *kind, fp filterPlan) *sqlBuilder {
-	return &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe, groups: fp.groups}
+	return &sqlBuilder{k: k, trigram: fp.trigram, probe: fp.probe, groups: fp.groups, chains: fp.chains}
 }
 
 func (sb *sqlBuilder) w(s ...string) {
@@ -259,6 +267,20 @@ func (sb *sqlBuilder) filter(q *query.Filter) and {
 			sb.w("o.id IN (SELECT obj FROM ", t, "_owners WHERE uid = ")
 			sb.arg(uid)
 			sb.w(")")
+		})
+	}
+	if q.OwnerChain() != nil {
+		add(func(sb *sqlBuilder) {
+			owners, ok := sb.chains[q]
+			if !ok {
+				sb.fail("owner", "unresolved chain")
+				return
+			}
+			// The resolved owners are one bound JSON array.
+			sb.plus()
+			sb.w("o.id IN (SELECT obj FROM ", t, "_owners WHERE uid IN (SELECT value FROM json_each(")
+			sb.arg(owners)
+			sb.w(")))")
 		})
 	}
 	if after := q.CreatedAfter(); after != nil {

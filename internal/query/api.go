@@ -5,6 +5,7 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 )
@@ -20,13 +21,13 @@ func FromAPI(spec *searchv1alpha1.QuerySpec, namespaces []string) (Spec, error) 
 	}
 	top, err := groupFromAPI(searchv1alpha1.FilterGroup{
 		Names: spec.Names, NameContains: spec.NameContains, LabelSelector: spec.LabelSelector, Fields: spec.Fields,
-		OwnerUID: spec.OwnerUID, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore,
+		OwnerUID: spec.OwnerUID, Owner: spec.Owner, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore,
 	}, "")
 	if err != nil {
 		return Spec{}, err
 	}
 	out.Names, out.NameContains, out.Labels, out.Fields = top.Names, top.NameContains, top.Labels, top.Fields
-	out.OwnerUID, out.CreatedAfter, out.CreatedBefore = top.OwnerUID, top.CreatedAfter, top.CreatedBefore
+	out.OwnerUID, out.Owner, out.CreatedAfter, out.CreatedBefore = top.OwnerUID, top.Owner, top.CreatedAfter, top.CreatedBefore
 	for i, g := range spec.AnyOf {
 		group, err := groupFromAPI(g, fmt.Sprintf("anyOf[%d].", i))
 		if err != nil {
@@ -60,6 +61,16 @@ func groupFromAPI(g searchv1alpha1.FilterGroup, at string) (Group, error) {
 			fp.ValueFrom = f.ValueFrom.Path
 		}
 		out.Fields = append(out.Fields, fp)
+	}
+	if o := g.Owner; o != nil {
+		out.Owner = &OwnerSpec{UID: o.UID, Kind: o.Kind, Name: o.Name, Depth: int(o.Depth)}
+		if o.APIVersion != "" {
+			gv, err := schema.ParseGroupVersion(o.APIVersion)
+			if err != nil {
+				return Group{}, &Error{Field: at + "owner.apiVersion", Reason: ErrInvalidValue, Msg: err.Error()}
+			}
+			out.Owner.Group = gv.Group
+		}
 	}
 	out.CreatedAfter = timePtr(g.CreatedAfter)
 	out.CreatedBefore = timePtr(g.CreatedBefore)

@@ -30,6 +30,7 @@ const (
 	MaxFacets         = 5
 	DefaultFacetLimit = 20
 	MaxFacetLimit     = 100
+	MaxOwnerDepth     = 5
 )
 
 // Operator is a field predicate operator.
@@ -76,6 +77,7 @@ type Spec struct {
 	Labels        labels.Selector
 	Fields        []FieldPredicate
 	OwnerUID      string
+	Owner         *OwnerSpec
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
 	AnyOf         []Group
@@ -106,8 +108,31 @@ type Group struct {
 	Labels        labels.Selector
 	Fields        []FieldPredicate
 	OwnerUID      string
+	Owner         *OwnerSpec
 	CreatedAfter  *time.Time
 	CreatedBefore *time.Time
+}
+
+// OwnerSpec names an owner: by UID, or by group, kind and name. Depth is how many levels up
+// the owner may be (0 means 1: a direct owner).
+type OwnerSpec struct {
+	UID   string
+	Group string
+	Kind  string
+	Name  string
+	Depth int
+}
+
+// Owner is a compiled OwnerSpec.
+type Owner struct {
+	// UID names the owner; "" when Kind and Name do.
+	UID string
+	// Kind and Name name the owners (any version of the kind, in the query's namespaces and
+	// among cluster-scoped objects) when UID is "".
+	Kind schema.GroupKind
+	Name string
+	// Depth is how many levels up the owner may be, 1..MaxOwnerDepth.
+	Depth int
 }
 
 // Predicate is a compiled field predicate. Negated operators are compiled to their
@@ -174,6 +199,7 @@ type Filter struct {
 	labelsNothing bool
 	preds         []Predicate
 	ownerUID      string
+	owner         *Owner // nil when ownerUID (or nothing) says it all
 	createdAfter  *time.Time
 	createdBefore *time.Time
 }
@@ -202,7 +228,7 @@ func Compile(spec Spec) (*Query, error) {
 	}
 	q.namespaces = sortedUnique(spec.Namespaces)
 	top := Group{Names: spec.Names, NameContains: spec.NameContains, Labels: spec.Labels, Fields: spec.Fields,
-		OwnerUID: spec.OwnerUID, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore}
+		OwnerUID: spec.OwnerUID, Owner: spec.Owner, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore}
 	if err := q.compile(top); err != nil {
 		return nil, err
 	}
@@ -289,6 +315,9 @@ func (f *Filter) compileGroup(g Group) *Error {
 		return Errorf("ownerUID", ErrInvalidValue, "longer than %d bytes", MaxValueLength)
 	}
 	f.ownerUID = g.OwnerUID
+	if err := f.compileOwner(g); err != nil {
+		return err
+	}
 	if g.Labels != nil && !g.Labels.Empty() {
 		f.selector = g.Labels
 		reqs, selectable := g.Labels.Requirements()
@@ -502,8 +531,25 @@ func (f *Filter) MatchesNoLabels() bool { return f.labelsNothing }
 // Predicates returns the field predicates, in spec order.
 func (f *Filter) Predicates() []Predicate { return f.preds }
 
-// OwnerUID returns the uid an object must have among its owner references ("": any).
+// OwnerUID returns the uid an object must have among its direct owner references ("": any,
+// or an owner that OwnerChain names).
 func (f *Filter) OwnerUID() string { return f.ownerUID }
+
+// OwnerChain returns the owner that an object must have more than one level up, or name by
+// kind and name; nil when OwnerUID says all. Only the index can resolve it: Matches treats it
+// as satisfied.
+func (f *Filter) OwnerChain() *Owner { return f.owner }
+
+// FollowsOwners reports whether a filter of the query names an owner that only the index can
+// resolve (OwnerChain): whether a change to an object of any kind may change its matches.
+func (q *Query) FollowsOwners() bool {
+	for _, f := range q.Filters() {
+		if f.owner != nil {
+			return true
+		}
+	}
+	return false
+}
 
 // CreatedAfter returns the exclusive lower bound on metadata.creationTimestamp, or nil.
 func (f *Filter) CreatedAfter() *time.Time { return f.createdAfter }
@@ -565,6 +611,9 @@ func (f *Filter) fingerprint(w func(parts ...string)) {
 		w(append([]string{"pred", p.Path.String(), string(p.Op), strconv.FormatBool(p.Negate)}, vals...)...)
 	}
 	w("owner", f.ownerUID)
+	if o := f.owner; o != nil {
+		w("chain", o.UID, o.Kind.Group, o.Kind.Kind, o.Name, strconv.Itoa(o.Depth))
+	}
 	for _, t := range []*time.Time{f.createdAfter, f.createdBefore} {
 		if t != nil {
 			w("t", t.UTC().Format(time.RFC3339Nano))
@@ -611,6 +660,8 @@ func (f *Filter) Matches(obj *unstructured.Unstructured) bool {
 	if f.selector != nil && !f.selector.Matches(labels.Set(obj.GetLabels())) {
 		return false
 	}
+	// An owner chain (f.owner) needs the other objects: only the index resolves it, and
+	// Matches answers as if it held, so a change is never missed.
 	if f.ownerUID != "" {
 		found := false
 		for _, o := range obj.GetOwnerReferences() {
@@ -668,5 +719,42 @@ func (q *Query) Unfiltered() bool { return q.empty() && len(q.anyOf) == 0 }
 // empty reports whether the filter has no condition.
 func (f *Filter) empty() bool {
 	return len(f.namespaces) == 0 && len(f.names) == 0 && f.nameContains == "" && f.selector == nil &&
-		!f.labelsNothing && len(f.preds) == 0 && f.ownerUID == "" && f.createdAfter == nil && f.createdBefore == nil
+		!f.labelsNothing && len(f.preds) == 0 && f.ownerUID == "" && f.owner == nil && f.createdAfter == nil && f.createdBefore == nil
+}
+
+// compileOwner validates g.Owner. An owner by UID at depth 1 is ownerUID; anything else is
+// kept as a chain for the index to resolve.
+func (f *Filter) compileOwner(g Group) *Error {
+	o := g.Owner
+	if o == nil {
+		return nil
+	}
+	if g.OwnerUID != "" {
+		return Errorf("owner", ErrInvalidValue, "set owner or ownerUID, not both")
+	}
+	depth := o.Depth
+	if depth == 0 {
+		depth = 1
+	}
+	if depth < 1 || depth > MaxOwnerDepth {
+		return Errorf("owner.depth", ErrInvalidValue, "%d is out of range 1..%d", o.Depth, MaxOwnerDepth)
+	}
+	byName := o.Kind != "" || o.Name != "" || o.Group != ""
+	switch {
+	case o.UID != "" && byName:
+		return Errorf("owner", ErrInvalidValue, "set either uid, or apiVersion, kind and name")
+	case o.UID == "" && (o.Kind == "" || o.Name == ""):
+		return Errorf("owner", ErrInvalidValue, "set either uid, or apiVersion, kind and name")
+	}
+	for field, v := range map[string]string{"uid": o.UID, "kind": o.Kind, "name": o.Name, "apiVersion": o.Group} {
+		if len(v) > MaxValueLength {
+			return Errorf("owner."+field, ErrInvalidValue, "longer than %d bytes", MaxValueLength)
+		}
+	}
+	if !byName && depth == 1 {
+		f.ownerUID = o.UID
+		return nil
+	}
+	f.owner = &Owner{UID: o.UID, Kind: schema.GroupKind{Group: o.Group, Kind: o.Kind}, Name: o.Name, Depth: depth}
+	return nil
 }

@@ -305,3 +305,51 @@ func TestAnyOfAndValueFrom(t *testing.T) {
 		g.Expect(resultNames(st, false)).To(Equal([]string{"not-ready", "ready-above-min"}))
 	})
 }
+
+// "Every Widget that belongs to this Gadget": owners two levels up, found by kind and name,
+// kept current when an object in the middle of the chain or the owner itself changes.
+func TestOwnerChainsFollowChanges(t *testing.T) {
+	ns := newNamespace(t)
+	ownedBy := func(u *unstructured.Unstructured, owner *unstructured.Unstructured) *unstructured.Unstructured {
+		u.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: owner.GetAPIVersion(), Kind: owner.GetKind(), Name: owner.GetName(), UID: owner.GetUID()}})
+		return u
+	}
+	root := create(t, object(gadgetGVK, "", ns+"-root", nil, nil))
+	mid := create(t, ownedBy(widget(ns, "mid", nil, 1, "nginx", "True"), root))
+	create(t, ownedBy(widget(ns, "leaf-a", nil, 1, "nginx", "True"), mid))
+	create(t, ownedBy(widget(ns, "leaf-b", nil, 1, "nginx", "False"), mid))
+	create(t, widget(ns, "stranger", nil, 1, "nginx", "True"))
+	sq := newSearchQuery(t, ns, "family", searchv1alpha1.QuerySpec{
+		Target: widgetTarget,
+		Owner:  &searchv1alpha1.OwnerSelector{APIVersion: "test.kubesift.io/v1", Kind: "Gadget", Name: ns + "-root", Depth: 2},
+		Fields: []searchv1alpha1.FieldPredicate{{Path: "status.conditions[type=Ready].status", Operator: searchv1alpha1.FieldOpEquals, Values: []string{"True"}}},
+	})
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded)(g, st)
+		g.Expect(resultNames(st, false)).To(Equal([]string{"leaf-a", "mid"}))
+		g.Expect(meta.FindStatusCondition(st.Conditions, searchv1alpha1.ConditionReady).Message).To(
+			ContainSubstring("followed through the indexed kinds Gadget.test.kubesift.io, Widget.test.kubesift.io only"))
+	})
+	// mid stops matching the other filters: only its place in the chain keeps leaf-a.
+	update(t, mid, func(u *unstructured.Unstructured) {
+		_ = unstructured.SetNestedSlice(u.Object, []any{map[string]any{"type": "Ready", "status": "False"}}, "status", "conditions")
+	})
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(resultNames(st, false)).To(Equal([]string{"leaf-a"}))
+	})
+	// mid leaves the family: so do its leaves.
+	update(t, mid, func(u *unstructured.Unstructured) { u.SetOwnerReferences(nil) })
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(resultNames(st, false)).To(BeEmpty())
+	})
+	// A change of another kind only: the owner goes away and comes back with mid under it.
+	update(t, mid, func(u *unstructured.Unstructured) { ownedBy(u, root) })
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(resultNames(st, false)).To(Equal([]string{"leaf-a"}))
+	})
+	remove(t, root)
+	eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(resultNames(st, false)).To(BeEmpty())
+		g.Expect(st.Total).To(BeZero())
+	})
+}

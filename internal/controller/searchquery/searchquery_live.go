@@ -35,8 +35,13 @@ type liveQueries struct {
 	byKind  map[schema.GroupVersionKind]map[types.NamespacedName]*liveQuery
 	kindOf  map[types.NamespacedName]schema.GroupVersionKind
 	pending map[schema.GroupVersionKind]*pendingChanges
-	queue   workqueue.TypedRateLimitingInterface[reconcile.Request]
-	wake    chan struct{}
+	// chained holds the queries that follow owner chains (query.FollowsOwners): a change of
+	// any kind may change their matches, so every change re-queues them (within their
+	// spacing). chainWork says that a change arrived since the last dispatch.
+	chained   map[types.NamespacedName]schema.GroupVersionKind
+	chainWork bool
+	queue     workqueue.TypedRateLimitingInterface[reconcile.Request]
+	wake      chan struct{}
 }
 
 // maxPendingChanges is how many changes of one kind wait to be matched before they collapse
@@ -73,6 +78,7 @@ func newLiveQueries(interval time.Duration) *liveQueries {
 		byKind:   map[schema.GroupVersionKind]map[types.NamespacedName]*liveQuery{},
 		kindOf:   map[types.NamespacedName]schema.GroupVersionKind{},
 		pending:  map[schema.GroupVersionKind]*pendingChanges{},
+		chained:  map[types.NamespacedName]schema.GroupVersionKind{},
 		wake:     make(chan struct{}, 1),
 	}
 }
@@ -91,6 +97,9 @@ func (l *liveQueries) track(key types.NamespacedName, q *query.Query) {
 	}
 	byKey[key] = &liveQuery{query: q, evaluated: l.now()}
 	l.kindOf[key] = gvk
+	if q.FollowsOwners() {
+		l.chained[key] = gvk
+	}
 }
 
 // observe records how long the search of the query named key, compiled as q, took.
@@ -120,6 +129,7 @@ func (l *liveQueries) removeLocked(key types.NamespacedName) {
 		return
 	}
 	delete(l.kindOf, key)
+	delete(l.chained, key)
 	delete(l.byKind[gvk], key)
 	if len(l.byKind[gvk]) == 0 {
 		delete(l.byKind, gvk)
@@ -149,9 +159,17 @@ func (l *liveQueries) wants(gvk schema.GroupVersionKind) bool {
 // change.
 func (l *liveQueries) onChange(ch catalog.Change) {
 	l.mu.Lock()
-	if l.queue == nil || len(l.byKind[ch.GVK]) == 0 {
+	if l.queue == nil || (len(l.byKind[ch.GVK]) == 0 && len(l.chained) == 0) {
 		// Not started (for example, not the leader) or nobody asks about this kind.
 		l.mu.Unlock()
+		return
+	}
+	if len(l.chained) > 0 {
+		l.chainWork = true
+	}
+	if len(l.byKind[ch.GVK]) == 0 {
+		l.mu.Unlock()
+		l.wakeUp()
 		return
 	}
 	p := l.pending[ch.GVK]
@@ -167,6 +185,10 @@ func (l *liveQueries) onChange(ch catalog.Change) {
 		p.changes = append(p.changes, ch)
 	}
 	l.mu.Unlock()
+	l.wakeUp()
+}
+
+func (l *liveQueries) wakeUp() {
 	select {
 	case l.wake <- struct{}{}:
 	default:
@@ -191,6 +213,7 @@ func (l *liveQueries) run(ctx context.Context) {
 			l.mu.Lock()
 			l.queue = nil
 			clear(l.pending)
+			l.chainWork = false
 			l.mu.Unlock()
 			return
 		case <-l.wake:
@@ -218,14 +241,22 @@ func (l *liveQueries) dispatch() {
 		works = append(works, kindWork{gvk: gvk, work: p, queries: qs})
 	}
 	clear(l.pending)
-	l.mu.Unlock()
-
 	type hit struct {
 		gvk   schema.GroupVersionKind
 		key   types.NamespacedName
 		query *query.Query
 	}
 	var hits []hit
+	if l.chainWork {
+		for key, gvk := range l.chained {
+			if lq := l.byKind[gvk][key]; lq != nil {
+				hits = append(hits, hit{gvk, key, lq.query})
+			}
+		}
+		l.chainWork = false
+	}
+	l.mu.Unlock()
+
 	for _, kw := range works {
 		for key, q := range kw.queries {
 			if kw.work.all || matchesAny(q, kw.work.changes) {

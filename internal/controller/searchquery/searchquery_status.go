@@ -2,6 +2,7 @@ package searchquery
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -26,11 +27,12 @@ type outcome struct {
 }
 
 func succeeded(page index.Page) outcome {
-	return outcome{
-		reason:  searchv1alpha1.ReasonSucceeded,
-		message: fmt.Sprintf("%d objects match; this page holds %d", page.Total, len(page.Items)),
-		page:    page,
+	msg := fmt.Sprintf("%d objects match; this page holds %d", page.Total, len(page.Items))
+	if len(page.OwnerKinds) > 0 {
+		msg += fmt.Sprintf("; the owner chain was followed through the indexed kinds %s only: "+
+			"objects owned through any other kind are not reached", strings.Join(page.OwnerKinds, ", "))
 	}
+	return outcome{reason: searchv1alpha1.ReasonSucceeded, message: msg, page: page}
 }
 
 func invalidQuery(err error) outcome {
