@@ -132,6 +132,26 @@ func TestOwnerChains(t *testing.T) {
 		}
 	})
 
+	t.Run("a label and a chain", func(t *testing.T) {
+		// A lone label requirement is counted from its label entries; with a chain it must not be.
+		picked := owned(podGVK, "a", "web-1-x", rs1)
+		picked.SetLabels(map[string]string{"pick": "yes"})
+		other := owned(podGVK, "a", "orphan")
+		other.SetLabels(map[string]string{"pick": "yes"})
+		if err := s.Apply([]Change{{Object: picked}, {Object: other}}, nil); err != nil {
+			t.Fatal(err)
+		}
+		q, err := query.Compile(query.Spec{GVK: podGVK, Labels: mustSelector(t, "pick=yes"),
+			Owner: &query.OwnerSpec{UID: string(web.GetUID()), Depth: 2}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		refs, total := searchAll(t, s, q)
+		if got := strings.Join(names(refs), " "); got != "web-1-x" || total != 1 {
+			t.Fatalf("got %q, total %d; want web-1-x, total 1", got, total)
+		}
+	})
+
 	t.Run("a kind that is not indexed", func(t *testing.T) {
 		q, err := query.Compile(query.Spec{GVK: podGVK, Owner: &query.OwnerSpec{Group: "batch", Kind: "Job", Name: "x", Depth: 2}})
 		if err != nil {

@@ -182,8 +182,8 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	var total int64
 	if q.Unfiltered() {
 		total, err = storedCount(c, k)
-	} else if i, ok := soleLabel(q); ok {
-		total, err = labelCount(c, k, q, i)
+	} else if soleLabel(q) {
+		total, err = labelCount(c, k, q, 0)
 	} else {
 		total, err = countQuery(c, k, q, nil, nil, fp)
 	}
@@ -239,7 +239,8 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 // readPart appends the rows of one part of the order to page, up to the query's limit, and
 // returns the sort key values of the row that fills the page (nil when it is not full) and,
 // with part.skipTies, the number of rows it skipped.
-func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, page *Page) ([]any, int64, error) {
+func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan,
+	page *Page) ([]any, int64, error) {
 	limit := q.Limit() - len(page.Items)
 	if part.skipTies {
 		limit = -1 // no limit: the skipped rows come first
@@ -605,21 +606,22 @@ func (c *estimateCache) put(key string, n, count, limit int64) {
 	c.m[key] = estimate{n: n, count: count, limit: limit, at: time.Now()}
 }
 
-// soleLabel returns the position of the query's only condition when it is a positive label
-// requirement: its index entries are its matches, one per object, so counting them is
+// soleLabel reports whether the query's only condition is one positive label requirement
+// (requirement 0): its index entries are its matches, one per object, so counting them is
 // counting the matches without reading the table or building the set of their ids.
-func soleLabel(q *query.Query) (int, bool) {
+func soleLabel(q *query.Query) bool {
 	f := &q.Filter
 	reqs := f.LabelRequirements()
 	if len(reqs) != 1 || len(q.AnyOf()) > 0 || len(f.Namespaces()) > 0 || len(f.Names()) > 0 || f.NameContains() != "" ||
-		f.MatchesNoLabels() || len(f.Predicates()) > 0 || f.OwnerUID() != "" || f.CreatedAfter() != nil || f.CreatedBefore() != nil {
-		return 0, false
+		f.MatchesNoLabels() || len(f.Predicates()) > 0 || f.OwnerUID() != "" || f.OwnerChain() != nil ||
+		f.CreatedAfter() != nil || f.CreatedBefore() != nil {
+		return false
 	}
 	switch reqs[0].Op {
 	case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists, selection.GreaterThan, selection.LessThan:
-		return 0, true
+		return true
 	}
-	return 0, false
+	return false
 }
 
 // labelCount counts the index entries of label requirement i (see soleLabel).
@@ -698,7 +700,8 @@ func countAtOrBefore(c *conn, k *kind, q *query.Query, keys []sortField, cursor 
 
 // atOrBeforeSQL writes the count of the matches in part, stopping at limit: all of them, or
 // with own (the cursor's part) those at or before the cursor.
-func atOrBeforeSQL(k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, part partRows, own bool, limit int64) *sqlBuilder {
+func atOrBeforeSQL(k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, part partRows, own bool,
+	limit int64) *sqlBuilder {
 	first := keys[0]
 	sb := newBuilder(k, fp)
 	sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")

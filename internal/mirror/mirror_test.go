@@ -158,8 +158,8 @@ type harness struct {
 	w     *Writer
 }
 
-func newHarness(t *testing.T, g Gomega, opts index.Options, wrap func(*index.Store) Index) *harness {
-	st, err := index.Open(opts)
+func newHarness(t *testing.T, g Gomega, wrap func(*index.Store) Index) *harness {
+	st, err := index.Open(index.Options{})
 	g.Expect(err).NotTo(HaveOccurred())
 	t.Cleanup(func() { _ = st.Close() })
 	g.Expect(st.Register(widgetGVK, index.KindConfig{Namespaced: true})).To(Succeed())
@@ -200,7 +200,7 @@ func (h *harness) names(g Gomega) []string {
 // only learns the object's absence.
 func TestRelistDeletesVanishedObjects(t *testing.T) {
 	g := NewWithT(t)
-	h := newHarness(t, g, index.Options{}, nil)
+	h := newHarness(t, g, nil)
 	// A row left over from before a restart, which the initial list must drop.
 	stale := &unstructured.Unstructured{}
 	stale.SetGroupVersionKind(widgetGVK)
@@ -303,7 +303,7 @@ func TestWriteFailureRecovers(t *testing.T) {
 func testWriteFailureRecovers(t *testing.T, stream bool) {
 	g := NewWithT(t)
 	var faulty *faultyIndex
-	h := newHarness(t, g, index.Options{}, func(s *index.Store) Index {
+	h := newHarness(t, g, func(s *index.Store) Index {
 		faulty = &faultyIndex{Store: s}
 		return faulty
 	})
@@ -351,7 +351,7 @@ func TestNoCopyAfterSync(t *testing.T) {
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 
-	h := newHarness(t, g, index.Options{}, nil)
+	h := newHarness(t, g, nil)
 	m := h.start(t, src)
 	g.Eventually(m.Synced, 5*time.Minute, 100*time.Millisecond).Should(BeTrue())
 	count, err := h.store.Count(widgetGVK)
@@ -411,7 +411,7 @@ func bigWidget(name string) unstructured.Unstructured {
 // LIST is made, and the changes that follow the stream on the same watch are written too.
 func TestStreamedList(t *testing.T) {
 	g := NewWithT(t)
-	h := newHarness(t, g, index.Options{}, nil)
+	h := newHarness(t, g, nil)
 	stale := &unstructured.Unstructured{}
 	stale.SetGroupVersionKind(widgetGVK)
 	stale.SetNamespace("ns")

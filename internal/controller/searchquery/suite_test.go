@@ -150,7 +150,9 @@ func run(m *testing.M) int {
 	if err := admission.WaitEnforced(policyCtx, k8s, admission.PlainEpoch, metav1.NamespaceDefault); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		cancel()
-		<-done
+		if err := <-done; err != nil {
+			fmt.Fprintf(os.Stderr, "manager: %v\n", err)
+		}
 		return 1
 	}
 	code := m.Run()
