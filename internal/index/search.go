@@ -859,15 +859,7 @@ func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, 
 		sb.arg(limit)
 		sb.w(")")
 	}
-	st, err := sb.prepare(c)
-	if err != nil {
-		return 0, fmt.Errorf("preparing count query: %w", err)
-	}
-	defer st.Reset()
-	if !st.Step() {
-		return 0, st.Err()
-	}
-	return st.ColumnInt64(0), nil
+	return runInt(c, sb)
 }
 
 // countTies counts the matches whose first sort key equals the cursor's and that sort after
