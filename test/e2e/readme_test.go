@@ -62,7 +62,7 @@ var _ = Describe("The README's commands", Ordered, func() {
 		policies, err := ownKubectl("get", "mutatingadmissionpolicybinding,validatingadmissionpolicybinding",
 			"-o", "jsonpath={.items[*].spec.policyName}")
 		Expect(err).NotTo(HaveOccurred())
-		Expect(strings.Fields(policies)).To(ConsistOf("query-author", "query-access", "query-author-guard", "author-epoch-watch"))
+		Expect(strings.Fields(policies)).To(ConsistOf("query-author", "query-access", "query-author-guard", "author-epoch-watch", "author-epoch-watch"))
 	})
 
 	It("runs the manager from the host with make run", func() {
