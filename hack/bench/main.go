@@ -143,6 +143,9 @@ func run(ctx context.Context, o options) error {
 		if err != nil {
 			return err
 		}
+		if err := linkOwners(ctx, env, o, n); err != nil {
+			return err
+		}
 		loaded = n
 		r, err := measureSize(ctx, env, o, n)
 		if err != nil {

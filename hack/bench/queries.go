@@ -24,7 +24,7 @@ import (
 
 // indexedFields are the fields of the benchmark's ResourceIndex, and of the in-process index
 // that stands for it.
-var indexedFields = []string{pathReplicas, "spec.team", "spec.tier", "status.conditions[type=Ready].status"}
+var indexedFields = []string{pathReplicas, "spec.team", "spec.tier", "status.conditions[type=Ready].status", "status.readyReplicas"}
 
 // pathReplicas is an indexed numeric field the queries filter and sort on.
 const pathReplicas = "spec.replicas"
@@ -54,8 +54,14 @@ type benchQuery struct {
 	selector labels.Selector
 	// match is the rest of the filter, evaluated by the client; nil means none.
 	match func(u *unstructured.Unstructured) bool
+	// matchAll, when set, builds the filter from every object listed: the client needs them
+	// all to follow ownerReferences. It replaces match.
+	matchAll func(items []unstructured.Unstructured) func(u *unstructured.Unstructured) bool
 	// compare orders matches as spec.Sort does (with the index's uid tiebreaker).
 	compare func(a, b *unstructured.Unstructured) int
+	// facetValues reads, for each of spec.Facets in order, an object's value at the facet's
+	// path (false: none), so that the client can count matches by value.
+	facetValues []func(u *unstructured.Unstructured) (string, bool)
 }
 
 // apiRequest describes what the API server is asked for q and what the client does itself.
@@ -65,16 +71,23 @@ func (q benchQuery) apiRequest() string {
 		req = "LIST with labelSelector=" + q.selector.String()
 	}
 	work := []string{}
-	if q.match != nil {
+	if q.matchAll != nil {
+		work = append(work, "follow ownerReferences")
+	}
+	if q.match != nil || q.matchAll != nil {
 		work = append(work, "filter")
 	}
 	work = append(work, "sort", "page", "count")
+	if len(q.facetValues) > 0 {
+		work = append(work, "count by value")
+	}
 	return req + "; client: " + strings.Join(work, ", ")
 }
 
 // benchQueries are the measured questions, chosen so that their answers are small pages of a
-// selective match (except the sorted deep page) whatever N is.
-func benchQueries() []benchQuery {
+// selective match (except the sorted deep page and the facets) whatever N is. The owner chain
+// query is among them when tree is not nil.
+func benchQueries(tree *ownerTree) []benchQuery {
 	gvk := sample.TemplateGVK
 	sel := func(s string) labels.Selector {
 		out, err := labels.Parse(s)
@@ -162,19 +175,24 @@ func benchQueries() []benchQuery {
 		},
 		compare: byNamespaceName,
 	}, {
-		name:  "value-from",
-		title: "A field compared with another (spec.replicas <= status.observedGeneration; spec.replicas indexed), first page of 50 + total",
+		name: "value-from",
+		title: "A field compared with another, both indexed (status.readyReplicas < spec.replicas), " +
+			"first page of 50 + total",
 		spec: query.Spec{GVK: gvk, Limit: 50, Fields: []query.FieldPredicate{
-			{Path: pathReplicas, Operator: query.OpLessThanOrEqual, ValueFrom: "status.observedGeneration"},
+			{Path: "status.readyReplicas", Operator: query.OpLessThan, ValueFrom: pathReplicas},
 		}},
 		page: 1,
 		match: func(u *unstructured.Unstructured) bool {
-			r, ok1, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
-			g, ok2, _ := unstructured.NestedInt64(u.Object, "status", "observedGeneration")
-			return ok1 && ok2 && r <= g
+			ready, ok1, _ := unstructured.NestedInt64(u.Object, "status", "readyReplicas")
+			r, ok2, _ := unstructured.NestedInt64(u.Object, "spec", "replicas")
+			return ok1 && ok2 && ready < r
 		},
 		compare: byNamespaceName,
 	}}
+	qs = append(qs, facetQueries()...)
+	if tree != nil {
+		qs = append(qs, ownerQuery(*tree))
+	}
 	for _, page := range []struct {
 		name string
 		page int
@@ -221,10 +239,12 @@ func readyStatus(u *unstructured.Unstructured) string {
 	return ""
 }
 
-// answer is what a query returns: the page's objects in order and the total number of matches.
+// answer is what a query returns: the page's objects in order, the total number of matches
+// and the counts by value of its facets.
 type answer struct {
-	names []string // namespace/name
-	total int64
+	names  []string // namespace/name
+	total  int64
+	facets string // facetText of the counts
 }
 
 // disagreement reports that a baseline answered a query differently from kubesift.
@@ -240,6 +260,9 @@ func (d *disagreement) Error() string {
 func compareAnswers(name, baseline string, want, got answer) error {
 	if want.total != got.total {
 		return &disagreement{name, baseline, fmt.Sprintf("total %d, kubesift %d", got.total, want.total)}
+	}
+	if want.facets != got.facets {
+		return &disagreement{name, baseline, fmt.Sprintf("facets %s, kubesift %s", got.facets, want.facets)}
 	}
 	for i := range max(len(want.names), len(got.names)) {
 		w, g := "(none)", "(none)"
@@ -259,9 +282,13 @@ func compareAnswers(name, baseline string, want, got answer) error {
 // clientSide does in the client what the API cannot: filter by q.match, sort, cut the page and
 // count.
 func clientSide(q benchQuery, items []unstructured.Unstructured) answer {
+	match := q.match
+	if q.matchAll != nil {
+		match = q.matchAll(items)
+	}
 	matches := make([]*unstructured.Unstructured, 0, len(items))
 	for i := range items {
-		if q.match == nil || q.match(&items[i]) {
+		if match == nil || match(&items[i]) {
 			matches = append(matches, &items[i])
 		}
 	}
@@ -273,6 +300,7 @@ func clientSide(q benchQuery, items []unstructured.Unstructured) answer {
 	for _, u := range matches[from:to] {
 		a.names = append(a.names, u.GetNamespace()+"/"+u.GetName())
 	}
+	a.facets = countFacets(q, matches)
 	return a
 }
 
@@ -306,8 +334,12 @@ func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryR
 	}
 	defer stopInformer()
 
+	tree, err := findOwnerTree(o, all.Items)
+	if err != nil {
+		return nil, 0, err
+	}
 	var out []QueryResult
-	for _, q := range benchQueries() {
+	for _, q := range benchQueries(tree) {
 		r, err := measureQuery(ctx, c, o, store, informer, rv, q)
 		if err != nil {
 			return nil, 0, err
@@ -347,7 +379,7 @@ func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store
 		if err != nil {
 			return answer{}, err
 		}
-		a := answer{total: p.Total, names: make([]string, 0, len(p.Items))}
+		a := answer{total: p.Total, names: make([]string, 0, len(p.Items)), facets: facetText(p.Facets)}
 		for _, it := range p.Items {
 			a.names = append(a.names, it.Namespace+"/"+it.Name)
 		}

@@ -306,6 +306,12 @@ func targetLines(rep Report) []string {
 		if slices.Contains(sortedPageSeries, q.Name) {
 			continue
 		}
+		if q.Name == queryFacetLabel || q.Name == queryFacetField {
+			out = append(out, fmt.Sprintf("%s counts by value `%s` (page + total + counts over every match) at N = %s: "+
+				"%s faster than a LIST of every object counted in the client (median; target ≥ 100×).",
+				mark(q.API.Median >= 100*q.Kubesift.Median), q.Name, count(r.N), ratio(q.API.Median, q.Kubesift.Median)))
+			continue
+		}
 		out = append(out, fmt.Sprintf("%s selective query `%s` (page + exact total) at N = %s: %s faster than the API server LIST "+
 			"(median; target ≥ 100×).",
 			mark(q.API.Median >= 100*q.Kubesift.Median), q.Name, count(r.N), ratio(q.API.Median, q.Kubesift.Median)))

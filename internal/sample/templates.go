@@ -113,6 +113,14 @@ func (g Generator) Template(i int) *unstructured.Unstructured {
 			},
 		},
 	}}
+	// Ready objects have every replica ready, the others half of them (no random draw, so
+	// that the other values stay those of earlier versions).
+	replicas, _, _ := unstructured.NestedInt64(obj.Object, "spec", "replicas")
+	readyReplicas := replicas
+	if ready == "False" {
+		readyReplicas = replicas / 2
+	}
+	_ = unstructured.SetNestedField(obj.Object, readyReplicas, "status", "readyReplicas") // status is a map
 	return obj
 }
 
