@@ -881,15 +881,7 @@ func countTies(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any,
 	sb.w(" AND (")
 	sb.afterFrom(keys, cursor, 1, false)
 	sb.w(")")
-	st, err := sb.prepare(c)
-	if err != nil {
-		return 0, fmt.Errorf("preparing count query: %w", err)
-	}
-	defer st.Reset()
-	if !st.Step() {
-		return 0, st.Err()
-	}
-	return st.ColumnInt64(0), nil
+	return runInt(c, sb)
 }
 
 // orderPart is a stretch of the sort order that one index range scan walks: the whole

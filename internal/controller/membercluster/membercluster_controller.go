@@ -132,7 +132,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	applyOutcome(&mc.Status, mc.Generation, o, metav1.NewTime(time.Now().Truncate(time.Second)))
 	if !equality.Semantic.DeepEqual(base.Status, mc.Status) {
-		if err := r.Status().Patch(ctx, mc, client.MergeFrom(base)); err != nil {
+		// Optimistic: a patch computed from a cache that is behind would leave out what the
+		// cached and the new status share, and keep a later write's value there.
+		err := r.Status().Patch(ctx, mc, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(err) {
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		if err != nil {
 			return ctrl.Result{}, fmt.Errorf("patching status: %w", err)
 		}
 	}
@@ -292,3 +298,7 @@ func keysOf(sec *corev1.Secret) string {
 	}
 	return strings.Join(sortedKeys(sec.Data), ", ")
 }
+
+// conflictRetry is how soon a status write that found a newer object than the cache's is
+// tried again.
+const conflictRetry = 100 * time.Millisecond

@@ -161,7 +161,13 @@ func (r *Reconciler) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.Resu
 	}
 	applyOutcome(&ri.Status, ri.Generation, o)
 	if !equality.Semantic.DeepEqual(base.Status, ri.Status) {
-		if perr := r.Status().Patch(ctx, ri, client.MergeFrom(base)); perr != nil {
+		// Optimistic: a patch computed from a cache that is behind would leave out what the
+		// cached and the new status share, and keep a later write's value there.
+		perr := r.Status().Patch(ctx, ri, client.MergeFromWithOptions(base, client.MergeFromWithOptimisticLock{}))
+		if apierrors.IsConflict(perr) {
+			return ctrl.Result{RequeueAfter: conflictRetry}, nil
+		}
+		if perr != nil {
 			return ctrl.Result{}, errors.Join(err, fmt.Errorf("patching status: %w", perr))
 		}
 	}
@@ -550,3 +556,7 @@ func invalidSpecMessage(err error) string {
 	}
 	return "spec.fields: " + err.Error()
 }
+
+// conflictRetry is how soon a status write that found a newer object than the cache's is
+// tried again.
+const conflictRetry = 100 * time.Millisecond

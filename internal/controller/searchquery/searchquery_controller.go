@@ -10,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
+	kruntime "k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/client-go/tools/events"
 	"k8s.io/klog/v2"
@@ -87,17 +88,7 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 				// A SearchQuery searches its own namespace, whatever else its spec says.
 				return &o.Spec.QuerySpec, []string{o.Namespace}, &o.Status
 			},
-			list: func(ctx context.Context, c client.Reader) ([]types.NamespacedName, error) {
-				l := &searchv1alpha1.SearchQueryList{}
-				if err := c.List(ctx, l); err != nil {
-					return nil, err
-				}
-				keys := make([]types.NamespacedName, len(l.Items))
-				for i := range l.Items {
-					keys[i] = client.ObjectKeyFromObject(&l.Items[i])
-				}
-				return keys, nil
-			},
+			list:           listKeys(func() client.ObjectList { return &searchv1alpha1.SearchQueryList{} }),
 			namespacedOnly: true,
 		},
 	}
@@ -112,17 +103,7 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog
 			view: func(o *searchv1alpha1.ClusterSearchQuery) (*searchv1alpha1.QuerySpec, []string, *searchv1alpha1.QueryStatus) {
 				return &o.Spec.QuerySpec, o.Spec.Namespaces, &o.Status
 			},
-			list: func(ctx context.Context, c client.Reader) ([]types.NamespacedName, error) {
-				l := &searchv1alpha1.ClusterSearchQueryList{}
-				if err := c.List(ctx, l); err != nil {
-					return nil, err
-				}
-				keys := make([]types.NamespacedName, len(l.Items))
-				for i := range l.Items {
-					keys[i] = client.ObjectKeyFromObject(&l.Items[i])
-				}
-				return keys, nil
-			},
+			list: listKeys(func() client.ObjectList { return &searchv1alpha1.ClusterSearchQueryList{} }),
 		},
 	}
 	if err := csq.setup(mgr, store, cat, opts, "clustersearchquery"); err != nil {
@@ -226,10 +207,17 @@ func (r *reconciler[T]) Reconcile(ctx context.Context, req ctrl.Request) (ctrl.R
 	_, _, oldStatus := r.kind.view(old)
 	applyOutcome(status, obj.GetGeneration(), out)
 	if !equality.Semantic.DeepEqual(oldStatus, status) {
-		if err := r.client.Status().Patch(ctx, obj, client.MergeFrom(old)); err != nil {
+		// The patch is the difference from the cached object, so it must apply to that version
+		// only: from an older one, a part equal in both (a list such as the conditions) would be
+		// left out of the patch and keep what a later write put there.
+		if err := r.client.Status().Patch(ctx, obj, client.MergeFromWithOptions(old, client.MergeFromWithOptimisticLock{})); err != nil {
 			if apierrors.IsNotFound(err) {
 				r.live.forget(req.NamespacedName)
 				return ctrl.Result{}, nil
+			}
+			if apierrors.IsConflict(err) {
+				// The cache is behind a write of ours; evaluate again once it has caught up.
+				return ctrl.Result{RequeueAfter: conflictRetry}, nil
 			}
 			return ctrl.Result{}, fmt.Errorf("patching the status of %s %s: %w", r.kind.name, req.NamespacedName, err)
 		}
@@ -311,5 +299,29 @@ func (r *reconciler[T]) evaluate(
 		return resourceNotIndexed(spec.Target), nil
 	default:
 		return outcome{}, fmt.Errorf("searching %s: %w", spec.Target.String(), err)
+	}
+}
+
+// conflictRetry is how soon a status write that found a newer object than the cache's is
+// tried again.
+const conflictRetry = 100 * time.Millisecond
+
+// listKeys returns a function that lists the queries of a kind and returns their keys.
+func listKeys(newList func() client.ObjectList) func(context.Context, client.Reader) ([]types.NamespacedName, error) {
+	return func(ctx context.Context, c client.Reader) ([]types.NamespacedName, error) {
+		l := newList()
+		if err := c.List(ctx, l); err != nil {
+			return nil, err
+		}
+		var keys []types.NamespacedName
+		err := meta.EachListItem(l, func(o kruntime.Object) error {
+			obj, ok := o.(client.Object)
+			if !ok {
+				return fmt.Errorf("a list item of type %T is not an object", o)
+			}
+			keys = append(keys, client.ObjectKeyFromObject(obj))
+			return nil
+		})
+		return keys, err
 	}
 }
