@@ -114,7 +114,7 @@ func parseSizes(s string) ([]int, error) {
 }
 
 // run performs the whole benchmark and writes the results.
-func run(ctx context.Context, o options) error {
+func run(ctx context.Context, o options) (err error) {
 	if o.renderOnly {
 		rep, err := mergeReport(o.out, nil)
 		if err != nil {
@@ -127,7 +127,12 @@ func run(ctx context.Context, o options) error {
 	if err != nil {
 		return err
 	}
-	defer env.stop()
+	defer func() {
+		if err != nil {
+			keepLogs(env.cp.Dir())
+		}
+		env.stop()
+	}()
 
 	host, err := describeHost(ctx, env)
 	if err != nil {
@@ -235,6 +240,30 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 		return r, err
 	}
 	return r, nil
+}
+
+// keepLogs copies the logs of a failed run (the manager's, the control plane's) out of the
+// control plane's directory, which stopping removes, and says where they are.
+func keepLogs(dir string) {
+	logs, _ := filepath.Glob(filepath.Join(dir, "*.log"))
+	if len(logs) == 0 {
+		return
+	}
+	keep, err := os.MkdirTemp("", "kubesift-bench-failed-")
+	if err != nil {
+		logf("Keeping the logs of the failed run: %v", err)
+		return
+	}
+	for _, l := range logs {
+		b, err := os.ReadFile(l)
+		if err == nil {
+			err = os.WriteFile(filepath.Join(keep, filepath.Base(l)), b, 0o600)
+		}
+		if err != nil {
+			logf("Keeping %s: %v", l, err)
+		}
+	}
+	logf("The logs of the failed run are in %s", keep)
 }
 
 // logf prints a progress line with the time of day.
