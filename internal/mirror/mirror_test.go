@@ -202,11 +202,7 @@ func TestRelistDeletesVanishedObjects(t *testing.T) {
 	g := NewWithT(t)
 	h := newHarness(t, g, nil)
 	// A row left over from before a restart, which the initial list must drop.
-	stale := &unstructured.Unstructured{}
-	stale.SetGroupVersionKind(widgetGVK)
-	stale.SetNamespace("ns")
-	stale.SetName("stale")
-	g.Expect(h.store.Apply([]index.Change{{Object: stale}}, nil)).To(Succeed())
+	writeStale(g, h.store)
 
 	// A live query on app=b, as the SearchQuery controller subscribes one.
 	q, err := query.Compile(query.Spec{GVK: widgetGVK, Labels: labels.SelectorFromSet(labels.Set{"app": "b"})})
@@ -412,11 +408,7 @@ func bigWidget(name string) unstructured.Unstructured {
 func TestStreamedList(t *testing.T) {
 	g := NewWithT(t)
 	h := newHarness(t, g, nil)
-	stale := &unstructured.Unstructured{}
-	stale.SetGroupVersionKind(widgetGVK)
-	stale.SetNamespace("ns")
-	stale.SetName("stale")
-	g.Expect(h.store.Apply([]index.Change{{Object: stale}}, nil)).To(Succeed())
+	writeStale(g, h.store)
 
 	const n = 1234 // three pages
 	names := make([]string, n)
@@ -435,4 +427,14 @@ func TestStreamedList(t *testing.T) {
 	src.watcher().Add(&added)
 	g.Eventually(func() (int64, error) { return h.store.Count(widgetGVK) }, timeout, interval).Should(Equal(int64(n + 1)))
 	g.Expect(m.Failure()).NotTo(HaveOccurred())
+}
+
+// writeStale writes the Widget ns/stale straight into the index, as a row left over from
+// before a restart that the API server does not have.
+func writeStale(g Gomega, store *index.Store) {
+	stale := &unstructured.Unstructured{}
+	stale.SetGroupVersionKind(widgetGVK)
+	stale.SetNamespace("ns")
+	stale.SetName("stale")
+	g.Expect(store.Apply([]index.Change{{Object: stale}}, nil)).To(Succeed())
 }
