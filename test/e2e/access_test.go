@@ -213,17 +213,7 @@ spec:
 
 	It("takes no author from a metadata change of a query written before the policies were installed", func() {
 		By("removing the bindings of the author policies, as before an install")
-		kubectl("delete", "mutatingadmissionpolicybinding", "query-author")
-		kubectl("delete", "validatingadmissionpolicybinding", "query-author-guard")
-		restored := false
-		restore := func() {
-			if !restored {
-				kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
-				waitForAdmissionPolicies()
-				restored = true
-			}
-		}
-		DeferCleanup(restore)
+		restore := deleteAuthorBindings("query-author-guard")
 		legacy := strings.Replace(oracle("legacy", "s"), "  name: legacy\n",
 			"  name: legacy\n  annotations:\n    search.kubesift.io/author: "+alice.Name+"\n", 1)
 		Eventually(func() (string, error) {
@@ -306,17 +296,7 @@ spec:
 		forgedRecord[epochKey] = record(bob, "bobs")[epochKey]
 
 		By("deleting the bindings of the admission policies")
-		kubectl("delete", "mutatingadmissionpolicybinding", "query-author")
-		kubectl("delete", "validatingadmissionpolicybinding", "query-author-guard", "query-access")
-		restored := false
-		restore := func() {
-			if !restored {
-				kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
-				waitForAdmissionPolicies()
-				restored = true
-			}
-		}
-		DeferCleanup(restore)
+		restore := deleteAuthorBindings("query-author-guard", "query-access")
 		Eventually(currentAuthorEpoch).Should(BeEmpty(), "the manager deletes the author epoch")
 		Eventually(state("sq", "legit", "-n", ns)).Should(Equal("Forbidden total=0 results="))
 
@@ -405,3 +385,22 @@ spec:
 		Eventually(state("csq", "e2e-one"), revoked).Should(Equal("Forbidden total=0 results="))
 	})
 })
+
+// deleteAuthorBindings deletes the binding of the query-author policy and the named validating
+// bindings, and returns the function that applies config/admission again; it also runs at
+// cleanup, and only once.
+func deleteAuthorBindings(validating ...string) func() {
+	GinkgoHelper()
+	kubectl("delete", "mutatingadmissionpolicybinding", "query-author")
+	kubectl(append([]string{"delete", "validatingadmissionpolicybinding"}, validating...)...)
+	restored := false
+	restore := func() {
+		if !restored {
+			kubectl("apply", "-k", filepath.Join(repoRoot, "config", "admission"))
+			waitForAdmissionPolicies()
+			restored = true
+		}
+	}
+	DeferCleanup(restore)
+	return restore
+}
