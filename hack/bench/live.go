@@ -121,7 +121,7 @@ func measureFreshness(ctx context.Context, c *cluster, t *tracker, o options, qu
 	for i := range o.updates {
 		q := queries[i%len(queries)]
 		ref := q.Status.Results[(i/len(queries))%len(q.Status.Results)]
-		rv, at, err := touch(ctx, c, ref.Namespace, ref.Name, fmt.Sprint("fresh-", i))
+		rv, at, err := touch(ctx, c, ref.Namespace, ref.Name, "fresh")
 		if err != nil {
 			return res, err
 		}
@@ -199,7 +199,8 @@ func measureBurst(ctx context.Context, c *cluster, mgr *manager, t *tracker, o o
 			break
 		}
 		if time.Since(caughtUp) > 2*time.Minute {
-			return res, fmt.Errorf("the manager applied %v of %d updates two minutes after the burst", seen, len(targets))
+			return res, fmt.Errorf("the manager applied %v of %d updates two minutes after the burst (broken watches meanwhile: %v)",
+				seen, len(targets), m.get("kubesift_index_watch_errors_total")-before.get("kubesift_index_watch_errors_total"))
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
@@ -214,9 +215,15 @@ func measureBurst(ctx context.Context, c *cluster, mgr *manager, t *tracker, o o
 	return res, nil
 }
 
+// touches numbers the writes of touch within a run.
+var touches atomic.Int64
+
 // touch changes an annotation of a Template and returns its new resourceVersion and the time
-// the API server acknowledged the write.
+// the API server acknowledged the write. The value ends with a number no earlier write used: a
+// run measures several sizes on one control plane and picks the same objects again, and a patch
+// that changes nothing is no write (no new resourceVersion, no watch event).
 func touch(ctx context.Context, c *cluster, ns, name, value string) (int64, time.Time, error) {
+	value = fmt.Sprint(value, "-", touches.Add(1))
 	patch := fmt.Appendf(nil, `{"metadata":{"annotations":{"bench.kubesift.io/touch":%q}}}`, value)
 	out, err := c.templates.Namespace(ns).Patch(ctx, name, types.MergePatchType, patch, metav1.PatchOptions{})
 	at := time.Now()
