@@ -83,6 +83,7 @@ type MemberClusterStatus struct {
 // +kubebuilder:subresource:status
 // +kubebuilder:resource:scope=Cluster,shortName=smc,categories=kubesift
 // +kubebuilder:validation:XValidation:rule="self.metadata.name.size() <= 63",message="the name of a MemberCluster is at most 63 characters"
+// +kubebuilder:validation:XValidation:rule="self.metadata.name != 'local'",message="the name local stands for the cluster kubesift runs in; choose another name"
 // +kubebuilder:printcolumn:name="Display Name",type=string,JSONPath=`.spec.displayName`,priority=1
 // +kubebuilder:printcolumn:name="Version",type=string,JSONPath=`.status.kubernetesVersion`
 // +kubebuilder:printcolumn:name="Ready",type=string,JSONPath=`.status.conditions[?(@.type=="Ready")].status`

@@ -81,7 +81,8 @@ const (
 // SortKey orders results by the value at a path.
 type SortKey struct {
 	// path is the value to sort by: metadata.name, metadata.namespace,
-	// metadata.creationTimestamp or any field path.
+	// metadata.creationTimestamp, any field path, or "cluster": the cluster an object was read
+	// from (the local cluster first, then MemberClusters by name).
 	// +required
 	// +kubebuilder:validation:MinLength=1
 	// +kubebuilder:validation:MaxLength=256
@@ -245,6 +246,16 @@ type QuerySpec struct {
 	// +required
 	Target TargetRef `json:"target"`
 
+	// clusters keeps only objects read from these clusters: "local" is the cluster kubesift runs
+	// in, any other name a MemberCluster. Empty keeps every cluster the index mirrors.
+	// +optional
+	// +listType=set
+	// +kubebuilder:validation:MaxItems=100
+	// +kubebuilder:validation:items:MinLength=1
+	// +kubebuilder:validation:items:MaxLength=63
+	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`
+	Clusters []string `json:"clusters,omitempty"`
+
 	// names keeps only objects with one of these exact names.
 	// +optional
 	// +listType=atomic
@@ -326,6 +337,11 @@ type QuerySpec struct {
 
 // ResultRef points at one object in the results. It never holds the object's content.
 type ResultRef struct {
+	// cluster the object was read from: a MemberCluster's name, empty for the local cluster.
+	// +optional
+	// +kubebuilder:validation:MaxLength=63
+	Cluster string `json:"cluster,omitempty"`
+
 	// namespace of the object; empty for cluster-scoped kinds.
 	// +optional
 	// +kubebuilder:validation:MaxLength=63

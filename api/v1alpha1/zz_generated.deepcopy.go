@@ -360,6 +360,11 @@ func (in *OwnerSelector) DeepCopy() *OwnerSelector {
 func (in *QuerySpec) DeepCopyInto(out *QuerySpec) {
 	*out = *in
 	out.Target = in.Target
+	if in.Clusters != nil {
+		in, out := &in.Clusters, &out.Clusters
+		*out = make([]string, len(*in))
+		copy(*out, *in)
+	}
 	if in.Names != nil {
 		in, out := &in.Names, &out.Names
 		*out = make([]string, len(*in))

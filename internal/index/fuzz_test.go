@@ -35,6 +35,7 @@ func getFuzzStore(t testing.TB) *Store {
 
 // fuzzSpec is the JSON shape fuzz inputs are decoded from.
 type fuzzSpec struct {
+	Clusters     []string
 	Namespaces   []string
 	Names        []string
 	NameContains string
@@ -62,6 +63,7 @@ func FuzzCompile(f *testing.F) {
 		{Labels: "a=b,c!=d,e in (f),!g,h>3", Fields: []query.FieldPredicate{{Path: "spec.a", Operator: query.OpGreaterThan, Values: []string{"1"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.l[k=v].x[*]", Operator: query.OpNotIn, Values: []string{"a", "1", "true"}}}, Sort: []query.SortKey{{Path: "spec.a", Descending: true}}},
 		{NameContains: "WeB", Names: []string{"a"}, Namespaces: []string{"n"}, Limit: 3},
+		{Clusters: []string{"", "prod-eu", "x'y"}, Sort: []query.SortKey{{Path: "cluster", Descending: true}, {Path: "spec.a"}}},
 		{Fields: []query.FieldPredicate{{Path: "metadata.annotations['x.io/y']", Operator: query.OpStartsWith, Values: []string{"'; DROP TABLE kinds; --"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.a", Operator: query.OpContains, Values: []string{"\x00\xff"}}}},
 		{Fields: []query.FieldPredicate{{Path: "spec.l[*].k", Operator: query.OpStartsWith, Values: []string{"\xff\xff", ""}}, {Path: "spec.l[k=v].x[*]", Operator: query.OpLessThanOrEqual, Values: []string{"2"}}}},
@@ -90,7 +92,7 @@ func FuzzCompile(f *testing.F) {
 		if json.Unmarshal([]byte(input), &fs) != nil {
 			return
 		}
-		spec := query.Spec{GVK: widgetGVK, Namespaces: fs.Namespaces, Names: fs.Names, NameContains: fs.NameContains,
+		spec := query.Spec{GVK: widgetGVK, Clusters: fs.Clusters, Namespaces: fs.Namespaces, Names: fs.Names, NameContains: fs.NameContains,
 			Fields: fs.Fields, OwnerUID: fs.OwnerUID, Owner: fs.Owner, Sort: fs.Sort, Limit: fs.Limit}
 		if fs.Labels != "" {
 			sel, err := labels.Parse(fs.Labels)

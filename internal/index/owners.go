@@ -68,8 +68,9 @@ func resolveOwners(c *conn, kinds []snapshotKind, q *query.Query, f *query.Filte
 		}
 		var next []string
 		for _, k := range kinds {
-			uids, err := columnStrings(c, `SELECT DISTINCT t.uid FROM `+k.table+`_owners AS ow JOIN `+k.table+
-				` AS t ON t.id = ow.obj WHERE ow.uid IN (SELECT value FROM json_each(?))`, string(arg))
+			sql, args := inClusters(`SELECT DISTINCT t.uid FROM `+k.table+`_owners AS ow JOIN `+k.table+
+				` AS t ON t.id = ow.obj WHERE ow.uid IN (SELECT value FROM json_each(?))`, "t.", q, string(arg))
+			uids, err := columnStrings(c, sql, args...)
 			if err != nil {
 				return "", fmt.Errorf("following owners through %s: %w", k.table, err)
 			}
@@ -106,8 +107,7 @@ func ownersByName(c *conn, kinds []snapshotKind, q *query.Query, f *query.Filter
 			continue
 		}
 		found = true
-		sql := `SELECT uid FROM ` + k.table + ` WHERE name = ?`
-		args := []any{o.Name}
+		sql, args := inClusters(`SELECT uid FROM `+k.table+` WHERE name = ?`, "", q, o.Name)
 		if ns := q.Namespaces(); len(ns) > 0 && k.namespaced {
 			sql += ` AND ns IN (SELECT value FROM json_each(?))`
 			arg, err := json.Marshal(ns)
@@ -127,6 +127,19 @@ func ownersByName(c *conn, kinds []snapshotKind, q *query.Query, f *query.Filter
 			"kind %s is not indexed: finding an owner by kind and name needs a ResourceIndex for its kind (or name the owner by uid)", o.Kind)
 	}
 	return uids, nil
+}
+
+// inClusters adds to sql, a statement with a WHERE clause and its arguments args, the
+// condition that the row (its columns prefixed with col) is in one of q's clusters, when q
+// names any. Owner chains follow UIDs, which no two clusters share in practice; the
+// condition keeps a chain inside the clusters the query reads.
+func inClusters(sql, col string, q *query.Query, args ...any) (string, []any) {
+	cs := q.Clusters()
+	if len(cs) == 0 {
+		return sql, args
+	}
+	arg, _ := json.Marshal(cs) // a []string always encodes
+	return sql + ` AND ` + col + `cluster IN (SELECT value FROM json_each(?))`, append(args, string(arg))
 }
 
 // ownerKinds names the kinds that owner chains are followed through, sorted.

@@ -64,15 +64,15 @@ func BenchmarkRelist(b *testing.B) {
 				}
 				b.StartTimer()
 				c0 := cpuTime()
-				if err := s.BeginRelist(sample.TemplateGVK); err != nil {
+				if err := s.BeginRelist(sample.TemplateGVK, ""); err != nil {
 					b.Fatal(err)
 				}
 				for i := 0; i < n; i += relistPage {
-					if err := s.ApplyRelist(sample.TemplateGVK, objs[i:min(i+relistPage, n)], nil); err != nil {
+					if err := s.ApplyRelist(sample.TemplateGVK, "", objs[i:min(i+relistPage, n)], nil); err != nil {
 						b.Fatal(err)
 					}
 				}
-				if err := s.CommitRelist(sample.TemplateGVK, nil); err != nil {
+				if err := s.CommitRelist(sample.TemplateGVK, "", nil); err != nil {
 					b.Fatal(err)
 				}
 				cpu += cpuTime() - c0

@@ -18,6 +18,8 @@ import (
 // Ref identifies a matching object.
 type Ref struct {
 	Namespace, Name, UID, ResourceVersion string
+	// Cluster is the cluster the object was read from: "" for the local cluster.
+	Cluster string
 }
 
 // Page is one page of results.
@@ -99,9 +101,9 @@ func (s *Store) searchTx(ctx context.Context, q *query.Query, continueToken stri
 	return page, c.db.Exec(`COMMIT`)
 }
 
-// readDocuments reads the stored document of each item through the (ns, name) index.
+// readDocuments reads the stored document of each item through the (ns, name, cluster) index.
 func readDocuments(c *conn, k *kind, items []Ref) ([][]byte, error) {
-	st, err := c.prepare(`SELECT json(obj) FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	st, err := c.prepare(`SELECT json(obj) FROM ` + k.table + ` WHERE ns = ? AND name = ? AND cluster = ?`)
 	if err != nil {
 		return nil, fmt.Errorf("preparing the document query: %w", err)
 	}
@@ -111,7 +113,7 @@ func readDocuments(c *conn, k *kind, items []Ref) ([][]byte, error) {
 		if err := st.Reset(); err != nil {
 			return nil, err
 		}
-		if err := bind(st, []any{it.Namespace, it.Name}); err != nil {
+		if err := bind(st, []any{it.Namespace, it.Name, it.Cluster}); err != nil {
 			return nil, err
 		}
 		if !st.Step() {
@@ -260,17 +262,18 @@ func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart
 	var last []any
 	var skipped int64
 	for len(page.Items) < q.Limit() && st.Step() {
-		if part.skipTies && st.ColumnInt64(4+len(keys)) == 0 {
+		if part.skipTies && st.ColumnInt64(5+len(keys)) == 0 {
 			skipped++
 			continue
 		}
 		page.Items = append(page.Items, Ref{
 			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
+			Cluster: st.ColumnText(4),
 		})
 		if len(page.Items) == q.Limit() {
 			last = make([]any, len(keys))
 			for i := range keys {
-				last[i] = columnValue(st, 4+i)
+				last[i] = columnValue(st, 5+i)
 			}
 		}
 	}
@@ -935,7 +938,7 @@ func pageParts(k *kind, keys []sortField, cursor []any, walk bool) []orderPart {
 // walkPlan.
 func buildPageSQL(k *kind, q *query.Query, keys []sortField, part orderPart, walk bool, fp filterPlan, limit int) (string, []any, error) {
 	sb := newBuilder(k, fp)
-	sb.w("SELECT o.ns, o.name, o.uid, o.rv")
+	sb.w("SELECT o.ns, o.name, o.uid, o.rv, o.cluster")
 	for _, key := range keys {
 		sb.w(", ")
 		sb.sortExpr(key, false)

@@ -206,6 +206,13 @@ func (sb *sqlBuilder) filter(q *query.Filter) and {
 	t := sb.k.table
 	var conds and
 	add := func(f sqlFunc) { conds = append(conds, f) }
+	if len(q.Clusters()) > 0 {
+		add(func(sb *sqlBuilder) {
+			sb.w("o.cluster IN (")
+			argList(sb, q.Clusters())
+			sb.w(")")
+		})
+	}
 	if len(q.Namespaces()) > 0 {
 		add(func(sb *sqlBuilder) {
 			sb.w("o.ns IN (")
@@ -835,6 +842,8 @@ func column(p query.Path) string {
 		return "created"
 	case p.Is("metadata", "uid"):
 		return "uid"
+	case p.Is(query.ClusterPath):
+		return "cluster"
 	}
 	return ""
 }
@@ -843,16 +852,24 @@ func column(p query.Path) string {
 // follow the direction of the first key so uniform orders can use one index.
 func keyFields(q *query.Query) []sortField {
 	out := make([]sortField, 0, len(q.Sort())+2)
-	hasNS, hasName := false, false
+	hasNS, hasName, hasCluster, nameDesc := false, false, false, false
 	for _, k := range q.Sort() {
 		sf := sortField{path: k.Path, col: column(k.Path), desc: k.Desc}
 		hasNS = hasNS || sf.col == "ns"
 		hasName = hasName || sf.col == "name"
+		hasCluster = hasCluster || sf.col == "cluster"
+		if sf.col == "name" {
+			nameDesc = sf.desc
+		}
 		out = append(out, sf)
 	}
 	if hasNS && hasName {
-		// Namespace and name identify an object: the order is already total, and leaving
-		// out the tiebreakers keeps keyset conditions inside the (ns, name) index.
+		// Cluster, namespace and name identify an object: the order is total with the
+		// cluster after them, and leaving out the other tiebreakers keeps keyset conditions
+		// inside the (ns, name, cluster) index.
+		if !hasCluster {
+			out = append(out, sortField{col: "cluster", desc: nameDesc})
+		}
 		return out
 	}
 	desc := out[0].desc

@@ -342,7 +342,54 @@ CREATE TABLE IF NOT EXISTS kinds (
 	UNIQUE (grp, version, kind)
 )`
 
+// schemaVersion is the layout of the tables, kept in PRAGMA user_version. A file index written
+// with another layout is emptied when opened: the index is a cache that list and watch
+// rebuild, never a source of truth.
+//
+//  1. each kind table has a cluster column, in its unique (ns, name, cluster) index.
+const schemaVersion = 1
+
+// resetOldSchema empties a database file whose layout is not schemaVersion.
+func (s *Store) resetOldSchema() error {
+	v, err := s.w.queryInt64(`PRAGMA user_version`)
+	if err != nil {
+		return err
+	}
+	if v == schemaVersion {
+		return nil
+	}
+	st, err := s.w.prepare(`SELECT name FROM sqlite_schema WHERE type = 'table' AND name NOT LIKE 'sqlite_%'`)
+	if err != nil {
+		return err
+	}
+	var tables []string
+	for st.Step() {
+		tables = append(tables, st.ColumnText(0))
+	}
+	err = st.Err()
+	_ = st.Reset()
+	if err != nil {
+		return err
+	}
+	if len(tables) > 0 {
+		s.log.Info("Emptying an index file written with another layout; list and watch rebuild it",
+			"layout", v, "want", schemaVersion)
+	}
+	return s.inTx(func() error {
+		for _, t := range tables {
+			// Names read from the schema table, quoted as identifiers.
+			if err := s.w.db.Exec(`DROP TABLE IF EXISTS "` + strings.ReplaceAll(t, `"`, `""`) + `"`); err != nil {
+				return err
+			}
+		}
+		return s.w.db.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion))
+	})
+}
+
 func (s *Store) loadKinds() error {
+	if err := s.resetOldSchema(); err != nil {
+		return fmt.Errorf("checking the index layout: %w", err)
+	}
 	if err := s.w.db.Exec(schemaSQL); err != nil {
 		return err
 	}
@@ -590,9 +637,10 @@ CREATE TABLE {t} (
 	rv TEXT NOT NULL,
 	created INTEGER NOT NULL,
 	lname TEXT NOT NULL,
-	obj BLOB NOT NULL
+	obj BLOB NOT NULL,
+	cluster TEXT NOT NULL DEFAULT ''
 );
-CREATE UNIQUE INDEX {t}_nsname ON {t} (ns, name);
+CREATE UNIQUE INDEX {t}_nsname ON {t} (ns, name, cluster);
 CREATE INDEX {t}_name ON {t} (name, uid);
 CREATE INDEX {t}_created ON {t} (created, uid);
 CREATE INDEX {t}_uid ON {t} (uid);
@@ -631,6 +679,25 @@ func (s *Store) inTx(fn func() error) (err error) {
 	return s.w.db.Exec(`COMMIT`)
 }
 
+// relistTables names the temporary tables of k's relists in progress, in every cluster.
+func (s *Store) relistTables(k *kind) ([]string, error) {
+	st, err := s.w.prepare(`SELECT name FROM temp.sqlite_master WHERE type = 'table' AND substr(name, 1, ?) = ?`)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Reset()
+	prefix := "relist_" + k.table + "_"
+	if err := bind(st, []any{int64(len(prefix)), prefix}); err != nil {
+		return nil, err
+	}
+	var out []string
+	for st.Step() {
+		// Names built by relistName: letters, digits and underscores only.
+		out = append(out, "temp."+st.ColumnText(0))
+	}
+	return out, st.Err()
+}
+
 // Unregister drops the kind and all its objects.
 func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
 	s.writeMu.Lock()
@@ -645,7 +712,11 @@ func (s *Store) Unregister(gvk schema.GroupVersionKind) error {
 		return nil
 	}
 	err := s.inTx(func() error {
-		for _, t := range []string{relistTable(k), k.table + "_labels", k.table + "_owners", k.table + "_fields", k.table + "_names", k.table} {
+		relists, err := s.relistTables(k)
+		if err != nil {
+			return err
+		}
+		for _, t := range append(relists, k.table+"_labels", k.table+"_owners", k.table+"_fields", k.table+"_names", k.table) {
 			if err := s.w.db.Exec(`DROP TABLE IF EXISTS ` + t); err != nil {
 				return err
 			}

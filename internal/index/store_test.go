@@ -418,23 +418,23 @@ func TestRelist(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CommitRelist(widgetGVK, nil); !errors.Is(err, errNoRelist) {
+	if err := s.CommitRelist(widgetGVK, "", nil); !errors.Is(err, errNoRelist) {
 		t.Fatalf("commit without a relist: %v", err)
 	}
-	if err := s.BeginRelist(widgetGVK); err != nil {
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
 		t.Fatal(err)
 	}
 	kept := obj("n", "gone", nil)
 	kept.SetLabels(map[string]string{"tier": "web"})
-	if err := s.ApplyRelist(widgetGVK, []*unstructured.Unstructured{kept}, nil); err != nil {
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{kept}, nil); err != nil {
 		t.Fatal(err)
 	}
 	// Begun again: the page above no longer counts as listed.
-	if err := s.BeginRelist(widgetGVK); err != nil {
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
 		t.Fatal(err)
 	}
 	for _, page := range [][]*unstructured.Unstructured{{obj("n", "a", nil)}, {obj("n", "b", nil), obj("n", "c", nil)}} {
-		if err := s.ApplyRelist(widgetGVK, page, nil); err != nil {
+		if err := s.ApplyRelist(widgetGVK, "", page, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -444,7 +444,7 @@ func TestRelist(t *testing.T) {
 		t.Fatalf("before the commit: %s", got)
 	}
 	rec := &recorder{old: true}
-	if err := s.CommitRelist(widgetGVK, rec); err != nil {
+	if err := s.CommitRelist(widgetGVK, "", rec); err != nil {
 		t.Fatal(err)
 	}
 	refs, _ = searchAll(t, s, q)
@@ -457,7 +457,7 @@ func TestRelist(t *testing.T) {
 	if len(rec.written) != 1 || rec.written[0].Old.GetName() != "gone" || rec.written[0].Old.GetLabels()["tier"] != "web" {
 		t.Fatalf("observed %+v, want the delete of gone with its labels", rec.written)
 	}
-	if err := s.CommitRelist(widgetGVK, nil); !errors.Is(err, errNoRelist) {
+	if err := s.CommitRelist(widgetGVK, "", nil); !errors.Is(err, errNoRelist) {
 		t.Fatalf("second commit: %v", err)
 	}
 }

@@ -1,6 +1,7 @@
 package index
 
 import (
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"strconv"
@@ -25,6 +26,10 @@ type rawText []byte
 type Change struct {
 	Object  *unstructured.Unstructured
 	Deleted bool
+	// Cluster names the cluster the object was read from: "" for the local cluster, or a
+	// MemberCluster's name. Objects of the same namespace and name in two clusters are two
+	// objects.
+	Cluster string
 }
 
 // Written is one committed change of an object.
@@ -38,6 +43,8 @@ type Written struct {
 	Old *unstructured.Unstructured
 	// New is the version written; nil for a delete.
 	New *unstructured.Unstructured
+	// Cluster is the cluster of the object ("" for the local cluster).
+	Cluster string
 }
 
 // Observer learns of the writes of a transaction. Observe is called inside the
@@ -54,6 +61,7 @@ type Observer interface {
 
 // row is an object prepared for storage.
 type row struct {
+	cluster           string
 	ns, name, uid, rv string
 	created           int64 // unix seconds; 0 when missing
 	json              []byte
@@ -185,11 +193,11 @@ func writeSQLFor(t string) *writeSQL {
 		return q.(*writeSQL)
 	}
 	q := &writeSQL{
-		selectByName: `SELECT id, rv, uid, json_extract(obj, '$.metadata.labels') FROM ` + t + ` WHERE ns = ? AND name = ?`,
+		selectByName: `SELECT id, rv, uid, json_extract(obj, '$.metadata.labels') FROM ` + t + ` WHERE ns = ? AND name = ? AND cluster = ?`,
 		// The whole stored document, for an Observer that wants the old version.
-		selectOldByName: `SELECT id, rv, uid, json(obj) FROM ` + t + ` WHERE ns = ? AND name = ?`,
+		selectOldByName: `SELECT id, rv, uid, json(obj) FROM ` + t + ` WHERE ns = ? AND name = ? AND cluster = ?`,
 		updateDoc:       `UPDATE ` + t + ` SET rv = ?, obj = jsonb(?) WHERE id = ?`,
-		insertRow:       `INSERT INTO ` + t + ` (ns, name, uid, rv, created, lname, obj) VALUES (?, ?, ?, ?, ?, ?, jsonb(?))`,
+		insertRow:       `INSERT INTO ` + t + ` (ns, name, uid, rv, created, lname, obj, cluster) VALUES (?, ?, ?, ?, ?, ?, jsonb(?), ?)`,
 		insertName:      `INSERT INTO ` + t + `_names (rowid, lname) VALUES (?, ?)`,
 		insertLabel:     `INSERT INTO ` + t + `_labels (key, value, num, obj) VALUES (?, ?, ?, ?)`,
 		deleteLabel:     `DELETE FROM ` + t + `_labels WHERE key = ? AND value = ? AND obj = ?`,
@@ -254,11 +262,13 @@ func keyOnly(gvk schema.GroupVersionKind, ns, name string) *unstructured.Unstruc
 	return u
 }
 
-func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
+// upsert writes obj, read from cluster, and returns its row id.
+func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) (int64, error) {
 	r, err := encode(obj, k.namespaced, b.buf)
 	if err != nil {
 		return 0, err
 	}
+	r.cluster = cluster
 	b.buf = r.json
 	w := b.s.w
 	q := writeSQLFor(k.table)
@@ -271,7 +281,7 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	if err != nil {
 		return 0, err
 	}
-	if err := bind(st, []any{r.ns, r.name}); err != nil {
+	if err := bind(st, []any{r.ns, r.name, r.cluster}); err != nil {
 		return 0, err
 	}
 	var id int64
@@ -335,7 +345,7 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 		_ = st.Reset()
 		lname := strings.ToLower(r.name)
 		if err := w.exec(q.insertRow,
-			r.ns, r.name, r.uid, r.rv, r.created, lname, rawText(r.json)); err != nil {
+			r.ns, r.name, r.uid, r.rv, r.created, lname, rawText(r.json), r.cluster); err != nil {
 			return 0, err
 		}
 		id = w.db.LastInsertRowID()
@@ -367,7 +377,7 @@ func (b *batch) upsert(k *kind, obj *unstructured.Unstructured) (int64, error) {
 	if err := b.insertSide(k, id, r.content); err != nil {
 		return 0, err
 	}
-	b.observe(Written{GVK: k.gvk, Old: old, New: obj})
+	b.observe(Written{GVK: k.gvk, Old: old, New: obj, Cluster: cluster})
 	return id, nil
 }
 
@@ -379,7 +389,7 @@ func (b *batch) deleteID(k *kind, id int64) error {
 	if wantOld {
 		doc = `json(obj)`
 	}
-	st, err := w.prepare(`SELECT ns, name, ` + doc + ` FROM ` + k.table + ` WHERE id = ?`)
+	st, err := w.prepare(`SELECT ns, name, ` + doc + `, cluster FROM ` + k.table + ` WHERE id = ?`)
 	if err != nil {
 		return err
 	}
@@ -388,7 +398,9 @@ func (b *batch) deleteID(k *kind, id int64) error {
 	}
 	var labels map[string]string
 	var old *unstructured.Unstructured
+	var cluster string
 	if st.Step() {
+		cluster = st.ColumnText(3)
 		if wantOld {
 			old, err = decodeDocument(st.ColumnRawText(2))
 			if err != nil {
@@ -428,20 +440,20 @@ func (b *batch) deleteID(k *kind, id int64) error {
 		}
 	}
 	b.changed[k]--
-	b.observe(Written{GVK: k.gvk, Old: old})
+	b.observe(Written{GVK: k.gvk, Old: old, Cluster: cluster})
 	return nil
 }
 
-func (b *batch) delete(k *kind, obj *unstructured.Unstructured) error {
+func (b *batch) delete(k *kind, cluster string, obj *unstructured.Unstructured) error {
 	ns := ""
 	if k.namespaced {
 		ns = obj.GetNamespace()
 	}
-	st, err := b.s.w.prepare(`SELECT id, uid FROM ` + k.table + ` WHERE ns = ? AND name = ?`)
+	st, err := b.s.w.prepare(`SELECT id, uid FROM ` + k.table + ` WHERE ns = ? AND name = ? AND cluster = ?`)
 	if err != nil {
 		return err
 	}
-	if err := bind(st, []any{ns, obj.GetName()}); err != nil {
+	if err := bind(st, []any{ns, obj.GetName(), cluster}); err != nil {
 		return err
 	}
 	if !st.Step() {
@@ -548,9 +560,9 @@ func (s *Store) Apply(changes []Change, obs Observer) error {
 				return err
 			}
 			if c.Deleted {
-				err = b.delete(k, c.Object)
+				err = b.delete(k, c.Cluster, c.Object)
 			} else {
-				_, err = b.upsert(k, c.Object)
+				_, err = b.upsert(k, c.Cluster, c.Object)
 			}
 			if err != nil {
 				return err
@@ -560,22 +572,30 @@ func (s *Store) Apply(changes []Change, obs Observer) error {
 	})
 }
 
-// relistTable names the temporary table that holds the ids a relist of k has written. It
-// lives on the writer connection, in memory, and never in the database file.
-func relistTable(k *kind) string { return "temp.relist_" + k.table }
+// relistTable names the temporary table that holds the ids a relist of k in cluster has
+// written. It lives on the writer connection, in memory, and never in the database file. The
+// cluster's name is hex-encoded: the table name is built from it, and never holds its text.
+func relistTable(k *kind, cluster string) string {
+	return "temp." + relistName(k, cluster)
+}
 
-// BeginRelist starts a relist of gvk: ApplyRelist then writes the listed objects page by
-// page, each page in its own transaction, and CommitRelist deletes, in one transaction,
-// every stored object of the kind that no page since BeginRelist contained. A second
-// BeginRelist before CommitRelist starts over. The listed objects are never all in memory
-// at once; the relist remembers only the row ids it wrote, in SQLite.
-func (s *Store) BeginRelist(gvk schema.GroupVersionKind) error {
+func relistName(k *kind, cluster string) string {
+	return "relist_" + k.table + "_" + hex.EncodeToString([]byte(cluster))
+}
+
+// BeginRelist starts a relist of gvk in cluster ("" for the local cluster): ApplyRelist
+// then writes the listed objects page by page, each page in its own transaction, and
+// CommitRelist deletes, in one transaction, every stored object of the kind and cluster that
+// no page since BeginRelist contained. A second BeginRelist before CommitRelist starts over.
+// The listed objects are never all in memory at once; the relist remembers only the row ids
+// it wrote, in SQLite. Relists of one kind in different clusters are independent.
+func (s *Store) BeginRelist(gvk schema.GroupVersionKind, cluster string) error {
 	k := s.kind(gvk)
 	if k == nil {
 		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
 	return s.write(nil, func(b *batch) error {
-		t := relistTable(k)
+		t := relistTable(k, cluster)
 		if err := s.w.db.Exec(`CREATE TABLE IF NOT EXISTS ` + t + ` (id INTEGER PRIMARY KEY)`); err != nil {
 			return err
 		}
@@ -584,7 +604,7 @@ func (s *Store) BeginRelist(gvk schema.GroupVersionKind) error {
 }
 
 // ApplyRelist writes one page of a relist begun with BeginRelist, in one transaction.
-func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs Observer) error {
+func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured, obs Observer) error {
 	if err := sameKind("relist", gvk, objs); err != nil {
 		return err
 	}
@@ -593,12 +613,12 @@ func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Un
 		if k == nil {
 			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 		}
-		if err := s.relisting(k); err != nil {
+		if err := s.relisting(k, cluster); err != nil {
 			return err
 		}
-		seen := `INSERT OR IGNORE INTO ` + relistTable(k) + ` (id) VALUES (?)`
+		seen := `INSERT OR IGNORE INTO ` + relistTable(k, cluster) + ` (id) VALUES (?)`
 		for _, o := range objs {
-			id, err := b.upsert(k, o)
+			id, err := b.upsert(k, cluster, o)
 			if err != nil {
 				return err
 			}
@@ -611,27 +631,18 @@ func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Un
 }
 
 // CommitRelist ends a relist begun with BeginRelist: in one transaction, it deletes every
-// stored object of the kind that the relist did not write.
-func (s *Store) CommitRelist(gvk schema.GroupVersionKind, obs Observer) error {
+// stored object of the kind and cluster that the relist did not write.
+func (s *Store) CommitRelist(gvk schema.GroupVersionKind, cluster string, obs Observer) error {
 	return s.write(obs, func(b *batch) error {
 		k := s.kind(gvk)
 		if k == nil {
 			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 		}
-		if err := s.relisting(k); err != nil {
+		if err := s.relisting(k, cluster); err != nil {
 			return err
 		}
-		t := relistTable(k)
-		st, err := s.w.prepare(`SELECT id FROM ` + k.table + ` WHERE id NOT IN (SELECT id FROM ` + t + `)`)
-		if err != nil {
-			return err
-		}
-		var stale []int64
-		for st.Step() {
-			stale = append(stale, st.ColumnInt64(0))
-		}
-		err = st.Err()
-		_ = st.Reset()
+		t := relistTable(k, cluster)
+		stale, err := s.clusterIDs(k, cluster, ` AND id NOT IN (SELECT id FROM `+t+`)`)
 		if err != nil {
 			return err
 		}
@@ -644,13 +655,30 @@ func (s *Store) CommitRelist(gvk schema.GroupVersionKind, obs Observer) error {
 	})
 }
 
-// relisting fails unless a relist of k is in progress.
-func (s *Store) relisting(k *kind) error {
+// clusterIDs returns the row ids of k's objects in cluster that also meet the condition and.
+func (s *Store) clusterIDs(k *kind, cluster, and string) ([]int64, error) {
+	st, err := s.w.prepare(`SELECT id FROM ` + k.table + ` WHERE cluster = ?` + and)
+	if err != nil {
+		return nil, err
+	}
+	defer st.Reset()
+	if err := bind(st, []any{cluster}); err != nil {
+		return nil, err
+	}
+	var ids []int64
+	for st.Step() {
+		ids = append(ids, st.ColumnInt64(0))
+	}
+	return ids, st.Err()
+}
+
+// relisting fails unless a relist of k in cluster is in progress.
+func (s *Store) relisting(k *kind, cluster string) error {
 	st, err := s.w.prepare(`SELECT 1 FROM temp.sqlite_master WHERE type = 'table' AND name = ?`)
 	if err != nil {
 		return err
 	}
-	if err := bind(st, []any{"relist_" + k.table}); err != nil {
+	if err := bind(st, []any{relistName(k, cluster)}); err != nil {
 		return err
 	}
 	found := st.Step()
@@ -665,11 +693,16 @@ func (s *Store) relisting(k *kind) error {
 	return nil
 }
 
-// Replace makes the stored objects of gvk exactly objs, in one transaction: a relist whose
-// objects are all at hand.
+// Replace makes the stored objects of gvk in the local cluster exactly objs, in one
+// transaction: a relist whose objects are all at hand.
 func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured) error {
-	k := s.kind(gvk)
-	if k == nil {
+	return s.ReplaceIn(gvk, "", objs)
+}
+
+// ReplaceIn is Replace for the objects of cluster ("" for the local cluster); the other
+// clusters' objects of the kind stay.
+func (s *Store) ReplaceIn(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured) error {
+	if s.kind(gvk) == nil {
 		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
 	if err := sameKind("replace", gvk, objs); err != nil {
@@ -680,20 +713,16 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 		if k == nil {
 			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 		}
-		st, err := s.w.prepare(`SELECT id FROM ` + k.table)
+		ids, err := s.clusterIDs(k, cluster, "")
 		if err != nil {
 			return err
 		}
-		stale := map[int64]struct{}{}
-		for st.Step() {
-			stale[st.ColumnInt64(0)] = struct{}{}
+		stale := make(map[int64]struct{}, len(ids))
+		for _, id := range ids {
+			stale[id] = struct{}{}
 		}
-		if err := st.Err(); err != nil {
-			return err
-		}
-		_ = st.Reset()
 		for _, o := range objs {
-			id, err := b.upsert(k, o)
+			id, err := b.upsert(k, cluster, o)
 			if err != nil {
 				return err
 			}
@@ -705,6 +734,30 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 			}
 		}
 		return nil
+	})
+}
+
+// DropCluster deletes every stored object of gvk read from cluster, in one transaction, and
+// tells obs of each delete: the cluster is no longer mirrored for the kind.
+func (s *Store) DropCluster(gvk schema.GroupVersionKind, cluster string, obs Observer) error {
+	if s.kind(gvk) == nil {
+		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+	}
+	return s.write(obs, func(b *batch) error {
+		k := s.kind(gvk)
+		if k == nil {
+			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+		}
+		ids, err := s.clusterIDs(k, cluster, "")
+		if err != nil {
+			return err
+		}
+		for _, id := range ids {
+			if err := b.deleteID(k, id); err != nil {
+				return err
+			}
+		}
+		return s.w.db.Exec(`DROP TABLE IF EXISTS ` + relistTable(k, cluster))
 	})
 }
 

@@ -35,6 +35,7 @@ const (
 // Mirror copies one kind into the index. Create it with Writer.NewMirror, then Start it.
 type Mirror struct {
 	gvk        schema.GroupVersionKind
+	cluster    string // "" for the local cluster
 	label      string
 	namespaced bool
 	lw         toolscache.ListerWatcherWithContext
@@ -64,6 +65,9 @@ type Mirror struct {
 type Config struct {
 	GVK        schema.GroupVersionKind
 	Namespaced bool
+	// Cluster names the cluster the ListerWatcher reads: "" for the local cluster, or a
+	// MemberCluster's name. The index keeps each cluster's objects apart.
+	Cluster string
 	// Owner is the name of the ResourceIndex that mirrors the kind.
 	Owner string
 	// Fields are the fields registered in the index for the kind.
@@ -79,6 +83,7 @@ func (w *Writer) NewMirror(cfg Config) *Mirror {
 	label := KindLabel(cfg.GVK)
 	return &Mirror{
 		gvk:        cfg.GVK,
+		cluster:    cfg.Cluster,
 		label:      label,
 		namespaced: cfg.Namespaced,
 		lw:         cfg.ListerWatcher,
@@ -94,6 +99,9 @@ func (w *Writer) NewMirror(cfg Config) *Mirror {
 
 // GVK returns the mirrored kind.
 func (m *Mirror) GVK() schema.GroupVersionKind { return m.gvk }
+
+// Cluster returns the mirrored cluster ("" for the local cluster).
+func (m *Mirror) Cluster() string { return m.cluster }
 
 // Namespaced reports whether objects of the kind live in namespaces.
 func (m *Mirror) Namespaced() bool { return m.namespaced }

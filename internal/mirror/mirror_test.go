@@ -267,25 +267,25 @@ func (f *faultyIndex) Apply(c []index.Change, obs index.Observer) error {
 	return f.Store.Apply(c, obs)
 }
 
-func (f *faultyIndex) BeginRelist(gvk schema.GroupVersionKind) error {
+func (f *faultyIndex) BeginRelist(gvk schema.GroupVersionKind, cluster string) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	return f.Store.BeginRelist(gvk)
+	return f.Store.BeginRelist(gvk, cluster)
 }
 
-func (f *faultyIndex) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs index.Observer) error {
+func (f *faultyIndex) ApplyRelist(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured, obs index.Observer) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	return f.Store.ApplyRelist(gvk, objs, obs)
+	return f.Store.ApplyRelist(gvk, cluster, objs, obs)
 }
 
-func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, obs index.Observer) error {
+func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, cluster string, obs index.Observer) error {
 	if err := f.check(); err != nil {
 		return err
 	}
-	return f.Store.CommitRelist(gvk, obs)
+	return f.Store.CommitRelist(gvk, cluster, obs)
 }
 
 // TestWriteFailureRecovers checks that a failed write of a watch event is reported and

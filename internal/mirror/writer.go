@@ -30,9 +30,9 @@ const (
 // Index is what the writer needs of the index. *index.Store implements it.
 type Index interface {
 	Apply(changes []index.Change, obs index.Observer) error
-	BeginRelist(gvk schema.GroupVersionKind) error
-	ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs index.Observer) error
-	CommitRelist(gvk schema.GroupVersionKind, obs index.Observer) error
+	BeginRelist(gvk schema.GroupVersionKind, cluster string) error
+	ApplyRelist(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured, obs index.Observer) error
+	CommitRelist(gvk schema.GroupVersionKind, cluster string, obs index.Observer) error
 }
 
 type opKind uint8
@@ -204,7 +204,7 @@ func (o *observer) Observe(wr index.Written) {
 		o.kindWide[wr.GVK] = struct{}{}
 		return
 	}
-	o.changes = append(o.changes, catalog.Change{GVK: wr.GVK, Old: wr.Old, New: wr.New})
+	o.changes = append(o.changes, catalog.Change{GVK: wr.GVK, Old: wr.Old, New: wr.New, Cluster: wr.Cluster})
 }
 
 // result is what a committed write leaves to do once the lock is released.
@@ -276,7 +276,7 @@ func (w *Writer) process(batch []op) {
 				// Not listed yet: the relist writes every object.
 				continue
 			}
-			events = append(events, index.Change{Object: o.objs[0], Deleted: o.kind == opDelete})
+			events = append(events, index.Change{Object: o.objs[0], Deleted: o.kind == opDelete, Cluster: m.cluster})
 			eventOps = append(eventOps, o)
 			if len(events) >= maxBatch {
 				flush()
@@ -319,13 +319,13 @@ func (w *Writer) relistStep(m *Mirror, o op, res *result) error {
 	var err error
 	switch o.kind {
 	case opBegin:
-		err = w.idx.BeginRelist(m.gvk)
+		err = w.idx.BeginRelist(m.gvk, m.cluster)
 	case opPage:
-		err = w.idx.ApplyRelist(m.gvk, o.objs, iobs)
+		err = w.idx.ApplyRelist(m.gvk, m.cluster, o.objs, iobs)
 	case opCommit:
 		var deleted int
 		counter := &deleteCounter{next: iobs}
-		err = w.idx.CommitRelist(m.gvk, counter)
+		err = w.idx.CommitRelist(m.gvk, m.cluster, counter)
 		deleted = counter.deletes
 		if err == nil {
 			w.committed(m, deleted)

@@ -10,6 +10,10 @@ import (
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 )
 
+// LocalCluster names, in a query spec's clusters, the cluster kubesift runs in; the index
+// and result references call it "".
+const LocalCluster = "local"
+
 // FromAPI converts the query spec of a SearchQuery or ClusterSearchQuery into a Spec.
 // namespaces restricts the search; nil searches every namespace. A malformed label
 // selector yields an *Error at "labels"; everything else is checked by Compile.
@@ -18,6 +22,12 @@ func FromAPI(spec *searchv1alpha1.QuerySpec, namespaces []string) (Spec, error) 
 		GVK:        spec.Target.GroupVersionKind(),
 		Namespaces: namespaces,
 		Limit:      int(spec.Limit),
+	}
+	for _, c := range spec.Clusters {
+		if c == LocalCluster {
+			c = ""
+		}
+		out.Clusters = append(out.Clusters, c)
 	}
 	top, err := groupFromAPI(searchv1alpha1.FilterGroup{
 		Names: spec.Names, NameContains: spec.NameContains, LabelSelector: spec.LabelSelector, Fields: spec.Fields,

@@ -31,7 +31,15 @@ const (
 	DefaultFacetLimit = 20
 	MaxFacetLimit     = 100
 	MaxOwnerDepth     = 5
+	MaxClusters       = 100
+	// MaxClusterName is the longest cluster name: a MemberCluster's name is a DNS label.
+	MaxClusterName = 63
 )
+
+// ClusterPath is the sort path that orders results by the cluster an object was read from
+// (the local cluster, "", first). It names no field of the object: filters select clusters
+// with Spec.Clusters, and fields, valueFrom and facets refuse it.
+const ClusterPath = "cluster"
 
 // Operator is a field predicate operator.
 type Operator string
@@ -70,8 +78,11 @@ type SortKey struct {
 // Spec is an uncompiled query. All filters are ANDed, and when AnyOf is set an object must
 // also match at least one of its groups.
 type Spec struct {
-	GVK           schema.GroupVersionKind
-	Namespaces    []string
+	GVK        schema.GroupVersionKind
+	Namespaces []string
+	// Clusters restricts the search to objects read from these clusters: "" is the local
+	// cluster, any other name a MemberCluster. None means every cluster.
+	Clusters      []string
 	Names         []string
 	NameContains  string
 	Labels        labels.Selector
@@ -190,7 +201,8 @@ type LabelRequirement struct {
 // Filter is a compiled conjunction of filters: the top level of a query or one group of
 // its anyOf. It is immutable and safe for concurrent use.
 type Filter struct {
-	at            string // the position of the filter in the spec: "" or "anyOf[i]."
+	at            string   // the position of the filter in the spec: "" or "anyOf[i]."
+	clusters      []string // top level only
 	namespaces    []string
 	names         []string
 	nameContains  string // lower-cased
@@ -227,6 +239,16 @@ func Compile(spec Spec) (*Query, error) {
 		return nil, Errorf("namespaces", ErrInvalidValue, "%d namespaces given, the maximum is %d", len(spec.Namespaces), MaxNames)
 	}
 	q.namespaces = sortedUnique(spec.Namespaces)
+	if len(spec.Clusters) > MaxClusters {
+		return nil, Errorf("clusters", ErrInvalidValue, "%d clusters given, the maximum is %d", len(spec.Clusters), MaxClusters)
+	}
+	q.clusters = sortedUnique(spec.Clusters)
+	for i, c := range q.clusters {
+		if !validClusterName(c) {
+			return nil, Errorf(fmt.Sprintf("clusters[%d]", i), ErrInvalidValue,
+				"%q is not a cluster name: lower-case letters, digits, '-' and '.', at most %d characters", c, MaxClusterName)
+		}
+	}
 	top := Group{Names: spec.Names, NameContains: spec.NameContains, Labels: spec.Labels, Fields: spec.Fields,
 		OwnerUID: spec.OwnerUID, Owner: spec.Owner, CreatedAfter: spec.CreatedAfter, CreatedBefore: spec.CreatedBefore}
 	if err := q.compile(top); err != nil {
@@ -253,7 +275,7 @@ func Compile(spec Spec) (*Query, error) {
 		if err != nil {
 			return nil, PathError(fmt.Sprintf("sort[%d].path", i), err)
 		}
-		if !p.Scalar() {
+		if !p.Scalar() && !p.Is(ClusterPath) {
 			return nil, Errorf(fmt.Sprintf("sort[%d].path", i), ErrInvalidPath,
 				"sort path %q must select a single value: [*] and [key=value] are not allowed", k.Path)
 		}
@@ -277,6 +299,9 @@ func Compile(spec Spec) (*Query, error) {
 		p, err := ParsePath(fs.Path)
 		if err != nil {
 			return nil, PathError(fmt.Sprintf("facets[%d].path", i), err)
+		}
+		if p.Is(ClusterPath) {
+			return nil, clusterPathError(fmt.Sprintf("facets[%d].path", i))
 		}
 		f := Facet{Path: p, Text: fs.Path, Limit: fs.Limit}
 		switch {
@@ -362,6 +387,31 @@ func (f *Filter) compileGroup(g Group) *Error {
 	return nil
 }
 
+// clusterPathError refuses ClusterPath where a path names a field of the object.
+func clusterPathError(field string) *Error {
+	return Errorf(field, ErrInvalidPath,
+		"%q names the cluster an object was read from, not a field: select clusters with clusters, or sort by it", ClusterPath)
+}
+
+// validClusterName reports whether c is "" (the local cluster) or a MemberCluster's name: a
+// DNS subdomain of at most MaxClusterName characters.
+func validClusterName(c string) bool {
+	if c == "" {
+		return true
+	}
+	if len(c) > MaxClusterName || !alnum(c[0]) || !alnum(c[len(c)-1]) {
+		return false
+	}
+	for i := 0; i < len(c); i++ {
+		if !alnum(c[i]) && c[i] != '-' && c[i] != '.' {
+			return false
+		}
+	}
+	return true
+}
+
+func alnum(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' }
+
 func mustPath(s string) Path {
 	p, err := ParsePath(s)
 	if err != nil {
@@ -381,6 +431,9 @@ func compilePredicate(f FieldPredicate) (Predicate, *Error) {
 	if err != nil {
 		return Predicate{}, PathError("path", err)
 	}
+	if p.Is(ClusterPath) {
+		return Predicate{}, clusterPathError("path")
+	}
 	pr := Predicate{Path: p}
 	n := len(f.Values)
 	if f.ValueFrom != "" {
@@ -395,6 +448,9 @@ func compilePredicate(f FieldPredicate) (Predicate, *Error) {
 		from, err := ParsePath(f.ValueFrom)
 		if err != nil {
 			return Predicate{}, PathError("valueFrom.path", err)
+		}
+		if from.Is(ClusterPath) {
+			return Predicate{}, clusterPathError("valueFrom.path")
 		}
 		if !from.Scalar() {
 			return Predicate{}, Errorf("valueFrom.path", ErrInvalidPath,
@@ -513,6 +569,20 @@ func (q *Query) Limit() int { return q.limit }
 // group), the prefix of the fields its errors name.
 func (f *Filter) Position() string { return f.at }
 
+// Clusters returns the clusters an object must be read from (none: any), sorted; "" is the
+// local cluster. Only the top level has them.
+func (f *Filter) Clusters() []string { return f.clusters }
+
+// InCluster reports whether objects read from cluster ("" for the local cluster) can match
+// the query. Matches looks at the object alone, which does not say its cluster.
+func (q *Query) InCluster(cluster string) bool {
+	if len(q.clusters) == 0 {
+		return true
+	}
+	i := sort.SearchStrings(q.clusters, cluster)
+	return i < len(q.clusters) && q.clusters[i] == cluster
+}
+
 // Namespaces returns the namespaces an object must be in (none: any), sorted.
 func (f *Filter) Namespaces() []string { return f.namespaces }
 
@@ -580,6 +650,9 @@ func (q *Query) computeFingerprint() string {
 	}
 	w("v1", q.gvk.Group, q.gvk.Version, q.gvk.Kind)
 	w(q.namespaces...)
+	if len(q.clusters) > 0 {
+		w(append([]string{"clusters"}, q.clusters...)...)
+	}
 	for i, f := range q.Filters() {
 		if i > 0 {
 			w("anyOf", strconv.Itoa(i))
@@ -718,7 +791,7 @@ func (q *Query) Unfiltered() bool { return q.empty() && len(q.anyOf) == 0 }
 
 // empty reports whether the filter has no condition.
 func (f *Filter) empty() bool {
-	return len(f.namespaces) == 0 && len(f.names) == 0 && f.nameContains == "" && f.selector == nil &&
+	return len(f.clusters) == 0 && len(f.namespaces) == 0 && len(f.names) == 0 && f.nameContains == "" && f.selector == nil &&
 		!f.labelsNothing && len(f.preds) == 0 && f.ownerUID == "" && f.owner == nil && f.createdAfter == nil && f.createdBefore == nil
 }
 

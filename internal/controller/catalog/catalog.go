@@ -33,6 +33,8 @@ type Change struct {
 	Old *unstructured.Unstructured
 	// New is the object after the change; nil when it was deleted.
 	New *unstructured.Unstructured
+	// Cluster is the cluster of the object: "" for the local cluster.
+	Cluster string
 }
 
 // KindWide reports whether the change concerns the whole kind (a relist, the kind starting or

@@ -149,23 +149,23 @@ func (f *faultyIndex) Apply(changes []index.Change, obs index.Observer) error {
 	return f.Store.Apply(changes, obs)
 }
 
-func (f *faultyIndex) BeginRelist(gvk schema.GroupVersionKind) error {
+func (f *faultyIndex) BeginRelist(gvk schema.GroupVersionKind, cluster string) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	return f.Store.BeginRelist(gvk)
+	return f.Store.BeginRelist(gvk, cluster)
 }
 
-func (f *faultyIndex) ApplyRelist(gvk schema.GroupVersionKind, objs []*unstructured.Unstructured, obs index.Observer) error {
+func (f *faultyIndex) ApplyRelist(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured, obs index.Observer) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	return f.Store.ApplyRelist(gvk, objs, obs)
+	return f.Store.ApplyRelist(gvk, cluster, objs, obs)
 }
 
-func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, obs index.Observer) error {
+func (f *faultyIndex) CommitRelist(gvk schema.GroupVersionKind, cluster string, obs index.Observer) error {
 	if err := f.err(); err != nil {
 		return err
 	}
-	return f.Store.CommitRelist(gvk, obs)
+	return f.Store.CommitRelist(gvk, cluster, obs)
 }

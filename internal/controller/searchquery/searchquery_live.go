@@ -285,7 +285,7 @@ func (l *liveQueries) dispatch() {
 // matchesAny reports whether q matched the old or the new version of one of the changes.
 func matchesAny(q *query.Query, changes []catalog.Change) bool {
 	for _, ch := range changes {
-		if ch.KindWide() || q.Matches(ch.Old) || q.Matches(ch.New) {
+		if ch.KindWide() || q.InCluster(ch.Cluster) && (q.Matches(ch.Old) || q.Matches(ch.New)) {
 			return true
 		}
 	}

@@ -108,7 +108,7 @@ func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
 			st.Results = make([]searchv1alpha1.ResultRef, len(o.page.Items))
 			for i, it := range o.page.Items {
 				st.Results[i] = searchv1alpha1.ResultRef{
-					Namespace: it.Namespace, Name: it.Name, UID: it.UID, ResourceVersion: it.ResourceVersion,
+					Cluster: it.Cluster, Namespace: it.Namespace, Name: it.Name, UID: it.UID, ResourceVersion: it.ResourceVersion,
 				}
 			}
 		}

@@ -71,6 +71,14 @@ func TestToIndexSpec(t *testing.T) {
 			},
 		},
 		{
+			name: "clusters",
+			spec: searchv1alpha1.QuerySpec{Target: searchv1alpha1.TargetRef{APIVersion: "v1", Kind: "ConfigMap"},
+				Clusters: []string{"prod-eu", "local"}},
+			check: func(g Gomega, s query.Spec) {
+				g.Expect(s.Clusters).To(Equal([]string{"prod-eu", ""}), "local is the index's local cluster, \"\"")
+			},
+		},
+		{
 			name: "bad-selector",
 			spec: searchv1alpha1.QuerySpec{LabelSelector: &metav1.LabelSelector{MatchExpressions: []metav1.LabelSelectorRequirement{{Key: "a", Operator: "Near"}}}},
 			err:  `spec.labelSelector: "Near" is not a valid label selector operator`,
@@ -289,6 +297,16 @@ func TestLiveQueriesScheduling(t *testing.T) {
 	// A kind-wide change reaches every query on the kind and no other.
 	g.Expect(sortedStrings(send(catalog.Change{GVK: gvk})...)).To(Equal([]string{"db", "web"}))
 	g.Expect(send(catalog.Change{GVK: other, New: obj(other, "web-1")})).To(Equal([]string{"cms"}))
+
+	// A query that names clusters hears only of changes in them.
+	l.forget(db)
+	onlyEU, err := query.Compile(query.Spec{GVK: gvk, Namespaces: []string{"ns"}, NameContains: "db", Clusters: []string{"prod-eu"}})
+	g.Expect(err).NotTo(HaveOccurred())
+	l.track(db, onlyEU)
+	clock = clock.Add(time.Minute)
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "db-1")})).To(BeEmpty(), "a change in the local cluster")
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "db-1"), Cluster: "prod-us"})).To(BeEmpty(), "a change in another member")
+	g.Expect(send(catalog.Change{GVK: gvk, New: obj(gvk, "db-1"), Cluster: "prod-eu"})).To(Equal([]string{"db"}))
 
 	// Forgotten queries and unknown kinds are ignored, and nothing is buffered for them.
 	l.forget(web)
