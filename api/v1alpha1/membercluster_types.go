@@ -9,6 +9,11 @@ import (
 // <cluster>-kubeconfig Secrets.
 const DefaultKubeconfigKey = "value"
 
+// VerbSearch is the verb that RBAC grants on a MemberCluster (resource memberclusters, with the
+// cluster's name in resourceNames) to let a user's SearchQuery and ClusterSearchQuery objects
+// read that member's objects. Without it, queries see only the local cluster's objects.
+const VerbSearch = "search"
+
 // SecretKeyRef names one key of a Secret in a given namespace.
 type SecretKeyRef struct {
 	// namespace is the namespace of the Secret.

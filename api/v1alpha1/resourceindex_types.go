@@ -19,6 +19,47 @@ type ResourceIndexSpec struct {
 	// +kubebuilder:validation:items:MinLength=1
 	// +kubebuilder:validation:items:MaxLength=256
 	Fields []string `json:"fields,omitempty"`
+
+	// clusters selects member clusters to mirror the kind from as well, besides the local
+	// cluster, which is always mirrored. Unset mirrors the local cluster only.
+	// +optional
+	Clusters *ClusterSelection `json:"clusters,omitempty"`
+}
+
+// ClusterSelection selects MemberClusters.
+type ClusterSelection struct {
+	// selector matches the labels of MemberCluster objects; an empty selector ({}) matches every
+	// MemberCluster.
+	// +required
+	Selector metav1.LabelSelector `json:"selector"`
+}
+
+// ClusterIndexStatus is the state of a kind's mirror in one member cluster.
+type ClusterIndexStatus struct {
+	// name of the MemberCluster.
+	// +required
+	// +kubebuilder:validation:MaxLength=63
+	Name string `json:"name"`
+
+	// ready is true once the member's objects are in the index and its mirror is running.
+	// +required
+	Ready bool `json:"ready"`
+
+	// reason is a CamelCase word for the state: Synced, Syncing, ClusterNotReady,
+	// ResourceNotFound, Forbidden or NotConnected.
+	// +optional
+	// +kubebuilder:validation:MaxLength=64
+	Reason string `json:"reason,omitempty"`
+
+	// message says what the state means and, when not ready, what to do.
+	// +optional
+	// +kubebuilder:validation:MaxLength=1024
+	Message string `json:"message,omitempty"`
+
+	// objectCount is the number of the member's objects in the index. While the member is not
+	// ready, its objects stay in the index as they were last seen.
+	// +optional
+	ObjectCount int64 `json:"objectCount,omitempty"`
 }
 
 // ResourceIndexStatus is the observed state of a ResourceIndex.
@@ -32,6 +73,14 @@ type ResourceIndexStatus struct {
 	// +optional
 	// +kubebuilder:default=0
 	ObjectCount int64 `json:"objectCount"`
+
+	// clusters reports the kind's mirror in each member cluster that spec.clusters selects; the
+	// local cluster is reported by the conditions. objectCount counts every cluster's objects.
+	// +optional
+	// +listType=map
+	// +listMapKey=name
+	// +kubebuilder:validation:MaxItems=256
+	Clusters []ClusterIndexStatus `json:"clusters,omitempty"`
 
 	// resource is the API resource that spec.target maps to, once the API server serves it. The
 	// admission policy in config/admission reads it to check, when a query is written, that its

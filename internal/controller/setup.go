@@ -11,6 +11,7 @@ import (
 	"github.com/kubesift/kubesift/internal/controller/authorepoch"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/controller/membercluster"
+	"github.com/kubesift/kubesift/internal/controller/members"
 	"github.com/kubesift/kubesift/internal/controller/resourceindex"
 	"github.com/kubesift/kubesift/internal/controller/searchquery"
 	"github.com/kubesift/kubesift/internal/index"
@@ -50,10 +51,11 @@ func SetupWithManager(mgr ctrl.Manager, store *index.Store, opts Options) error 
 	if cat == nil {
 		cat = catalog.New()
 	}
-	if err := resourceindex.SetupWithManager(mgr, store, cat); err != nil {
+	reg := members.New()
+	if err := resourceindex.SetupWithManager(mgr, store, cat, reg); err != nil {
 		return fmt.Errorf("setting up the ResourceIndex controller: %w", err)
 	}
-	if err := membercluster.SetupWithManager(mgr, membercluster.Options{ProbeInterval: opts.ProbeInterval}); err != nil {
+	if err := membercluster.SetupWithManager(mgr, membercluster.Options{ProbeInterval: opts.ProbeInterval, Members: reg}); err != nil {
 		return fmt.Errorf("setting up the MemberCluster controller: %w", err)
 	}
 	if err := authorepoch.SetupWithManager(mgr, opts.AuthorEpoch); err != nil {

@@ -248,7 +248,7 @@ func TestClusterWrites(t *testing.T) {
 
 	// Dropping a removes a's objects and its open relist.
 	rec = &recorder{}
-	if err := s.DropCluster(widgetGVK, "a", rec); err != nil {
+	if n, err := s.DropCluster(widgetGVK, "a", rec); err != nil || n != 29 {
 		t.Fatal(err)
 	}
 	if len(rec.written) != 29 {

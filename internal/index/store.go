@@ -756,6 +756,32 @@ func (s *Store) Count(gvk schema.GroupVersionKind) (int64, error) {
 	return k.count.Load(), nil
 }
 
+// CountIn returns the number of stored objects of the kind read from cluster ("" for the
+// local cluster), from a read snapshot.
+func (s *Store) CountIn(ctx context.Context, gvk schema.GroupVersionKind, cluster string) (int64, error) {
+	k := s.kind(gvk)
+	if k == nil {
+		return 0, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+	}
+	c, err := s.acquire(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer s.release(c)
+	st, err := c.prepare(`SELECT count(*) FROM ` + k.table + ` WHERE cluster = ?`)
+	if err != nil {
+		return 0, err
+	}
+	defer st.Reset()
+	if err := bind(st, []any{cluster}); err != nil {
+		return 0, err
+	}
+	if !st.Step() {
+		return 0, st.Err()
+	}
+	return st.ColumnInt64(0), nil
+}
+
 // Bytes returns the size of the database: its pages, in memory or in the file.
 func (s *Store) Bytes() (int64, error) {
 	s.writeMu.Lock()

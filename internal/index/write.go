@@ -738,12 +738,14 @@ func (s *Store) ReplaceIn(gvk schema.GroupVersionKind, cluster string, objs []*u
 }
 
 // DropCluster deletes every stored object of gvk read from cluster, in one transaction, and
-// tells obs of each delete: the cluster is no longer mirrored for the kind.
-func (s *Store) DropCluster(gvk schema.GroupVersionKind, cluster string, obs Observer) error {
+// tells obs of each delete: the cluster is no longer mirrored for the kind. It returns the
+// number of objects deleted.
+func (s *Store) DropCluster(gvk schema.GroupVersionKind, cluster string, obs Observer) (int, error) {
 	if s.kind(gvk) == nil {
-		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+		return 0, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
-	return s.write(obs, func(b *batch) error {
+	n := 0
+	err := s.write(obs, func(b *batch) error {
 		k := s.kind(gvk)
 		if k == nil {
 			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
@@ -757,8 +759,13 @@ func (s *Store) DropCluster(gvk schema.GroupVersionKind, cluster string, obs Obs
 				return err
 			}
 		}
+		n = len(ids)
 		return s.w.db.Exec(`DROP TABLE IF EXISTS ` + relistTable(k, cluster))
 	})
+	if err != nil {
+		n = 0
+	}
+	return n, err
 }
 
 // sameKind reports an error naming op when an object of objs is nil or of another kind than gvk.

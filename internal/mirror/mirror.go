@@ -88,13 +88,22 @@ func (w *Writer) NewMirror(cfg Config) *Mirror {
 		namespaced: cfg.Namespaced,
 		lw:         cfg.ListerWatcher,
 		w:          w,
-		log:        w.log.WithValues("kind", label),
+		log:        mirrorLog(w.log, label, cfg.Cluster),
 		owner:      cfg.Owner,
 		fields:     cfg.Fields,
 		done:       make(chan struct{}),
 		stopped:    make(chan struct{}),
 		restart:    make(chan struct{}, 1),
 	}
+}
+
+// mirrorLog is a mirror's logger: it names the kind and, for a member, the cluster.
+func mirrorLog(log logr.Logger, label, cluster string) logr.Logger {
+	log = log.WithValues("kind", label)
+	if cluster != "" {
+		log = log.WithValues("cluster", cluster)
+	}
+	return log
 }
 
 // GVK returns the mirrored kind.

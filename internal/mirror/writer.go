@@ -353,7 +353,13 @@ func (w *Writer) committed(m *Mirror, deleted int) {
 		m.synced = true
 		m.syncedFlag.Store(true)
 		m.log.Info("Kind synced into the index")
-		w.cat.Set(m.gvk, catalog.Kind{Index: m.Owner(), Namespaced: m.namespaced, Synced: true})
+		if m.cluster == "" {
+			w.cat.Set(m.gvk, catalog.Kind{Index: m.Owner(), Namespaced: m.namespaced, Synced: true})
+		} else {
+			// The kind is queryable already (the local cluster decides that): a member's objects
+			// arriving change the answers, which a live query learns like any relist.
+			w.cat.Publish(catalog.Change{GVK: m.gvk})
+		}
 		w.refresh(m.Owner())
 		return
 	}

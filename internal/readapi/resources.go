@@ -137,6 +137,7 @@ func (h *resources) serve(w http.ResponseWriter, req *http.Request, r resourceRe
 	if r.name != "" {
 		spec.Names, spec.Limit, token = []string{r.name}, 1, ""
 	}
+	spec.Clusters = localOnly
 	q, err := query.Compile(spec)
 	if err != nil {
 		return apierrors.NewBadRequest(listParamMessage(err, params.Get("fieldSelector")))

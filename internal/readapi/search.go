@@ -127,11 +127,24 @@ func (r *reader) answer(ctx context.Context, spec *searchv1alpha1.QuerySpec, nam
 	return nil
 }
 
-// compileSpec compiles a query spec over namespaces the way the query controllers do.
+// localOnly restricts a read to the local cluster's objects. The read API does not yet check a
+// caller's grants on member clusters (docs/multicluster.md), so it answers from the local
+// cluster alone.
+var localOnly = []string{""}
+
+// compileSpec compiles a query spec over namespaces the way the query controllers do, over the
+// local cluster's objects only.
 func compileSpec(spec *searchv1alpha1.QuerySpec, namespaces []string) (*query.Query, error) {
 	qs, err := query.FromAPI(spec, namespaces)
 	if err != nil {
 		return nil, err
 	}
+	for i, c := range qs.Clusters {
+		if c != "" {
+			return nil, query.Errorf(fmt.Sprintf("clusters[%d]", i), query.ErrInvalidValue,
+				"the read API answers from the local cluster only; ask for member clusters with a SearchQuery or ClusterSearchQuery")
+		}
+	}
+	qs.Clusters = localOnly
 	return query.Compile(qs)
 }

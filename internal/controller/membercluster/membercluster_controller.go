@@ -28,6 +28,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/source"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
+	"github.com/kubesift/kubesift/internal/controller/members"
 )
 
 // +kubebuilder:rbac:groups=search.kubesift.io,resources=memberclusters,verbs=get;list;watch
@@ -40,6 +41,8 @@ const DefaultProbeInterval = 30 * time.Second
 type Options struct {
 	// ProbeInterval is how often each member is probed; zero means DefaultProbeInterval.
 	ProbeInterval time.Duration
+	// Members receives each member's connection and readiness; nil keeps them to itself.
+	Members *members.Registry
 }
 
 // Reconciler connects to the clusters that MemberCluster objects name and reports their health.
@@ -56,8 +59,9 @@ type Reconciler struct {
 	// elected is closed once this replica leads; only the leader writes to MemberCluster objects.
 	elected <-chan struct{}
 
-	mu    sync.Mutex
-	conns map[string]*connection
+	mu      sync.Mutex
+	conns   map[string]*connection
+	members *members.Registry
 }
 
 // SetupWithManager registers the MemberCluster controller with the manager.
@@ -74,6 +78,10 @@ func SetupWithManager(mgr ctrl.Manager, opts Options) error {
 		refreshCh: make(chan event.TypedGenericEvent[*searchv1alpha1.MemberCluster], 256),
 		elected:   mgr.Elected(),
 		conns:     map[string]*connection{},
+		members:   opts.Members,
+	}
+	if r.members == nil {
+		r.members = members.New()
 	}
 	if r.interval <= 0 {
 		r.interval = DefaultProbeInterval
@@ -178,7 +186,9 @@ func (r *Reconciler) connect(ctx context.Context, mc *searchv1alpha1.MemberClust
 		r.setConnection(mc.Name, conn)
 	}
 	serverVersion, perr := conn.probe(ctx)
-	return probeOutcome(conn.config.Host, ref.String(), serverVersion, perr, r.interval), nil
+	o = probeOutcome(conn.config.Host, ref.String(), serverVersion, perr, r.interval)
+	r.members.Set(mc.Name, conn.config, conn.http, o.ready(), o.message)
+	return o, nil
 }
 
 // readKubeconfig returns the kubeconfig in the Secret's key, or the outcome that says why it
@@ -236,6 +246,7 @@ func (r *Reconciler) setConnection(name string, c *connection) {
 	}
 	if c == nil {
 		delete(r.conns, name)
+		r.members.Remove(name)
 		return
 	}
 	r.conns[name] = c

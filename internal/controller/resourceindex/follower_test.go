@@ -90,7 +90,7 @@ func TestFollowerMirrorsWithoutWriting(t *testing.T) {
 	g.Expect(err).NotTo(HaveOccurred())
 	defer func() { _ = followerStore.Close() }()
 	followerCat := catalog.New()
-	g.Expect(setupWithManager(mgr, followerStore, followerStore, followerCat)).To(Succeed())
+	g.Expect(setupWithManager(mgr, followerStore, followerStore, followerCat, nil)).To(Succeed())
 	done := make(chan error, 1)
 	go func() { done <- mgr.Start(ctx) }()
 	defer func() {

@@ -32,6 +32,7 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/controller/members"
 	"github.com/kubesift/kubesift/internal/index"
 	"github.com/kubesift/kubesift/internal/mirror"
 	"github.com/kubesift/kubesift/internal/query"
@@ -64,18 +65,27 @@ type Reconciler struct {
 	// elected is closed once this replica leads; only the leader writes to ResourceIndex objects.
 	elected <-chan struct{}
 
-	mu      sync.Mutex
-	mirrors map[schema.GroupVersionKind]*mirror.Mirror
+	// members holds the connections to member clusters that the MemberCluster controller made.
+	members *members.Registry
+
+	mu            sync.Mutex
+	mirrors       map[schema.GroupVersionKind]*mirror.Mirror // the local cluster's
+	memberMirrors map[memberKey]*memberMirror
+	clients       map[string]*memberClients // by member
 }
 
 // SetupWithManager registers the ResourceIndex controller and the index writer with the manager.
-func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog) error {
-	return setupWithManager(mgr, store, store, cat)
+// reg holds the member clusters' connections; nil mirrors the local cluster only.
+func SetupWithManager(mgr ctrl.Manager, store *index.Store, cat *catalog.Catalog, reg *members.Registry) error {
+	return setupWithManager(mgr, store, store, cat, reg)
 }
 
 // setupWithManager is SetupWithManager with the mirrors writing through writes, which tests
 // use to make writes fail.
-func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index, cat *catalog.Catalog) error {
+func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index, cat *catalog.Catalog, reg *members.Registry) error {
+	if reg == nil {
+		reg = members.New()
+	}
 	if err := mirror.RegisterMetrics(); err != nil {
 		return err
 	}
@@ -98,7 +108,12 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index,
 		refreshCh: make(chan event.TypedGenericEvent[*searchv1alpha1.ResourceIndex], 1024),
 		mirrors:   map[schema.GroupVersionKind]*mirror.Mirror{},
 		elected:   mgr.Elected(),
+		members:   reg,
+
+		memberMirrors: map[memberKey]*memberMirror{},
+		clients:       map[string]*memberClients{},
 	}
+	reg.Subscribe(r.memberChanged)
 	r.writer = mirror.NewWriter(writes, cat, r.refresh)
 	if err := mgr.Add(r.writer); err != nil {
 		return fmt.Errorf("adding the index writer: %w", err)
@@ -115,6 +130,7 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index,
 		For(&searchv1alpha1.ResourceIndex{}).
 		Watches(&searchv1alpha1.ResourceIndex{}, handler.EnqueueRequestsFromMapFunc(r.siblings)).
 		Watches(crd, handler.EnqueueRequestsFromMapFunc(r.indicesOfCRD)).
+		Watches(&searchv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.indicesOfMembers)).
 		WatchesRawSource(source.Channel(r.refreshCh, &handler.TypedEnqueueRequestForObject[*searchv1alpha1.ResourceIndex]{})).
 		WithOptions(controller.Options{
 			// A missing CRD or missing access is retried quickly at first, then once a minute.
@@ -201,6 +217,13 @@ func (r *Reconciler) reconcileMirror(ctx context.Context, ri *searchv1alpha1.Res
 		return r.unavailable(ctx, ri, gvk, err)
 	}
 	o, err := r.mirrorResolved(ctx, ri, gvk, mapping)
+	switch o.reason {
+	case searchv1alpha1.ReasonSynced, searchv1alpha1.ReasonSyncing, searchv1alpha1.ReasonIndexWriteFailed:
+		namespaced := mapping.Scope.Name() == meta.RESTScopeNameNamespace
+		var merr error
+		o.clusters, merr = r.reconcileMembers(ctx, ri, gvk, namespaced, slices.Clone(ri.Spec.Fields))
+		err = errors.Join(err, merr)
+	}
 	if o.reason != "" && o.reason != searchv1alpha1.ReasonResourceNotFound {
 		// Published for the admission policy that checks a query's author against the target.
 		o.resource = &searchv1alpha1.IndexedResource{Group: mapping.Resource.Group, Resource: mapping.Resource.Resource}
@@ -341,6 +364,8 @@ func (r *Reconciler) stopMirror(ctx context.Context, m *mirror.Mirror) error {
 
 // unregister drops the kind's rows from the index and the kind from the catalog.
 func (r *Reconciler) unregister(gvk schema.GroupVersionKind) error {
+	// The kind's rows go, every cluster's.
+	r.stopMembers(context.Background(), gvk)
 	var err error
 	r.writer.WithLock(func() {
 		if r.store.Registered(gvk) {

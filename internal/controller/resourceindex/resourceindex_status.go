@@ -18,6 +18,8 @@ type outcome struct {
 	count int64
 	// resource is the API resource the target maps to; nil when the API server does not serve it.
 	resource *searchv1alpha1.IndexedResource
+	// clusters is the state of each selected member cluster.
+	clusters []searchv1alpha1.ClusterIndexStatus
 }
 
 // ready reports whether the outcome makes the ResourceIndex Ready.
@@ -44,6 +46,7 @@ func applyOutcome(st *searchv1alpha1.ResourceIndexStatus, generation int64, o ou
 	}
 	meta.SetStatusCondition(&st.Conditions, ready)
 	st.Resource = o.resource
+	st.Clusters = o.clusters
 
 	if o.reconciling() {
 		meta.SetStatusCondition(&st.Conditions, metav1.Condition{

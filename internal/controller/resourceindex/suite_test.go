@@ -24,6 +24,7 @@ import (
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
+	"github.com/kubesift/kubesift/internal/controller/members"
 	"github.com/kubesift/kubesift/internal/index"
 )
 
@@ -39,6 +40,7 @@ var (
 	writes    *faultyIndex
 	cat       *catalog.Catalog
 	changes   = &changeLog{}
+	registry  = members.New()
 	// controlPlaneErr says why the controller tests cannot run; they fail with it.
 	controlPlaneErr error
 )
@@ -123,7 +125,7 @@ func run(m *testing.M) int {
 		return fail("Unable to create the manager", err)
 	}
 	writes = &faultyIndex{Store: store}
-	if err := setupWithManager(mgr, store, writes, cat); err != nil {
+	if err := setupWithManager(mgr, store, writes, cat, registry); err != nil {
 		return fail("Unable to set up the controller", err)
 	}
 	done := make(chan error, 1)
@@ -161,6 +163,7 @@ func grantManager(ctx context.Context) error {
 			{APIGroups: []string{"search.kubesift.io"}, Resources: []string{"resourceindices"}, Verbs: []string{"get", "list", "watch", "update", "patch"}},
 			{APIGroups: []string{"search.kubesift.io"}, Resources: []string{"resourceindices/status"}, Verbs: []string{"get", "update", "patch"}},
 			{APIGroups: []string{"search.kubesift.io"}, Resources: []string{"resourceindices/finalizers"}, Verbs: []string{"update"}},
+			{APIGroups: []string{"search.kubesift.io"}, Resources: []string{"memberclusters"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"apiextensions.k8s.io"}, Resources: []string{"customresourcedefinitions"}, Verbs: []string{"get", "list", "watch"}},
 			{APIGroups: []string{"authorization.k8s.io"}, Resources: []string{"selfsubjectaccessreviews"}, Verbs: []string{"create"}},
 			{APIGroups: []string{"", "events.k8s.io"}, Resources: []string{"events"}, Verbs: []string{"create", "patch"}},

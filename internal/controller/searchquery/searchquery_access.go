@@ -50,7 +50,13 @@ func newAccessReviewer(c client.Client, ttl time.Duration) *accessReviewer {
 
 // allowed reports whether the author may list gr in namespace; "" means in all namespaces.
 func (a *accessReviewer) allowed(ctx context.Context, who author, gr schema.GroupResource, namespace string) (bool, error) {
-	key := who.key() + "|" + strconv.Quote(gr.String()) + "|" + strconv.Quote(namespace)
+	return a.allowedTo(ctx, who, "list", gr, namespace, "")
+}
+
+// allowedTo reports whether the author may use verb on gr in namespace ("": all namespaces, or
+// a cluster-scoped resource), on the object name ("": any object).
+func (a *accessReviewer) allowedTo(ctx context.Context, who author, verb string, gr schema.GroupResource, namespace, name string) (bool, error) {
+	key := who.key() + "|" + verb + "|" + strconv.Quote(gr.String()) + "|" + strconv.Quote(namespace) + "|" + strconv.Quote(name)
 	now := a.now()
 	a.mu.Lock()
 	d, ok := a.decisions[key]
@@ -65,9 +71,10 @@ func (a *accessReviewer) allowed(ctx context.Context, who author, gr schema.Grou
 			Groups: who.groups,
 			ResourceAttributes: &authorizationv1.ResourceAttributes{
 				Namespace: namespace,
-				Verb:      "list",
+				Verb:      verb,
 				Group:     gr.Group,
 				Resource:  gr.Resource,
+				Name:      name,
 			},
 		},
 	}
@@ -78,7 +85,7 @@ func (a *accessReviewer) allowed(ctx context.Context, who author, gr schema.Grou
 		}
 	}
 	if err := a.client.Create(ctx, review); err != nil {
-		return false, fmt.Errorf("reviewing whether %q may list %s: %w", who.username, resourceName(gr), err)
+		return false, fmt.Errorf("reviewing whether %q may %s %s: %w", who.username, verb, resourceName(gr), err)
 	}
 	a.mu.Lock()
 	a.decisions[key] = accessDecision{allowed: review.Status.Allowed, expires: now.Add(a.ttl)}
@@ -141,6 +148,76 @@ func (r *reconciler[T]) authorize(
 		}
 	}
 	return nil, nil
+}
+
+// memberClustersResource is the resource whose custom verb VerbSearch grants a query's author the
+// objects of one member cluster.
+var memberClustersResource = schema.GroupResource{Group: searchv1alpha1.GroupVersion.Group, Resource: "memberclusters"}
+
+// clusters returns the clusters whose objects a query may read: of requested (none: every
+// cluster), the local cluster and the MemberClusters on which the author recorded in
+// annotations has the verb search. An author who names a MemberCluster without that grant gets
+// a Forbidden outcome; the clusters left out of an empty request are named in skipped. An empty
+// request by an author granted every MemberCluster stays empty (every cluster), which keeps
+// the cluster condition, and its cost, out of the search. ok is false when the request keeps
+// no cluster at all.
+func (r *reconciler[T]) clusters(
+	ctx context.Context, annotations map[string]string, requested []string,
+) (effective []string, skipped []string, denied *outcome, err error) {
+	who, err := authorOf(annotations)
+	if err != nil {
+		return nil, nil, ptr.To(noAuthor(r.kind.name, err)), nil
+	}
+	var list searchv1alpha1.MemberClusterList
+	if err := r.client.List(ctx, &list); err != nil {
+		return nil, nil, nil, fmt.Errorf("listing MemberClusters: %w", err)
+	}
+	granted := map[string]bool{"": true}
+	exists := map[string]bool{}
+	var members []string
+	for i := range list.Items {
+		name := list.Items[i].Name
+		exists[name] = true
+		members = append(members, name)
+		ok, err := r.access.allowedTo(ctx, who, searchv1alpha1.VerbSearch, memberClustersResource, "", name)
+		if err != nil {
+			return nil, nil, nil, err
+		}
+		granted[name] = ok
+	}
+	if len(requested) == 0 {
+		effective = []string{""}
+		for _, name := range members {
+			if granted[name] {
+				effective = append(effective, name)
+			} else {
+				skipped = append(skipped, name)
+			}
+		}
+		if len(skipped) == 0 {
+			effective = nil
+		}
+		return effective, skipped, nil, nil
+	}
+	for _, c := range requested {
+		switch {
+		case granted[c]:
+			effective = append(effective, c)
+		case exists[c]:
+			return nil, nil, ptr.To(clusterForbidden(who.username, c)), nil
+		}
+		// Not a MemberCluster: nothing of it may be read, and nothing is.
+	}
+	return effective, nil, nil, nil
+}
+
+func clusterForbidden(user, cluster string) outcome {
+	return outcome{
+		reason: searchv1alpha1.ReasonForbidden,
+		message: fmt.Sprintf("user %q, who last wrote the spec, may not search MemberCluster %q: grant the verb %q on "+
+			"memberclusters named %q (see docs/multicluster.md), or leave it out of spec.clusters",
+			user, cluster, searchv1alpha1.VerbSearch, cluster),
+	}
 }
 
 // errTargetNotServed means the API server does not serve the target kind, so no access can be

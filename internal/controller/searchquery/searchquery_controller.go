@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
@@ -283,13 +285,34 @@ func (r *reconciler[T]) evaluate(
 	case !kind.Synced:
 		return indexNotReady(spec.Target, kind.Index), nil
 	}
+	clusters, skipped, denied, err := r.clusters(ctx, annotations, ispec.Clusters)
+	switch {
+	case err != nil:
+		return outcome{}, err
+	case denied != nil:
+		return *denied, nil
+	case len(ispec.Clusters) > 0 && len(clusters) == 0:
+		// Only clusters that are not MemberClusters: nothing of them may be read.
+		return succeeded(index.Page{}), nil
+	case !slices.Equal(clusters, ispec.Clusters):
+		ispec.Clusters = clusters
+		if q, err = query.Compile(ispec); err != nil {
+			return outcome{}, fmt.Errorf("compiling the query for the clusters its author may search: %w", err)
+		}
+		r.live.track(key, q)
+	}
 
 	start := time.Now()
 	page, err := r.store.Search(ctx, q, spec.Continue)
 	r.live.observe(key, q, time.Since(start))
 	switch {
 	case err == nil:
-		return succeeded(page), nil
+		o := succeeded(page)
+		if len(skipped) > 0 {
+			o.message += fmt.Sprintf("; MemberClusters %s are left out: the author may not search them (verb %q on memberclusters)",
+				strings.Join(skipped, ", "), searchv1alpha1.VerbSearch)
+		}
+		return o, nil
 	case errors.Is(err, query.ErrInvalidQuery):
 		// A bad continue token stays bad until the spec changes.
 		r.live.forget(key)
