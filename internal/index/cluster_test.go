@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -285,8 +286,8 @@ func TestClusterQueryErrors(t *testing.T) {
 	for field, spec := range cases {
 		spec.GVK = widgetGVK
 		_, err := query.Compile(spec)
-		qe, ok := err.(*query.Error)
-		if !ok || !strings.HasPrefix(qe.Field, field) {
+		var qe *query.Error
+		if !errors.As(err, &qe) || !strings.HasPrefix(qe.Field, field) {
 			t.Errorf("%s: got %v", field, err)
 		}
 	}
@@ -325,7 +326,7 @@ func TestOldLayoutIsEmptied(t *testing.T) {
 	if s, err = Open(Options{Path: path}); err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	defer func() { _ = s.Close() }()
 	if s.Registered(widgetGVK) {
 		t.Fatal("a file of an older layout kept its kinds")
 	}

@@ -166,7 +166,8 @@ func (r *Reconciler) reconcileMember(
 		case apierrors.IsForbidden(err):
 			count()
 			st.Reason = clusterForbidden
-			st.Message = fmt.Sprintf("The kubeconfig of MemberCluster %s may not list %s there: grant its user list and watch on it (see docs/multicluster.md)", name, target)
+			st.Message = fmt.Sprintf("The kubeconfig of MemberCluster %s may not list %s there: "+
+				"grant its user list and watch on it (see docs/multicluster.md)", name, target)
 			return st, nil
 		default:
 			count()
@@ -195,7 +196,8 @@ func (r *Reconciler) reconcileMember(
 		st.Message = fmt.Sprintf("Writing objects of MemberCluster %s to the index fails, retrying with backoff: %v", name, mm.m.Failure())
 	case !conn.Ready:
 		st.Reason = clusterNotReady
-		st.Message = fmt.Sprintf("MemberCluster %s does not answer: %s; its objects stay in the index as last seen and catch up when it answers", name, conn.Message)
+		st.Message = fmt.Sprintf("MemberCluster %s does not answer: %s; "+
+			"its objects stay in the index as last seen and catch up when it answers", name, conn.Message)
 	case !mm.m.Synced():
 		st.Reason = clusterSyncing
 		st.Message = fmt.Sprintf("Loading the objects of %s from MemberCluster %s", target, name)

@@ -30,10 +30,13 @@ func searchRefs(g Gomega, spec query.Spec) []string {
 	return out
 }
 
-// clusterStatus returns the named ResourceIndex's entries in status.clusters.
-func clusterStatus(g Gomega, name string) []searchv1alpha1.ClusterIndexStatus {
+// fleetIndex is the ResourceIndex of TestMemberClusters.
+const fleetIndex = "configmaps-fleet"
+
+// clusterStatus returns the entries of fleetIndex's status.clusters.
+func clusterStatus(g Gomega) []searchv1alpha1.ClusterIndexStatus {
 	ri := &searchv1alpha1.ResourceIndex{}
-	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Name: name}, ri)).To(Succeed())
+	g.Expect(k8sClient.Get(context.Background(), client.ObjectKey{Name: fleetIndex}, ri)).To(Succeed())
 	return ri.Status.Clusters
 }
 
@@ -86,7 +89,7 @@ func TestMemberClusters(t *testing.T) {
 	fleet := query.Spec{GVK: configMapGVK, Namespaces: []string{"fleet"}}
 	g.Eventually(func(g Gomega) {
 		g.Expect(searchRefs(g, fleet)).To(Equal([]string{"m1|fleet/only-m1", "m1|fleet/shared", "|fleet/shared"}))
-		st := clusterStatus(g, "configmaps-fleet")
+		st := clusterStatus(g)
 		g.Expect(st).To(HaveLen(1))
 		g.Expect(st[0].Name).To(Equal("m1"))
 		g.Expect(st[0].Reason).To(Equal(clusterSynced))
@@ -111,7 +114,7 @@ func TestMemberClusters(t *testing.T) {
 	// A member that stops answering keeps its objects, and says so.
 	registry.Set("m1", mcfg, hc, false, "readyz: connection refused")
 	g.Eventually(func(g Gomega) {
-		st := clusterStatus(g, "configmaps-fleet")
+		st := clusterStatus(g)
 		g.Expect(st).To(HaveLen(1))
 		g.Expect(st[0].Reason).To(Equal(clusterNotReady))
 		g.Expect(st[0].Ready).To(BeFalse())
@@ -120,7 +123,7 @@ func TestMemberClusters(t *testing.T) {
 	g.Expect(searchRefs(g, onlyM1)).To(ContainElement("m1|fleet/only-m1"))
 	registry.Set("m1", mcfg, hc, true, "")
 	g.Eventually(func(g Gomega) {
-		g.Expect(clusterStatus(g, "configmaps-fleet")[0].Reason).To(Equal(clusterSynced))
+		g.Expect(clusterStatus(g)[0].Reason).To(Equal(clusterSynced))
 	}, timeout, interval).Should(Succeed())
 
 	// The second member, selected but without a connection, reports it and blocks nothing.
@@ -129,7 +132,7 @@ func TestMemberClusters(t *testing.T) {
 	m2.Labels["env"] = "fleet"
 	g.Expect(k8sClient.Update(ctx, m2)).To(Succeed())
 	g.Eventually(func(g Gomega) {
-		st := clusterStatus(g, "configmaps-fleet")
+		st := clusterStatus(g)
 		g.Expect(st).To(HaveLen(2))
 		g.Expect(st[1].Name).To(Equal("m2"))
 		g.Expect(st[1].Reason).To(Equal(clusterNotConnected))
@@ -144,7 +147,7 @@ func TestMemberClusters(t *testing.T) {
 	g.Expect(k8sClient.Update(ctx, m1)).To(Succeed())
 	g.Eventually(func(g Gomega) {
 		g.Expect(searchRefs(g, fleet)).To(Equal([]string{"|fleet/shared"}))
-		st := clusterStatus(g, "configmaps-fleet")
+		st := clusterStatus(g)
 		g.Expect(st).To(HaveLen(1))
 		g.Expect(st[0].Name).To(Equal("m2"))
 	}, timeout, interval).Should(Succeed())

@@ -55,7 +55,9 @@ func (a *accessReviewer) allowed(ctx context.Context, who author, gr schema.Grou
 
 // allowedTo reports whether the author may use verb on gr in namespace ("": all namespaces, or
 // a cluster-scoped resource), on the object name ("": any object).
-func (a *accessReviewer) allowedTo(ctx context.Context, who author, verb string, gr schema.GroupResource, namespace, name string) (bool, error) {
+func (a *accessReviewer) allowedTo(
+	ctx context.Context, who author, verb string, gr schema.GroupResource, namespace, name string,
+) (bool, error) {
 	key := who.key() + "|" + verb + "|" + strconv.Quote(gr.String()) + "|" + strconv.Quote(namespace) + "|" + strconv.Quote(name)
 	now := a.now()
 	a.mu.Lock()
