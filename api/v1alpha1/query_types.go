@@ -361,6 +361,12 @@ type ResultRef struct {
 	// +optional
 	// +kubebuilder:validation:MaxLength=64
 	ResourceVersion string `json:"resourceVersion,omitempty"`
+
+	// stale is true when the object comes from a member cluster whose mirror is not Ready (the
+	// member does not answer, or kubesift cannot read it): the object is as last seen, and may
+	// have changed or gone since. The ResourceIndex's status.clusters says why.
+	// +optional
+	Stale bool `json:"stale,omitempty"`
 }
 
 // QueryStatus is the observed state of a SearchQuery or ClusterSearchQuery.

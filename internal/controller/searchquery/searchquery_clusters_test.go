@@ -109,4 +109,22 @@ func TestMemberClusterGrants(t *testing.T) {
 		readyWith(localAndM1, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded)(g, st)
 		g.Expect(resultKeys(st)).To(Equal([]string{"|w1", "m1|w1", "m1|w2"}))
 	})
+
+	// When the ResourceIndex reports m1's mirror as not Ready, m1's results are marked stale.
+	ri := &searchv1alpha1.ResourceIndex{
+		ObjectMeta: metav1.ObjectMeta{Name: "test"}, // the index the suite's catalog names for Widgets
+		Spec:       searchv1alpha1.ResourceIndexSpec{Target: widgetTarget},
+	}
+	g.Expect(k8s.Create(ctx, ri)).To(Succeed())
+	defer func() { g.Expect(k8s.Delete(ctx, ri)).To(Succeed()) }()
+	ri.Status.Clusters = []searchv1alpha1.ClusterIndexStatus{{Name: "m1", Reason: "ClusterNotReady", Message: "down"}}
+	g.Expect(k8s.Status().Update(ctx, ri)).To(Succeed())
+	eventuallyStatus(t, localAndM1, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+		g.Expect(st.Results).To(HaveLen(3))
+		for _, r := range st.Results {
+			g.Expect(r.Stale).To(Equal(r.Cluster == "m1"), "result %s|%s", r.Cluster, r.Name)
+		}
+		g.Expect(st.Conditions).To(ContainElement(HaveField("Message",
+			ContainSubstring("results from MemberClusters m1 are as last seen"))))
+	})
 }

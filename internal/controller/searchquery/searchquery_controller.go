@@ -308,6 +308,13 @@ func (r *reconciler[T]) evaluate(
 	switch {
 	case err == nil:
 		o := succeeded(page)
+		if o.stale, err = r.staleClusters(ctx, kind.Index); err != nil {
+			return outcome{}, err
+		}
+		if len(o.stale) > 0 {
+			o.message += fmt.Sprintf("; results from MemberClusters %s are as last seen: their mirror is not Ready "+
+				"(see status.clusters of ResourceIndex %s)", strings.Join(sortedSet(o.stale), ", "), kind.Index)
+		}
 		if len(skipped) > 0 {
 			o.message += fmt.Sprintf("; MemberClusters %s are left out: the author may not search them (verb %q on memberclusters)",
 				strings.Join(skipped, ", "), searchv1alpha1.VerbSearch)

@@ -3,8 +3,11 @@ package searchquery
 import (
 	"context"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/event"
@@ -46,6 +49,43 @@ func (r *reconciler[T]) notMirrored(ctx context.Context, target searchv1alpha1.T
 	return out, nil
 }
 
+// staleClusters returns the member clusters whose mirror the named ResourceIndex reports as
+// not Ready: their rows are as last seen.
+func (r *reconciler[T]) staleClusters(ctx context.Context, index string) (map[string]bool, error) {
+	ri := &searchv1alpha1.ResourceIndex{}
+	if err := r.client.Get(ctx, client.ObjectKey{Name: index}, ri); err != nil {
+		if apierrors.IsNotFound(err) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("reading ResourceIndex %s: %w", index, err)
+	}
+	return notReadyClusters(ri), nil
+}
+
+// notReadyClusters names the members of a ResourceIndex's status.clusters that are not Ready.
+func notReadyClusters(ri *searchv1alpha1.ResourceIndex) map[string]bool {
+	var out map[string]bool
+	for _, c := range ri.Status.Clusters {
+		if !c.Ready {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[c.Name] = true
+		}
+	}
+	return out
+}
+
+// sortedSet returns the keys of a set, sorted.
+func sortedSet(set map[string]bool) []string {
+	out := make([]string, 0, len(set))
+	for k := range set {
+		out = append(out, k)
+	}
+	slices.Sort(out)
+	return out
+}
+
 // queriesOnTargetOf maps a ResourceIndex to the tracked queries on its target.
 func (r *reconciler[T]) queriesOnTargetOf(_ context.Context, obj client.Object) []reconcile.Request {
 	ri, ok := obj.(*searchv1alpha1.ResourceIndex)
@@ -71,6 +111,10 @@ var resourceIndexStateChanged = predicate.Funcs{
 			return false
 		}
 		if oldRI.Spec.Target != newRI.Spec.Target || oldRI.DeletionTimestamp.IsZero() != newRI.DeletionTimestamp.IsZero() {
+			return true
+		}
+		if !maps.Equal(notReadyClusters(oldRI), notReadyClusters(newRI)) {
+			// Results of those members turn stale, or fresh again.
 			return true
 		}
 		oldReady := meta.FindStatusCondition(oldRI.Status.Conditions, searchv1alpha1.ConditionReady)

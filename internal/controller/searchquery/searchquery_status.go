@@ -24,6 +24,8 @@ type outcome struct {
 	page index.Page
 	// err is the user error behind InvalidQuery.
 	err error
+	// stale names the clusters whose results are as last seen (their mirror is not Ready).
+	stale map[string]bool
 }
 
 func succeeded(page index.Page) outcome {
@@ -109,6 +111,7 @@ func applyOutcome(st *searchv1alpha1.QueryStatus, generation int64, o outcome) {
 			for i, it := range o.page.Items {
 				st.Results[i] = searchv1alpha1.ResultRef{
 					Cluster: it.Cluster, Namespace: it.Namespace, Name: it.Name, UID: it.UID, ResourceVersion: it.ResourceVersion,
+					Stale: o.stale[it.Cluster],
 				}
 			}
 		}
