@@ -20,12 +20,14 @@ import (
 	"k8s.io/klog/v2"
 	"k8s.io/utils/ptr"
 	ctrl "sigs.k8s.io/controller-runtime"
+	"sigs.k8s.io/controller-runtime/pkg/builder"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/controller"
 	"sigs.k8s.io/controller-runtime/pkg/controller/controllerutil"
 	"sigs.k8s.io/controller-runtime/pkg/event"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	"sigs.k8s.io/controller-runtime/pkg/recorder"
 	"sigs.k8s.io/controller-runtime/pkg/source"
@@ -130,7 +132,10 @@ func setupWithManager(mgr ctrl.Manager, store *index.Store, writes mirror.Index,
 		For(&searchv1alpha1.ResourceIndex{}).
 		Watches(&searchv1alpha1.ResourceIndex{}, handler.EnqueueRequestsFromMapFunc(r.siblings)).
 		Watches(crd, handler.EnqueueRequestsFromMapFunc(r.indicesOfCRD)).
-		Watches(&searchv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.indicesOfMembers)).
+		// Labels decide which members are selected; their readiness arrives through the registry,
+		// so the status written at every probe is filtered out.
+		Watches(&searchv1alpha1.MemberCluster{}, handler.EnqueueRequestsFromMapFunc(r.indicesOfMembers),
+			builder.WithPredicates(predicate.Or(predicate.GenerationChangedPredicate{}, predicate.LabelChangedPredicate{}))).
 		WatchesRawSource(source.Channel(r.refreshCh, &handler.TypedEnqueueRequestForObject[*searchv1alpha1.ResourceIndex]{})).
 		WithOptions(controller.Options{
 			// A missing CRD or missing access is retried quickly at first, then once a minute.
