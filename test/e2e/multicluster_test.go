@@ -6,7 +6,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -51,7 +50,6 @@ var _ = Describe("Member clusters", Ordered, Label("multicluster"), func() {
 		"east": {"g-east-1", "g-east-2", "g-shared"},
 		"west": {"g-west-1", "g-shared"},
 	}
-	var manager *managerProcess
 
 	// on runs kubectl as the admin of a cluster ("" is the hub).
 	on := func(cluster, stdin string, args ...string) string {
@@ -144,7 +142,7 @@ spec:
   kubeconfigSecretRef: {namespace: %s, name: %s-kubeconfig}
 `, name, secretsNS, name))
 		}
-		manager = startManager("multicluster", "--member-probe-interval=2s")
+		startManager("multicluster", "--member-probe-interval=2s")
 		for _, name := range []string{"east", "west"} {
 			Eventually(jsonPath(`{.status.conditions[?(@.type=="Ready")].status}`, "membercluster", name)).Should(Equal("True"))
 		}
@@ -166,9 +164,7 @@ spec:
 		kubectl("delete", "clustersearchquery", "--all", "--ignore-not-found")
 		kubectl("delete", "resourceindex", "fleet-gadgets", "fleet-sprockets", "--ignore-not-found")
 		kubectl("delete", "membercluster", "--all", "--ignore-not-found")
-		if manager != nil {
-			manager.stop(30 * time.Second)
-		}
+		stopAllManagers()
 	})
 
 	It("answers across clusters as each cluster's own LIST does, a page at a time", func() {

@@ -157,6 +157,9 @@ spec:
 	})
 
 	AfterAll(func() {
+		// Its managers must not outlive it: a later container that runs a manager with fewer
+		// rights (rbac) would see this one's admin mirror answer for it.
+		stopAllManagers()
 		_, _ = kubectlErr("delete", "apiservice", apiService, "--ignore-not-found")
 		_, _ = kubectlErr("delete", "resourceindex", "read-templates", "--ignore-not-found")
 		_, _ = kubectlErr("delete", "namespace", ns, "--wait=false")
