@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	"k8s.io/apimachinery/pkg/api/meta"
@@ -78,7 +79,7 @@ func (r *Reconciler) reconcileMembers(
 			return nil, fmt.Errorf("listing MemberClusters: %w", err)
 		}
 		slices.SortFunc(list.Items, func(a, b searchv1alpha1.MemberCluster) int {
-			return cmpString(a.Name, b.Name)
+			return strings.Compare(a.Name, b.Name)
 		})
 		for i := range list.Items {
 			mc := &list.Items[i]
@@ -99,16 +100,6 @@ func (r *Reconciler) reconcileMembers(
 		}
 	}
 	return statuses, errors.Join(errs...)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // reconcileMember starts, rebuilds or keeps the kind's mirror in one member and reports its
