@@ -115,38 +115,7 @@ func TestClusters(t *testing.T) {
 					got = append(got, o)
 				}
 				keys := keyFields(q)
-				compare := func(a, b clusterObj) int {
-					for _, k := range keys {
-						var av, bv any
-						switch k.col {
-						case "id":
-							return 0 // insertion order: not known here
-						case "cluster":
-							av, bv = a.cluster, b.cluster
-						case "ns":
-							av, bv = a.obj.GetNamespace(), b.obj.GetNamespace()
-						case "name":
-							av, bv = a.obj.GetName(), b.obj.GetName()
-						case "uid":
-							av, bv = string(a.obj.GetUID()), string(b.obj.GetUID())
-						default:
-							if x := refResolve(a.obj.Object, k.path.String()); len(x) > 0 {
-								av = x[0]
-							}
-							if x := refResolve(b.obj.Object, k.path.String()); len(x) > 0 {
-								bv = x[0]
-							}
-						}
-						c := sqlOrder(av, bv)
-						if k.desc {
-							c = -c
-						}
-						if c != 0 {
-							return c
-						}
-					}
-					return 0
-				}
+				compare := func(a, b clusterObj) int { return compareKeys(keys, a.cluster, a.obj, b.cluster, b.obj) }
 				for i := 1; i < len(got); i++ {
 					if compare(got[i-1], got[i]) > 0 {
 						t.Fatalf("out of order at %d: %s then %s", i, got[i-1].key(), got[i].key())

@@ -569,6 +569,40 @@ func testDifferential(t *testing.T, declared bool) {
 	}
 }
 
+// compareKeys orders two objects, read from clusters ac and bc, by keys as the index does. The
+// row-id tiebreaker is not known here: the objects compare equal from it on.
+func compareKeys(keys []sortField, ac string, a *unstructured.Unstructured, bc string, b *unstructured.Unstructured) int {
+	value := func(k sortField, cluster string, o *unstructured.Unstructured) any {
+		switch k.col {
+		case "cluster":
+			return cluster
+		case "ns":
+			return o.GetNamespace()
+		case "name":
+			return o.GetName()
+		case "uid":
+			return string(o.GetUID())
+		}
+		if x := refResolve(o.Object, k.path.String()); len(x) > 0 {
+			return x[0]
+		}
+		return nil
+	}
+	for _, k := range keys {
+		if k.col == "id" {
+			return 0
+		}
+		c := sqlOrder(value(k, ac, a), value(k, bc, b))
+		if k.desc {
+			c = -c
+		}
+		if c != 0 {
+			return c
+		}
+	}
+	return 0
+}
+
 // sqlOrder orders scalars like SQLite: NULL < numbers (and booleans as 0/1) < text.
 func sqlOrder(a, b any) int {
 	rank := func(v any) int {
@@ -708,34 +742,7 @@ func TestPagination(t *testing.T) {
 				}
 				// Returned objects are in sort order.
 				keys := keyFields(q)
-				less := func(a, b *unstructured.Unstructured) int {
-					for _, k := range keys[:len(keys)-1] {
-						var av, bv any
-						switch k.col {
-						case "ns":
-							av, bv = a.GetNamespace(), b.GetNamespace()
-						case "name":
-							av, bv = a.GetName(), b.GetName()
-						case "uid":
-							av, bv = string(a.GetUID()), string(b.GetUID())
-						default:
-							if x := refResolve(a.Object, k.path.String()); len(x) > 0 {
-								av = x[0]
-							}
-							if x := refResolve(b.Object, k.path.String()); len(x) > 0 {
-								bv = x[0]
-							}
-						}
-						c := sqlOrder(av, bv)
-						if k.desc {
-							c = -c
-						}
-						if c != 0 {
-							return c
-						}
-					}
-					return 0
-				}
+				less := func(a, b *unstructured.Unstructured) int { return compareKeys(keys, "", a, "", b) }
 				for i := 1; i < len(order); i++ {
 					if less(order[i-1], order[i]) > 0 {
 						t.Fatalf("out of order at %d: %s then %s", i, order[i-1].GetName(), order[i].GetName())

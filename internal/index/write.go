@@ -702,13 +702,29 @@ func (s *Store) Replace(gvk schema.GroupVersionKind, objs []*unstructured.Unstru
 // ReplaceIn is Replace for the objects of cluster ("" for the local cluster); the other
 // clusters' objects of the kind stay.
 func (s *Store) ReplaceIn(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured) error {
+	_, err := s.replaceIn(gvk, cluster, objs, nil)
+	return err
+}
+
+// DropCluster deletes every stored object of gvk read from cluster, in one transaction, and
+// tells obs of each delete: the cluster is no longer mirrored for the kind. It also ends a
+// relist of the cluster in progress. It returns the number of objects deleted.
+func (s *Store) DropCluster(gvk schema.GroupVersionKind, cluster string, obs Observer) (int, error) {
+	return s.replaceIn(gvk, cluster, nil, obs)
+}
+
+// replaceIn makes the stored objects of gvk in cluster exactly objs, in one transaction, and
+// returns how many it deleted. A relist of the cluster in progress ends: what it wrote is
+// replaced.
+func (s *Store) replaceIn(gvk schema.GroupVersionKind, cluster string, objs []*unstructured.Unstructured, obs Observer) (int, error) {
 	if s.kind(gvk) == nil {
-		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+		return 0, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
 	if err := sameKind("replace", gvk, objs); err != nil {
-		return err
+		return 0, err
 	}
-	return s.write(nil, func(b *batch) error {
+	deleted := 0
+	err := s.write(obs, func(b *batch) error {
 		k := s.kind(gvk)
 		if k == nil {
 			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
@@ -733,39 +749,13 @@ func (s *Store) ReplaceIn(gvk schema.GroupVersionKind, cluster string, objs []*u
 				return err
 			}
 		}
-		return nil
-	})
-}
-
-// DropCluster deletes every stored object of gvk read from cluster, in one transaction, and
-// tells obs of each delete: the cluster is no longer mirrored for the kind. It returns the
-// number of objects deleted.
-func (s *Store) DropCluster(gvk schema.GroupVersionKind, cluster string, obs Observer) (int, error) {
-	if s.kind(gvk) == nil {
-		return 0, fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
-	}
-	n := 0
-	err := s.write(obs, func(b *batch) error {
-		k := s.kind(gvk)
-		if k == nil {
-			return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
-		}
-		ids, err := s.clusterIDs(k, cluster, "")
-		if err != nil {
-			return err
-		}
-		for _, id := range ids {
-			if err := b.deleteID(k, id); err != nil {
-				return err
-			}
-		}
-		n = len(ids)
+		deleted = len(stale)
 		return s.w.db.Exec(`DROP TABLE IF EXISTS ` + relistTable(k, cluster))
 	})
 	if err != nil {
-		n = 0
+		return 0, err
 	}
-	return n, err
+	return deleted, nil
 }
 
 // sameKind reports an error naming op when an object of objs is nil or of another kind than gvk.
