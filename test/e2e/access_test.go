@@ -145,6 +145,16 @@ spec:
 	})
 
 	It("refuses at admission a query whose author may not list the target, so no character is learned", func() {
+		By("waiting until admission resolves the ResourceIndex param kind, probing with a server-side dry run that stores nothing")
+		// The API server refreshes the kinds its admission policies resolve about every 30 seconds,
+		// so for that long after the CRDs are installed the access policy cannot run and admits
+		// (failurePolicy: Ignore; the controller's check still answers Forbidden, as above).
+		probe := filepath.Join(workDir, "access-probe.yaml")
+		Expect(os.WriteFile(probe, []byte(oracle("probe", "s")), 0o600)).To(Succeed())
+		Eventually(func() error {
+			_, err := as(alice, "apply", "--dry-run=server", "-f", probe)
+			return err
+		}, 90*time.Second, time.Second).Should(MatchError(ContainSubstring(`user "e2e-alice" may not list configmaps`)))
 		for _, prefix := range []string{"s", "x"} {
 			out, err := applyAs(alice, "guess-"+prefix, oracle("guess-"+prefix, prefix))
 			Expect(err).To(HaveOccurred(), out)
