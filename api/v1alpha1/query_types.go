@@ -239,6 +239,18 @@ type FacetValueCount struct {
 	Count int64 `json:"count"`
 }
 
+// StalePolicy says whether a query keeps the objects of member clusters whose mirror is not Ready.
+type StalePolicy string
+
+const (
+	// StaleInclude keeps stale objects, marked stale in status.results.
+	StaleInclude StalePolicy = "Include"
+	// StaleExclude leaves stale objects out.
+	StaleExclude StalePolicy = "Exclude"
+	// StaleOnly keeps stale objects only.
+	StaleOnly StalePolicy = "Only"
+)
+
 // QuerySpec is the filter, sort and page that SearchQuery and ClusterSearchQuery share. Every
 // filter that is set must match (they are ANDed), and with anyOf at least one of its groups.
 type QuerySpec struct {
@@ -255,6 +267,15 @@ type QuerySpec struct {
 	// +kubebuilder:validation:items:MaxLength=63
 	// +kubebuilder:validation:items:Pattern=`^[a-z0-9]([-.a-z0-9]*[a-z0-9])?$`
 	Clusters []string `json:"clusters,omitempty"`
+
+	// stale says what to do with objects from MemberClusters whose mirror is not Ready (the member
+	// does not answer, or kubesift cannot read it; the ResourceIndex's status.clusters says why):
+	// Include keeps them, as last seen and marked stale in status.results; Exclude leaves them
+	// out; Only keeps nothing else. Objects of the local cluster are never stale.
+	// +optional
+	// +kubebuilder:default=Include
+	// +kubebuilder:validation:Enum=Include;Exclude;Only
+	Stale StalePolicy `json:"stale,omitempty"`
 
 	// names keeps only objects with one of these exact names.
 	// +optional

@@ -477,12 +477,42 @@ func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.re
 func (cp *ControlPlane) RestartAPIServer(ctx context.Context) error {
 	cp.mu.Lock()
 	defer cp.mu.Unlock()
+	if err := cp.stopAPIServerLocked(); err != nil {
+		return err
+	}
+	return cp.startAPIServerLocked(ctx)
+}
+
+// StopAPIServer stops the apiserver and leaves etcd running, as in an outage of the API server:
+// clients see the connection refused until StartAPIServer starts it again.
+func (cp *ControlPlane) StopAPIServer() error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.stopAPIServerLocked()
+}
+
+// stopAPIServerLocked stops the apiserver. cp.mu must be held.
+func (cp *ControlPlane) stopAPIServerLocked() error {
 	if cp.stopped {
 		return errors.New("the control plane is stopped")
 	}
-	// An apiserver that had to be killed is gone all the same; start it again.
+	// An apiserver that had to be killed is gone all the same.
 	if err := cp.apiServer.stop(); err != nil && cp.apiServer.running() {
 		return err
+	}
+	return nil
+}
+
+// StartAPIServer starts the apiserver again after StopAPIServer, on the same port, with the same
+// etcd and certificates, and waits until it is ready.
+func (cp *ControlPlane) StartAPIServer(ctx context.Context) error {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	switch {
+	case cp.stopped:
+		return errors.New("the control plane is stopped")
+	case cp.apiServer.running():
+		return errors.New("the apiserver is running")
 	}
 	return cp.startAPIServerLocked(ctx)
 }

@@ -83,6 +83,22 @@ func TestControlPlane(t *testing.T) {
 		t.Errorf("the apiserver moved: %s vs %s", cp.RESTConfig().Host, url)
 	}
 
+	if err := cp.StopAPIServer(); err != nil {
+		t.Fatalf("StopAPIServer: %v", err)
+	}
+	if _, err := admin.CoreV1().Namespaces().Get(ctx, "cp-test", metav1.GetOptions{}); err == nil {
+		t.Errorf("the apiserver answered after StopAPIServer")
+	}
+	if err := cp.StartAPIServer(ctx); err != nil {
+		t.Fatalf("StartAPIServer: %v", err)
+	}
+	if err := cp.StartAPIServer(ctx); err == nil {
+		t.Errorf("StartAPIServer started a second apiserver")
+	}
+	if _, err := admin.CoreV1().Namespaces().Get(ctx, "cp-test", metav1.GetOptions{}); err != nil {
+		t.Errorf("get namespace after the apiserver started again: %v", err)
+	}
+
 	if wantKCM {
 		testAggregation(ctx, t, admin, "secrets")
 		testGarbageCollection(ctx, t, admin)

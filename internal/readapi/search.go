@@ -145,6 +145,14 @@ func compileSpec(spec *searchv1alpha1.QuerySpec, namespaces []string) (*query.Qu
 				"the read API answers from the local cluster only; ask for member clusters with a SearchQuery or ClusterSearchQuery")
 		}
 	}
+	switch spec.Stale {
+	case "", searchv1alpha1.StaleInclude, searchv1alpha1.StaleExclude:
+	case searchv1alpha1.StaleOnly:
+		return nil, query.Errorf("stale", query.ErrInvalidValue,
+			"the read API answers from the local cluster only, whose objects are never stale; ask for a member's stale objects with a SearchQuery or ClusterSearchQuery")
+	default:
+		return nil, query.Errorf("stale", query.ErrInvalidValue, "%q is not one of Include, Exclude, Only", spec.Stale)
+	}
 	qs.Clusters = localOnly
 	return query.Compile(qs)
 }

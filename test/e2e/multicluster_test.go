@@ -1,11 +1,13 @@
 package e2e
 
 import (
+	"cmp"
 	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 
 	. "github.com/onsi/ginkgo/v2"
 	. "github.com/onsi/gomega"
@@ -131,6 +133,8 @@ spec:
 			for _, g := range gadgets[c] {
 				on(c, gadget(g), "apply", "-f", "-")
 			}
+			on(c, "", "create", "configmap", "cm-shared", "-n", ns, "--from-literal=owner=fleet")
+			on(c, "", "create", "configmap", "cm-"+cmp.Or(c, "hub"), "-n", ns, "--from-literal=owner="+cmp.Or(c, "hub"))
 		}
 		createNamespace(secretsNS)
 		for _, name := range []string{"east", "west"} {
@@ -156,13 +160,24 @@ spec:
     selector: {matchLabels: {fleet: e2e}}
 `, strings.ToLower(kind), kind))
 		}
-		Eventually(jsonPath(`{range .status.clusters[*]}{.name}={.reason} {end}`, "ri", "fleet-gadgets")).
-			Should(Equal("east=Synced west=Synced "))
+		apply(`apiVersion: search.kubesift.io/v1alpha1
+kind: ResourceIndex
+metadata: {name: fleet-configmaps}
+spec:
+  target: {apiVersion: v1, kind: ConfigMap}
+  clusters:
+    selector: {matchLabels: {fleet: e2e}}
+`)
+		for _, ri := range []string{"fleet-gadgets", "fleet-configmaps"} {
+			Eventually(jsonPath(`{range .status.clusters[*]}{.name}={.reason} {end}`, "ri", ri)).
+				Should(Equal("east=Synced west=Synced "))
+		}
 	})
 
 	AfterAll(func() {
 		kubectl("delete", "clustersearchquery", "--all", "--ignore-not-found")
-		kubectl("delete", "resourceindex", "fleet-gadgets", "fleet-sprockets", "--ignore-not-found")
+		kubectl("delete", "resourceindex", "fleet-gadgets", "fleet-sprockets", "fleet-configmaps", "--ignore-not-found",
+			"--wait", "--timeout=60s")
 		kubectl("delete", "membercluster", "--all", "--ignore-not-found")
 		stopAllManagers()
 	})
@@ -197,6 +212,34 @@ spec:
 			kubectl("patch", "csq", "all-gadgets", "--type=merge", "-p", fmt.Sprintf(`{"spec":{"continue":%q}}`, cont))
 		}
 		Expect(strings.Join(got, " ") + " ").To(Equal(sortedKeys(want)))
+	})
+
+	It("answers ConfigMaps across clusters as each cluster's own LIST does", func() {
+		// listedConfigMaps returns "cluster|name" for each ConfigMap in ns, as each cluster lists them
+		// (the hub's kube-controller-manager adds kube-root-ca.crt).
+		listedConfigMaps := func() []string {
+			var out []string
+			for _, c := range []string{"", "east", "west"} {
+				for _, name := range strings.Fields(on(c, "", "get", "configmaps", "-n", ns, "-o", "jsonpath={.items[*].metadata.name}")) {
+					out = append(out, c+"|"+name)
+				}
+			}
+			return out
+		}
+		apply(fmt.Sprintf(`apiVersion: search.kubesift.io/v1alpha1
+kind: ClusterSearchQuery
+metadata: {name: fleet-configmaps}
+spec:
+  target: {apiVersion: v1, kind: ConfigMap}
+  namespaces: [%s]
+  sort: [{path: cluster}, {path: metadata.name}]
+  limit: 100
+`, ns))
+		Eventually(func(g Gomega) {
+			want := listedConfigMaps()
+			g.Expect(want).To(ContainElements("|cm-hub", "east|cm-east", "west|cm-west", "west|cm-shared"))
+			g.Expect(results("fleet-configmaps")()).To(Equal(sortedKeys(want)))
+		}).Should(Succeed())
 	})
 
 	It("keeps to the clusters that spec.clusters names", func() {
@@ -256,6 +299,53 @@ roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: e2e-flee
 subjects: [{apiGroup: rbac.authorization.k8s.io, kind: User, name: erin}]
 `)
 		Eventually(results("erin-gadgets")).Should(Equal(sortedKeys(listed("", "east"))))
+	})
+
+	It("marks a stopped member's objects stale, and spec.stale leaves them out or keeps only them", func() {
+		apply(query("gadgets-all", ""))
+		apply(query("gadgets-fresh", "  stale: Exclude\n"))
+		apply(query("gadgets-stale", "  stale: Only\n"))
+		everything := listed("", "east", "west")
+		fresh, west := listed("", "east"), listed("west")
+		Eventually(results("gadgets-all")).Should(Equal(sortedKeys(everything)))
+		Eventually(results("gadgets-fresh")).Should(Equal(sortedKeys(everything)))
+		Eventually(results("gadgets-stale")).Should(BeEmpty())
+		staleness := jsonPath(`{range .status.results[*]}{.cluster}|{.name}={.stale} {end}`, "csq", "gadgets-all")
+		Expect(staleness()).NotTo(ContainSubstring("true"))
+
+		By("stopping west's kube-apiserver")
+		Expect(members["west"].StopAPIServer()).To(Succeed())
+		restarted := false
+		DeferCleanup(func() {
+			if !restarted {
+				Expect(members["west"].StartAPIServer(suiteCtx)).To(Succeed())
+			}
+		})
+		Eventually(jsonPath(`{.status.conditions[?(@.type=="Ready")].reason}`, "membercluster", "west"), time.Minute).
+			Should(Equal("Unreachable"))
+		Expect(jsonPath(`{.status.conditions[?(@.type=="Ready")].status}`, "membercluster", "west")()).To(Equal("False"))
+		Eventually(jsonPath(`{.status.clusters[?(@.name=="west")].reason}`, "ri", "fleet-gadgets")).Should(Equal("ClusterNotReady"))
+		Eventually(staleness).Should(ContainSubstring("west|g-west-1=true"))
+		got, err := staleness()
+		Expect(err).NotTo(HaveOccurred())
+		for _, r := range strings.Fields(got) {
+			key, isStale, _ := strings.Cut(r, "=")
+			Expect(isStale == "true").To(Equal(strings.HasPrefix(key, "west|")), "result %s", r)
+		}
+		Expect(results("gadgets-all")()).To(Equal(sortedKeys(everything)), "the rows stay as last seen")
+		Eventually(results("gadgets-fresh")).Should(Equal(sortedKeys(fresh)))
+		Eventually(results("gadgets-stale")).Should(Equal(sortedKeys(west)))
+
+		By("starting west's kube-apiserver again")
+		Expect(members["west"].StartAPIServer(suiteCtx)).To(Succeed())
+		restarted = true
+		Eventually(jsonPath(`{.status.clusters[?(@.name=="west")].reason}`, "ri", "fleet-gadgets"), time.Minute).Should(Equal("Synced"))
+		Eventually(staleness).ShouldNot(ContainSubstring("true"))
+		Eventually(results("gadgets-fresh")).Should(Equal(sortedKeys(everything)))
+		Eventually(results("gadgets-stale")).Should(BeEmpty())
+		on("west", gadget("g-west-3"), "apply", "-f", "-")
+		Eventually(results("gadgets-all")).Should(Equal(sortedKeys(listed("", "east", "west"))))
+		on("west", "", "delete", gadgetKind, "g-west-3", "-n", ns)
 	})
 
 	It("keeps an unreachable member's objects and catches up with its changes when it comes back", func() {

@@ -127,4 +127,42 @@ func TestMemberClusterGrants(t *testing.T) {
 		g.Expect(st.Conditions).To(ContainElement(HaveField("Message",
 			ContainSubstring("results from MemberClusters m1 are as last seen"))))
 	})
+
+	// spec.stale leaves the stale objects out, or keeps only them; with every cluster (nil) too.
+	withStale := func(name string, policy searchv1alpha1.StalePolicy, clusters ...string) *searchv1alpha1.SearchQuery {
+		sq := &searchv1alpha1.SearchQuery{
+			ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name},
+			Spec: searchv1alpha1.SearchQuerySpec{QuerySpec: searchv1alpha1.QuerySpec{Target: widgetTarget, Clusters: clusters,
+				Stale: policy, Sort: []searchv1alpha1.SortKey{{Path: "cluster"}, {Path: "metadata.name"}}}},
+		}
+		g.Expect(fay.Create(ctx, sq)).To(Succeed())
+		return sq
+	}
+	for _, c := range []struct {
+		name     string
+		policy   searchv1alpha1.StalePolicy
+		clusters []string
+		want     []string
+	}{
+		{"fresh", searchv1alpha1.StaleExclude, nil, []string{"|w1"}},
+		{"fresh-m1", searchv1alpha1.StaleExclude, []string{"m1"}, []string{}},
+		{"only-stale", searchv1alpha1.StaleOnly, nil, []string{"m1|w1", "m1|w2"}},
+		{"only-stale-local", searchv1alpha1.StaleOnly, []string{"local"}, []string{}},
+	} {
+		sq := withStale(c.name, c.policy, c.clusters...)
+		eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+			readyWith(sq, metav1.ConditionTrue, searchv1alpha1.ReasonSucceeded)(g, st)
+			g.Expect(resultKeys(st)).To(Equal(c.want), c.name)
+			g.Expect(st.Total).To(BeEquivalentTo(len(c.want)), c.name)
+		})
+	}
+	// When m1 is Ready again, Exclude keeps its objects and Only keeps nothing.
+	ri.Status.Clusters = []searchv1alpha1.ClusterIndexStatus{{Name: "m1", Ready: true, Reason: "Synced"}}
+	g.Expect(k8s.Status().Update(ctx, ri)).To(Succeed())
+	for name, want := range map[string][]string{"fresh": {"|w1", "m1|w1", "m1|w2"}, "only-stale": {}} {
+		sq := &searchv1alpha1.SearchQuery{ObjectMeta: metav1.ObjectMeta{Namespace: ns, Name: name}}
+		eventuallyStatus(t, sq, func(g Gomega, st *searchv1alpha1.QueryStatus) {
+			g.Expect(resultKeys(st)).To(Equal(want), name)
+		})
+	}
 }

@@ -294,6 +294,15 @@ func (r *reconciler[T]) evaluate(
 	case len(ispec.Clusters) > 0 && len(clusters) == 0:
 		// Only clusters that are not MemberClusters: nothing of them may be read.
 		return succeeded(index.Page{}), nil
+	}
+	stale, mirrored, err := r.staleClusters(ctx, kind.Index)
+	if err != nil {
+		return outcome{}, err
+	}
+	clusters, none := narrowStale(spec.Stale, clusters, mirrored, stale)
+	switch {
+	case none:
+		return succeeded(index.Page{}), nil
 	case !slices.Equal(clusters, ispec.Clusters):
 		ispec.Clusters = clusters
 		if q, err = query.Compile(ispec); err != nil {
@@ -308,10 +317,8 @@ func (r *reconciler[T]) evaluate(
 	switch {
 	case err == nil:
 		o := succeeded(page)
-		if o.stale, err = r.staleClusters(ctx, kind.Index); err != nil {
-			return outcome{}, err
-		}
-		if len(o.stale) > 0 {
+		o.stale = stale
+		if len(o.stale) > 0 && spec.Stale != searchv1alpha1.StaleExclude {
 			o.message += fmt.Sprintf("; results from MemberClusters %s are as last seen: their mirror is not Ready "+
 				"(see status.clusters of ResourceIndex %s)", strings.Join(sortedSet(o.stale), ", "), kind.Index)
 		}

@@ -50,16 +50,48 @@ func (r *reconciler[T]) notMirrored(ctx context.Context, target searchv1alpha1.T
 }
 
 // staleClusters returns the member clusters whose mirror the named ResourceIndex reports as
-// not Ready: their rows are as last seen.
-func (r *reconciler[T]) staleClusters(ctx context.Context, index string) (map[string]bool, error) {
+// not Ready (their rows are as last seen), and every member it mirrors.
+func (r *reconciler[T]) staleClusters(ctx context.Context, index string) (stale map[string]bool, mirrored []string, err error) {
 	ri := &searchv1alpha1.ResourceIndex{}
 	if err := r.client.Get(ctx, client.ObjectKey{Name: index}, ri); err != nil {
 		if apierrors.IsNotFound(err) {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return nil, fmt.Errorf("reading ResourceIndex %s: %w", index, err)
+		return nil, nil, fmt.Errorf("reading ResourceIndex %s: %w", index, err)
 	}
-	return notReadyClusters(ri), nil
+	for _, c := range ri.Status.Clusters {
+		mirrored = append(mirrored, c.Name)
+	}
+	return notReadyClusters(ri), mirrored, nil
+}
+
+// narrowStale applies a query's stale policy to the clusters it may read (nil is every cluster:
+// the local one and the members mirrored). It returns the clusters to read, nil for every one,
+// and none when no cluster is left.
+func narrowStale(policy searchv1alpha1.StalePolicy, clusters, mirrored []string, stale map[string]bool) (out []string, none bool) {
+	keep := false
+	switch policy {
+	case searchv1alpha1.StaleExclude:
+		if len(stale) == 0 {
+			return clusters, false
+		}
+	case searchv1alpha1.StaleOnly:
+		if len(stale) == 0 {
+			return nil, true
+		}
+		keep = true
+	default:
+		return clusters, false
+	}
+	if clusters == nil {
+		clusters = append([]string{""}, mirrored...)
+	}
+	for _, c := range clusters {
+		if stale[c] == keep {
+			out = append(out, c)
+		}
+	}
+	return out, len(out) == 0
 }
 
 // notReadyClusters names the members of a ResourceIndex's status.clusters that are not Ready.
