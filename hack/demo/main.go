@@ -2,8 +2,9 @@
 // kubeconfig context with USE_CURRENT_CONTEXT=1), loads a few thousand realistic objects, runs the
 // manager binary, indexes the objects, applies queries, prints their results, shows a query
 // following a change, asks the index directly through the read API (local control plane
-// only: the API server must reach the manager), and connects a second local control plane as a
-// MemberCluster. It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
+// only: the API server must reach the manager), connects a second local control plane as a
+// MemberCluster, mirrors its Templates next to the first cluster's and answers one query over
+// both. It then waits for Ctrl-C (or exits at once with DEMO_EXIT=1) and cleans up.
 //
 // Run it with `make demo`.
 package main

@@ -1,17 +1,23 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"strings"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/dynamic"
 
 	searchv1alpha1 "github.com/kubesift/kubesift/api/v1alpha1"
 	"github.com/kubesift/kubesift/internal/controlplane"
+	"github.com/kubesift/kubesift/internal/sample"
 )
 
 var mcGVR = schema.GroupVersionResource{Group: "search.kubesift.io", Version: "v1alpha1", Resource: "memberclusters"}
@@ -73,5 +79,103 @@ spec:
 			strings.TrimSpace(message)), err)
 	}
 	fmt.Printf("MemberCluster %s is Ready: %s.\n", memberName, message)
-	return cp, d.cluster.show(ctx, "get", "memberclusters", "-o", "wide")
+	if err := d.cluster.show(ctx, "get", "memberclusters", "-o", "wide"); err != nil {
+		return cp, err
+	}
+	return cp, d.acrossClusters(ctx, cp)
+}
+
+// memberTemplates is how many Templates the demo creates in the member.
+const memberTemplates = 200
+
+// acrossClusters creates Templates in the member, lets the Templates ResourceIndex select the
+// member, and answers a query over both clusters.
+func (d *demo) acrossClusters(ctx context.Context, cp *controlplane.ControlPlane) error {
+	title("9. One query over both clusters")
+	member := &cluster{cp: cp, kubeconfig: cp.Kubeconfig(), kubectlBin: d.cluster.kubectlBin}
+	cfg := cp.RESTConfig()
+	cfg.QPS, cfg.Burst = 200, 400
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return err
+	}
+	member.dyn = dyn
+	fmt.Printf("$ kubectl --kubeconfig %s apply -f config/samples/crds/apps.example.com_templates.yaml\n", cp.Kubeconfig())
+	crd := filepath.Join(d.root, "config", "samples", "crds", "apps.example.com_templates.yaml")
+	if _, err := member.kubectl(ctx, "", "apply", "-f", crd); err != nil {
+		return err
+	}
+	if _, err := member.kubectl(ctx, "", "wait", "--for=condition=Established", "--timeout=60s", "-f", crd); err != nil {
+		return err
+	}
+	ns := d.queryNamespace()
+	if _, err := member.kubectl(ctx, "", "create", "namespace", ns); err != nil {
+		return err
+	}
+	// Other objects than the first cluster's: another seed, in one namespace.
+	gen := sample.Generator{Namespaces: 1, Seed: 2, Created: time.Now().Add(-7 * 24 * time.Hour)}
+	m := &demo{cluster: member}
+	for i := range memberTemplates {
+		if err := m.createTemplate(ctx, gen.Template(i)); err != nil {
+			return fmt.Errorf("in the member: %w", err)
+		}
+	}
+	fmt.Printf("Created %d Template objects in the member's namespace %s.\n", memberTemplates, ns)
+
+	patch := `{"metadata":{"labels":{"fleet":"demo"}}}`
+	fmt.Printf("$ kubectl label membercluster %s fleet=demo\n", memberName)
+	if _, err := d.cluster.dyn.Resource(mcGVR).Patch(ctx, memberName, types.MergePatchType, []byte(patch), metav1.PatchOptions{}); err != nil {
+		return err
+	}
+	selector := `{"spec":{"clusters":{"selector":{"matchLabels":{"fleet":"demo"}}}}}`
+	fmt.Printf("$ kubectl patch resourceindex templates --type=merge -p '%s'\n", selector)
+	if _, err := d.cluster.dyn.Resource(riGVR).Patch(ctx, "templates", types.MergePatchType, []byte(selector), metav1.PatchOptions{}); err != nil {
+		return err
+	}
+	var state string
+	err = poll(ctx, 2*time.Minute, func() (bool, error) {
+		ri, err := d.cluster.dyn.Resource(riGVR).Get(ctx, "templates", metav1.GetOptions{})
+		if err != nil {
+			return false, err
+		}
+		clusters, _, _ := unstructured.NestedSlice(ri.Object, "status", "clusters")
+		for _, c := range clusters {
+			if e, ok := c.(map[string]any); ok && e["name"] == memberName {
+				state = fmt.Sprintf("%v (%v objects)", e["reason"], e["objectCount"])
+				return e["reason"] == searchv1alpha1.ReasonSynced, nil
+			}
+		}
+		return false, nil
+	})
+	if err != nil {
+		return fmt.Errorf("waiting for the Templates ResourceIndex to mirror %s (last: %s): %w", memberName, state, err)
+	}
+	if err := d.cluster.show(ctx, "get", "resourceindex", "templates",
+		"-o", "custom-columns=NAME:.metadata.name,CLUSTERS:.status.clusters[*].name,STATE:.status.clusters[*].reason,"+
+			"MEMBER OBJECTS:.status.clusters[*].objectCount,ALL OBJECTS:.status.objectCount"); err != nil {
+		return err
+	}
+
+	const sampleFile = "config/samples/search_v1alpha1_clustersearchquery_fleet_current.yaml"
+	if err := d.applyFile(ctx, "", sampleFile); err != nil {
+		return err
+	}
+	q, err := d.waitQuery(ctx, csqGVR, "", "fleet-not-ready-current")
+	if err != nil {
+		return err
+	}
+	total, _, _ := unstructured.NestedInt64(q.Object, "status", "total")
+	results, _, _ := unstructured.NestedSlice(q.Object, "status", "results")
+	perCluster := map[string]int{}
+	for _, r := range results {
+		if e, ok := r.(map[string]any); ok {
+			c, _ := e["cluster"].(string)
+			perCluster[cmp.Or(c, "local")]++
+		}
+	}
+	fmt.Printf("Templates that are not Ready, in both clusters: %d; the first page of %d holds %d from the local cluster and %d from %s.\n",
+		total, len(results), perCluster["local"], perCluster[memberName], memberName)
+	fmt.Println("The last results of the page, sorted by cluster (the local cluster first):")
+	return d.cluster.show(ctx, "get", "clustersearchquery", "fleet-not-ready-current", "-o",
+		`jsonpath={range .status.results[-5:]}{"  "}{.cluster}{"\t"}{.namespace}/{.name}{"\n"}{end}`)
 }
