@@ -14,7 +14,10 @@
 //  3. freshness: from an acknowledged update to the SearchQuery status showing it, with 1 and 100
 //     live queries;
 //  4. cost: the manager's memory and CPU, and its SearchQuery status writes during a burst of
-//     updates that no query can see.
+//     updates that no query can see;
+//  5. with -clusters K: the same N objects spread over K clusters, queried in process across
+//     every cluster and synced by one ResourceIndex from a hub and K-1 member control planes,
+//     each against its single-cluster figure.
 //
 // It writes docs/benchmarks.json (merged with the runs at other N already there),
 // docs/benchmarks.md and docs/benchmarks.png. It asserts nothing about time, but exits non-zero

@@ -22,11 +22,20 @@ func generator(o options) sample.Generator {
 // loadObjects creates sample objects from..to-1 through the API, each followed by its status
 // write (the status subresource ignores status on create), from o.workers goroutines.
 func loadObjects(ctx context.Context, c *cluster, o options, from, to int) (LoadResult, error) {
+	return loadSpread(ctx, []*cluster{c}, o, from, to)
+}
+
+// loadSpread is loadObjects over several clusters: object i goes to cs[clusterOf(i, len(cs))].
+func loadSpread(ctx context.Context, cs []*cluster, o options, from, to int) (LoadResult, error) {
 	res := LoadResult{Objects: to - from, ClientRoutines: o.workers}
 	if to <= from {
 		return res, nil
 	}
-	logf("Loading objects %d..%d through the API from %d goroutines", from, to-1, o.workers)
+	into := ""
+	if len(cs) > 1 {
+		into = fmt.Sprintf(" into %d clusters", len(cs))
+	}
+	logf("Loading objects %d..%d%s through the API from %d goroutines", from, to-1, into, o.workers)
 	gen := generator(o)
 	ctx, cancel := context.WithCancelCause(ctx)
 	defer cancel(nil)
@@ -38,7 +47,7 @@ func loadObjects(ctx context.Context, c *cluster, o options, from, to int) (Load
 	for range o.workers {
 		wg.Go(func() {
 			for i := range next {
-				if err := createOne(ctx, c, gen.Template(i), &created); err != nil {
+				if err := createOne(ctx, cs[clusterOf(i, len(cs))], gen.Template(i), &created); err != nil {
 					cancel(err)
 					return
 				}

@@ -29,6 +29,7 @@ type options struct {
 	updates         int
 	burst           int
 	liveQueries     int
+	clusters        int
 	controlPlaneBin string
 	crdPaths        []string
 	requeryInterval time.Duration
@@ -54,6 +55,8 @@ func main() {
 	flag.IntVar(&o.updates, "updates", 200, "Updates per freshness measurement.")
 	flag.IntVar(&o.burst, "burst", 1000, "Unrelated updates in the status-write burst.")
 	flag.IntVar(&o.liveQueries, "live-queries", 100, "Live SearchQuery objects in the many-queries freshness measurement.")
+	flag.IntVar(&o.clusters, "clusters", 1, fmt.Sprintf("With more than 1 (at most %d), also spread the N objects over this many "+
+		"clusters and compare queries and the initial sync with the single-cluster figures (one N only).", maxClusters))
 	flag.StringVar(&o.controlPlaneBin, "controlplane", "bin/controlplane",
 		"Directory with etcd, kube-apiserver and kubectl (make controlplane).")
 	flag.StringVar(&crds, "crds", "config/crd/bases,config/samples/crds", "CRD directories or files to install, comma separated.")
@@ -66,7 +69,10 @@ func main() {
 	flag.Parse()
 
 	var err error
-	if o.sizes, err = parseSizes(sizes); err != nil {
+	if o.sizes, err = parseSizes(sizes); err == nil {
+		err = checkClusters(o.clusters, o.sizes)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
@@ -159,16 +165,35 @@ func run(ctx context.Context, o options) (err error) {
 		r.Load = load
 		r.Host = host
 		// Write after every N, so that a long run at a larger N keeps what it measured before.
-		rep, err := mergeReport(o.out, []Run{r})
-		if err != nil {
+		if err := saveRun(o.out, r); err != nil {
 			return err
 		}
-		if err := writeReport(o.out, rep); err != nil {
-			return err
+		if o.clusters > 1 {
+			// The clusters of the initial sync start empty: this one's memory is better freed.
+			env.stop()
+			r.LoadAverages = append(r.LoadAverages, loadAverage())
+			if r.Clusters.Sync, err = measureClusterSync(ctx, o, n); err != nil {
+				return err
+			}
+			if err := saveRun(o.out, r); err != nil {
+				return err
+			}
 		}
-		logf("[N=%d] Results written to %s/benchmarks.md, .json and .png", n, o.out)
 	}
 	logf("Done in %s", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// saveRun merges r into the report in dir and writes it.
+func saveRun(dir string, r Run) error {
+	rep, err := mergeReport(dir, []Run{r})
+	if err != nil {
+		return err
+	}
+	if err := writeReport(dir, rep); err != nil {
+		return err
+	}
+	logf("[N=%d] Results written to %s/benchmarks.md, .json and .png", r.N, dir)
 	return nil
 }
 
@@ -178,11 +203,11 @@ func measureSize(ctx context.Context, env *cluster, o options, n int) (Run, erro
 
 	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Query latency: kubesift in process, API server LIST, informer cache", n)
-	queries, objBytes, err := measureQueries(ctx, env, o, n)
+	queries, spread, objBytes, err := measureQueries(ctx, env, o, n)
 	if err != nil {
 		return r, err
 	}
-	r.Queries, r.ObjectBytes = queries, objBytes
+	r.Queries, r.ObjectBytes, r.Clusters = queries, objBytes, spread
 
 	r.LoadAverages = append(r.LoadAverages, loadAverage())
 	logf("[N=%d] Initial sync: paginated LIST baseline, then a ResourceIndex in the manager", n)

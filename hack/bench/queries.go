@@ -305,51 +305,61 @@ func clientSide(q benchQuery, items []unstructured.Unstructured) answer {
 }
 
 // measureQueries measures every benchmark query with the three methods over the n objects
-// loaded, and checks that they agree. It also returns the mean JSON size of an object.
-func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryResult, int, error) {
+// loaded, and checks that they agree. It also returns the mean JSON size of an object and, with
+// o.clusters > 1, the same queries over the same objects spread over that many clusters (nil
+// otherwise).
+func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryResult, *ClustersResult, int, error) {
 	// A consistent read, so that the in-process index holds every write of the load; the
 	// baselines then ask for data not older than it.
 	all, err := c.templates.List(ctx, metav1.ListOptions{})
 	if err != nil {
-		return nil, 0, fmt.Errorf("listing the objects: %w", err)
+		return nil, nil, 0, fmt.Errorf("listing the objects: %w", err)
 	}
 	if len(all.Items) != n {
-		return nil, 0, fmt.Errorf("the API server lists %d objects, want %d", len(all.Items), n)
+		return nil, nil, 0, fmt.Errorf("the API server lists %d objects, want %d", len(all.Items), n)
 	}
 	objBytes, err := meanSize(all.Items)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 
 	rv := all.GetResourceVersion()
 	store, err := loadIndex(all.Items)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	defer func() { _ = store.Close() }()
 
 	informer, stopInformer, err := startInformer(ctx, c)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	defer stopInformer()
 
 	tree, err := findOwnerTree(o, all.Items)
 	if err != nil {
-		return nil, 0, err
+		return nil, nil, 0, err
 	}
 	var out []QueryResult
 	for _, q := range benchQueries(tree) {
 		r, err := measureQuery(ctx, c, o, store, informer, rv, q)
 		if err != nil {
-			return nil, 0, err
+			return nil, nil, 0, err
 		}
 		logf("  %-17s total %6d  kubesift %9.3f ms  API LIST %9.3f ms (%6.0fx)  informer %8.3f ms (%5.1fx)  [medians]",
 			q.name, r.Total, r.Kubesift.Median, r.API.Median, r.API.Median/r.Kubesift.Median,
 			r.Informer.Median, r.Informer.Median/r.Kubesift.Median)
 		out = append(out, r)
 	}
-	return out, objBytes, nil
+	if o.clusters < 2 {
+		return out, nil, objBytes, nil
+	}
+	// The same LIST, so that every answer must be the single-cluster index's.
+	spread, err := measureClusterQueries(ctx, o, all.Items, benchQueries(tree), out)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	return out, spread, objBytes, nil
 }
 
 // measureQuery measures one query three ways and checks the answers agree.
@@ -361,30 +371,13 @@ func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store
 		return r, fmt.Errorf("query %s: %w", q.name, err)
 	}
 	// Walk to the page measured; with few objects, the last page stands for it.
-	token := ""
-	for page := 1; page < q.page; page++ {
-		p, err := store.Search(ctx, compiled, token)
-		if err != nil {
-			return r, fmt.Errorf("query %s: walking to page %d: %w", q.name, q.page, err)
-		}
-		if p.Continue == "" {
-			q.page = page
-			break
-		}
-		token = p.Continue
+	token, page, err := walkTo(ctx, store, compiled, q.page)
+	if err != nil {
+		return r, fmt.Errorf("query %s: walking to page %d: %w", q.name, q.page, err)
 	}
+	q.page = page
 	r.Page = q.page
-	kubesift := func(ctx context.Context) (answer, error) {
-		p, err := store.Search(ctx, compiled, token)
-		if err != nil {
-			return answer{}, err
-		}
-		a := answer{total: p.Total, names: make([]string, 0, len(p.Items)), facets: facetText(p.Facets)}
-		for _, it := range p.Items {
-			a.names = append(a.names, it.Namespace+"/"+it.Name)
-		}
-		return a, nil
-	}
+	kubesift := searchAnswer(store, compiled, token)
 	api := func(ctx context.Context) (answer, error) {
 		opts := metav1.ListOptions{ResourceVersion: rv, ResourceVersionMatch: metav1.ResourceVersionMatchNotOlderThan}
 		if q.selector != nil {
@@ -435,6 +428,38 @@ func measureQuery(ctx context.Context, c *cluster, o options, store *index.Store
 	return r, nil
 }
 
+// walkTo returns the continue token of page (1-based) of compiled in store, and the page it
+// reached: the last page when there are fewer.
+func walkTo(ctx context.Context, store *index.Store, compiled *query.Query, page int) (string, int, error) {
+	token := ""
+	for p := 1; p < page; p++ {
+		res, err := store.Search(ctx, compiled, token)
+		if err != nil {
+			return "", 0, err
+		}
+		if res.Continue == "" {
+			return token, p, nil
+		}
+		token = res.Continue
+	}
+	return token, page, nil
+}
+
+// searchAnswer asks store for the page of compiled that token continues to.
+func searchAnswer(store *index.Store, compiled *query.Query, token string) func(context.Context) (answer, error) {
+	return func(ctx context.Context) (answer, error) {
+		p, err := store.Search(ctx, compiled, token)
+		if err != nil {
+			return answer{}, err
+		}
+		a := answer{total: p.Total, names: make([]string, 0, len(p.Items)), facets: facetText(p.Facets)}
+		for _, it := range p.Items {
+			a.names = append(a.names, it.Namespace+"/"+it.Name)
+		}
+		return a, nil
+	}
+}
+
 // measure calls f once to warm up, then repeatedly for about budget (at least 5 and at most
 // maxSamples times), and returns the latencies and the answer. Every answer must be the same.
 func measure(ctx context.Context, budget time.Duration, maxSamples int, f func(context.Context) (answer, error)) (Latency, answer, error) {
@@ -467,13 +492,9 @@ func measure(ctx context.Context, budget time.Duration, maxSamples int, f func(c
 // managedFields are dropped (in place), as the manager's cache transform does.
 func loadIndex(objs []unstructured.Unstructured) (*index.Store, error) {
 	start := time.Now()
-	store, err := index.Open(index.Options{})
+	store, err := openIndex()
 	if err != nil {
-		return nil, fmt.Errorf("opening the index: %w", err)
-	}
-	if err := store.Register(sample.TemplateGVK, index.KindConfig{Namespaced: true, Fields: indexedFields}); err != nil {
-		_ = store.Close()
-		return nil, fmt.Errorf("registering the kind: %w", err)
+		return nil, err
 	}
 	list := make([]*unstructured.Unstructured, len(objs))
 	for i := range objs {
@@ -485,6 +506,20 @@ func loadIndex(objs []unstructured.Unstructured) (*index.Store, error) {
 		return nil, fmt.Errorf("loading the index: %w", err)
 	}
 	logf("  in-process index loaded with %d objects in %s", len(objs), time.Since(start).Round(time.Millisecond))
+	return store, nil
+}
+
+// openIndex opens an empty in-memory index with the kind registered as the benchmark's
+// ResourceIndex registers it.
+func openIndex() (*index.Store, error) {
+	store, err := index.Open(index.Options{})
+	if err != nil {
+		return nil, fmt.Errorf("opening the index: %w", err)
+	}
+	if err := store.Register(sample.TemplateGVK, index.KindConfig{Namespaced: true, Fields: indexedFields}); err != nil {
+		_ = store.Close()
+		return nil, fmt.Errorf("registering the kind: %w", err)
+	}
 	return store, nil
 }
 

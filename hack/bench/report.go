@@ -22,6 +22,11 @@ func renderMarkdown(rep Report) string {
 	p("differently: every figure below comes with identical answers (the page's objects in order and the")
 	p("total).")
 	p("")
+	p("The multi-cluster scenario (§5) runs only when asked, for one N per run:")
+	p("`make bench BENCH_N=100000 BENCH_ARGS=-clusters=3` also spreads the same objects over three")
+	p("clusters and compares queries and the initial sync with the single-cluster figures. It runs")
+	p("three control planes at once, after the single-cluster one has stopped.")
+	p("")
 	p("![Query latency and sync time against N](benchmarks.png)")
 	p("")
 
@@ -249,6 +254,8 @@ func renderMarkdown(rep Report) string {
 	p("from idle over the JSON shows the cost per object alone.")
 	p("")
 
+	renderClusters(&b, rep)
+
 	p("## Against the targets")
 	p("")
 	for _, line := range targetLines(rep) {
@@ -324,6 +331,9 @@ func targetLines(rep Report) []string {
 	if line, met, ok := pageSeriesLine(r); ok {
 		out = append(out, mark(met)+" "+line)
 	}
+	if line, met, ok := clusterQueriesLine(r); ok {
+		out = append(out, mark(met)+" "+line)
+	}
 	for _, f := range r.Freshness {
 		out = append(out, fmt.Sprintf("%s freshness p99 with %s at N = %s: %.0f ms with a %s requery interval (target ≤ 250 ms).",
 			mark(f.Latency.P99 <= 250), plural(f.LiveQueries, "live query", "live queries"), count(r.N), f.Latency.P99, r.RequeryInterval))
@@ -338,6 +348,95 @@ func targetLines(rep Report) []string {
 	}
 	out = append(out, burst)
 	return out
+}
+
+// renderClusters writes the multi-cluster section for the runs that measured it; nothing when
+// none did.
+func renderClusters(b *strings.Builder, rep Report) {
+	p := func(format string, args ...any) { fmt.Fprintf(b, format+"\n", args...) }
+	var runs []Run
+	for _, r := range rep.Runs {
+		if r.Clusters != nil {
+			runs = append(runs, r)
+		}
+	}
+	if len(runs) == 0 {
+		return
+	}
+	p("## 5. Many clusters")
+	p("")
+	p("The same N objects spread over K clusters, against the N in one cluster of the same run: object")
+	p("i of the generator is in cluster i mod K, the hub (the local cluster) first, then `member-1`,")
+	p("`member-2`, …, so that each holds N/K objects of every namespace.")
+	p("")
+	p("**Queries.** The LIST of §2 loaded into one in-process index, each object written for its")
+	p("cluster (one replace per cluster, as each cluster's mirror loads its initial list), then every")
+	p("§2 query over every cluster (`spec.clusters` unset), measured as kubesift is in §2. Each answer")
+	p("(the page in order, the total, the counts by value) is the single-cluster index's: the run fails")
+	p("otherwise. Target: within 1.5× of the single-cluster median at N = 100,000.")
+	for _, r := range runs {
+		p("")
+		p("### N = %s, %d clusters (%s objects)", count(r.N), r.Clusters.Clusters, countList(r.Clusters.Objects))
+		p("")
+		p("| Query | Matches | One cluster median / p99 | %d clusters median / p99 | Ratio |", r.Clusters.Clusters)
+		p("|---|---|---|---|---|")
+		for _, cq := range r.Clusters.Queries {
+			i := slices.IndexFunc(r.Queries, func(q QueryResult) bool { return q.Name == cq.Name })
+			if i < 0 {
+				continue
+			}
+			one := r.Queries[i].Kubesift
+			p("| %s | %s | %s | %s | %.2f× |", cq.Name, count(int(cq.Total)), latency(one), latency(cq.Kubesift),
+				cq.Kubesift.Median/one.Median)
+		}
+	}
+	p("")
+	p("**Initial sync.** K control planes, each its own etcd and kube-apiserver: the hub, where the")
+	p("manager runs, and K − 1 members, N/K objects each; each member's admin kubeconfig is in a Secret")
+	p("on the hub that a MemberCluster names. From creating a ResourceIndex whose")
+	p("`spec.clusters.selector` matches the MemberClusters (the manager connected to them before) until")
+	p("it is Ready with every member's `status.clusters` entry `Synced` with its own count and")
+	p("`status.objectCount` = N, against §1's ResourceIndex over the N objects of one cluster. The LIST")
+	p("floor is every cluster's paginated LIST at the same time (median of 3).")
+	p("")
+	p("| N | Clusters | Synced, K clusters | One cluster (§1) | Ratio | Paginated LISTs at once | One LIST (§1) | " +
+		"Manager CPU, K clusters / one | Peak RSS, K clusters / one |")
+	p("|---|---|---|---|---|---|---|---|---|")
+	for _, r := range runs {
+		s := r.Clusters.Sync
+		if s == nil {
+			p("| %s | %d | not measured | | | | | | |", count(r.N), r.Clusters.Clusters)
+			continue
+		}
+		p("| %s | %d | %.2f s | %.2f s | %.2f× | %.2f s | %.2f s | %.2f s / %.2f s | %s / %s |", count(r.N), r.Clusters.Clusters,
+			s.ResourceIndexSeconds, r.Sync.ResourceIndexSeconds, s.ResourceIndexSeconds/r.Sync.ResourceIndexSeconds,
+			s.ListSeconds, r.Sync.ListSeconds, s.CPUSeconds, r.Sync.CPUSeconds,
+			bytesIEC(s.PeakRSSBytes), bytesIEC(r.Cost.PeakRSSBytes))
+	}
+	p("")
+}
+
+// clusterQueriesLine compares the queries over several clusters with the same queries over one
+// (target: within 1.5×); ok is false when the run did not measure them.
+func clusterQueriesLine(r Run) (line string, met, ok bool) {
+	if r.Clusters == nil {
+		return "", false, false
+	}
+	worst, name := 0.0, ""
+	for _, cq := range r.Clusters.Queries {
+		i := slices.IndexFunc(r.Queries, func(q QueryResult) bool { return q.Name == cq.Name })
+		if i < 0 || r.Queries[i].Kubesift.Median <= 0 {
+			continue
+		}
+		if x := cq.Kubesift.Median / r.Queries[i].Kubesift.Median; x > worst {
+			worst, name = x, cq.Name
+		}
+	}
+	if name == "" {
+		return "", false, false
+	}
+	return fmt.Sprintf("queries over %d clusters at N = %s: the slowest against one cluster is `%s`, %.2f× (medians; "+
+		"target ≤ 1.5× at N = 100,000).", r.Clusters.Clusters, count(r.N), name, worst), worst <= 1.5, true
 }
 
 // hasReadAPI reports whether the run measured queries through the read API.

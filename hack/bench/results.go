@@ -41,6 +41,8 @@ type Run struct {
 	// the index in a file (--index-path). Absent in results that predate them.
 	FileSync *SyncResult `json:"fileSync,omitempty"`
 	FileCost *CostResult `json:"fileCost,omitempty"`
+	// Clusters is the multi-cluster scenario (-clusters); nil when the run did not measure it.
+	Clusters *ClustersResult `json:"clusters,omitempty"`
 }
 
 // Host describes the machine and the versions of a run.
@@ -112,6 +114,47 @@ type QueryResult struct {
 
 	// want is kubesift's in-process answer, which the other ways must give too.
 	want answer
+}
+
+// ClustersResult compares the run's N objects spread over several clusters with the same N in
+// one cluster: object i belongs to cluster i mod Clusters, the local cluster first (see
+// clusterOf and clusterName).
+type ClustersResult struct {
+	Clusters int `json:"clusters"`
+	// Objects is the number of objects in each cluster, the local cluster first.
+	Objects []int `json:"objectsPerCluster"`
+	// Queries are the §2 queries over one in-process index holding every cluster's objects,
+	// asked with no cluster restriction; each answered as the single-cluster index did.
+	Queries []ClusterQueryResult `json:"queries"`
+	// Sync is the initial sync of a ResourceIndex that selects every member; nil when the run
+	// stopped before measuring it.
+	Sync *ClusterSyncResult `json:"sync,omitempty"`
+}
+
+// ClusterQueryResult is one query over the objects of several clusters.
+type ClusterQueryResult struct {
+	Name  string `json:"name"`
+	Total int64  `json:"total"`
+	Page  int    `json:"page"`
+	// Kubesift is the in-process latency, measured as Run.Queries' Kubesift.
+	Kubesift Latency `json:"kubesift"`
+}
+
+// ClusterSyncResult is the initial sync of one ResourceIndex over a hub and its members.
+type ClusterSyncResult struct {
+	// ResourceIndexSeconds is the time from creating the ResourceIndex until it is Ready with
+	// every member Synced and every cluster's objects counted.
+	ResourceIndexSeconds float64 `json:"resourceIndexSeconds"`
+	// ListSeconds is the median of ListSamples, each the time of every cluster's paginated LIST
+	// run at the same time.
+	ListSeconds float64   `json:"listSeconds"`
+	ListSamples []float64 `json:"listSamples"`
+	// CPUSeconds is the manager's CPU time from the ResourceIndex's creation until synced.
+	CPUSeconds    float64 `json:"cpuSeconds"`
+	PeakRSSBytes  float64 `json:"peakRssBytes"`
+	PeakHeapBytes float64 `json:"peakHeapBytes"`
+	// Load describes how the clusters' objects were created.
+	Load LoadResult `json:"load"`
 }
 
 // FreshResult is the delay from an acknowledged update to the SearchQuery status showing it.
