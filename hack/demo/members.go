@@ -1,7 +1,6 @@
 package main
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -142,7 +141,9 @@ func (d *demo) acrossClusters(ctx context.Context, cp *controlplane.ControlPlane
 		for _, c := range clusters {
 			if e, ok := c.(map[string]any); ok && e["name"] == memberName {
 				state = fmt.Sprintf("%v (%v objects)", e["reason"], e["objectCount"])
-				return e["reason"] == searchv1alpha1.ReasonSynced, nil
+				// status.objectCount counts both clusters once the member's count is in.
+				all, _, _ := unstructured.NestedInt64(ri.Object, "status", "objectCount")
+				return e["reason"] == searchv1alpha1.ReasonSynced && all == int64(d.opts.objects+memberTemplates), nil
 			}
 		}
 		return false, nil
@@ -165,17 +166,31 @@ func (d *demo) acrossClusters(ctx context.Context, cp *controlplane.ControlPlane
 		return err
 	}
 	total, _, _ := unstructured.NestedInt64(q.Object, "status", "total")
-	results, _, _ := unstructured.NestedSlice(q.Object, "status", "results")
-	perCluster := map[string]int{}
-	for _, r := range results {
-		if e, ok := r.(map[string]any); ok {
-			c, _ := e["cluster"].(string)
-			perCluster[cmp.Or(c, "local")]++
-		}
+
+	// The same question with spec.clusters naming the member: its share of the answer.
+	fmt.Printf("\nThe same query with spec.clusters: [%s]:\n", memberName)
+	q.SetName("fleet-not-ready-member")
+	q.SetResourceVersion("")
+	q.SetUID("")
+	q.SetCreationTimestamp(metav1.Time{})
+	q.SetGeneration(0)
+	q.SetManagedFields(nil)
+	q.SetAnnotations(nil)
+	delete(q.Object, "status")
+	if err := unstructured.SetNestedStringSlice(q.Object, []string{memberName}, "spec", "clusters"); err != nil {
+		return err
 	}
-	fmt.Printf("Templates that are not Ready, in both clusters: %d; the first page of %d holds %d from the local cluster and %d from %s.\n",
-		total, len(results), perCluster["local"], perCluster[memberName], memberName)
-	fmt.Println("The last results of the page, sorted by cluster (the local cluster first):")
-	return d.cluster.show(ctx, "get", "clustersearchquery", "fleet-not-ready-current", "-o",
-		`jsonpath={range .status.results[-5:]}{"  "}{.cluster}{"\t"}{.namespace}/{.name}{"\n"}{end}`)
+	if _, err := d.cluster.dyn.Resource(csqGVR).Create(ctx, q, metav1.CreateOptions{}); err != nil {
+		return fmt.Errorf("creating ClusterSearchQuery fleet-not-ready-member: %w", err)
+	}
+	m2, err := d.waitQuery(ctx, csqGVR, "", "fleet-not-ready-member")
+	if err != nil {
+		return err
+	}
+	inMember, _, _ := unstructured.NestedInt64(m2.Object, "status", "total")
+	fmt.Printf("Templates that are not Ready, in both clusters: %d = %d in the local cluster + %d in %s.\n",
+		total, total-inMember, inMember, memberName)
+	fmt.Println("The first results from the member, each with its cluster:")
+	return d.cluster.show(ctx, "get", "clustersearchquery", "fleet-not-ready-member", "-o",
+		`jsonpath={range .status.results[:3]}{"  "}{.cluster}{"\t"}{.namespace}/{.name}{"\n"}{end}`)
 }

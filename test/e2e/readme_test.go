@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -199,6 +200,10 @@ var _ = Describe("make demo", func() {
 			} {
 				Expect(out).To(ContainSubstring(want))
 			}
+			n, err := strconv.Atoi(objects)
+			Expect(err).NotTo(HaveOccurred())
+			// The Templates ResourceIndex mirrors the member's 200 next to the local ones.
+			Expect(out).To(MatchRegexp(`templates\s+demo-member\s+Synced\s+200\s+%d\n`, n+200))
 			Expect(out).NotTo(ContainSubstring("demo failed"))
 			// The kubeconfig the demo printed belonged to a directory it removed.
 			for _, line := range strings.Split(out, "\n") {
