@@ -128,7 +128,8 @@ func (d *demo) acrossClusters(ctx context.Context, cp *controlplane.ControlPlane
 	}
 	selector := `{"spec":{"clusters":{"selector":{"matchLabels":{"fleet":"demo"}}}}}`
 	fmt.Printf("$ kubectl patch resourceindex templates --type=merge -p '%s'\n", selector)
-	if _, err := d.cluster.dyn.Resource(riGVR).Patch(ctx, "templates", types.MergePatchType, []byte(selector), metav1.PatchOptions{}); err != nil {
+	ris := d.cluster.dyn.Resource(riGVR)
+	if _, err := ris.Patch(ctx, "templates", types.MergePatchType, []byte(selector), metav1.PatchOptions{}); err != nil {
 		return err
 	}
 	var state string
