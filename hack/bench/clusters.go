@@ -234,16 +234,9 @@ func measureClusterSync(ctx context.Context, o options, n int) (res *ClusterSync
 		return nil, fmt.Errorf("watching ResourceIndex objects: %w", err)
 	}
 	defer w.Stop()
-	ri := &searchv1alpha1.ResourceIndex{
-		ObjectMeta: metav1.ObjectMeta{Name: resourceIndexName},
-		Spec: searchv1alpha1.ResourceIndexSpec{
-			Target: searchv1alpha1.TargetRef{APIVersion: sample.TemplateGVK.GroupVersion().String(), Kind: sample.TemplateGVK.Kind},
-			Fields: indexedFields,
-			Clusters: &searchv1alpha1.ClusterSelection{
-				Selector: metav1.LabelSelector{MatchLabels: map[string]string{fleetLabel: fleetLabelValue}},
-			},
-		},
-	}
+	ri := benchResourceIndex(&searchv1alpha1.ClusterSelection{
+		Selector: metav1.LabelSelector{MatchLabels: map[string]string{fleetLabel: fleetLabelValue}},
+	})
 	peak := samplePeak(ctx, mgr)
 	start := time.Now()
 	if err := hub.kube.Create(ctx, ri); err != nil {
