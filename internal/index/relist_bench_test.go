@@ -2,7 +2,9 @@ package index
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
+	"strconv"
 	"testing"
 	"time"
 
@@ -36,11 +38,15 @@ func sampleDecoded(b *testing.B, n int) []*unstructured.Unstructured {
 	return objs
 }
 
-// BenchmarkRelist writes 10,000 sample Templates into an empty kind as the mirror's initial
-// sync does: BeginRelist, one ApplyRelist per page of 500, CommitRelist. "file" is the
-// index that config/manager deploys (--index-path); "memory" the in-memory default.
+// BenchmarkRelist writes 10,000 sample Templates (or $RELIST_BENCH_N) into an empty kind as the
+// mirror's initial sync does: BeginRelist, one ApplyRelist per page of 500, CommitRelist. "file"
+// is the index that config/manager deploys (--index-path); "memory" the in-memory default.
+// $RELIST_BENCH_CACHE sets Options.CacheBytes (the manager's --index-cache-bytes).
 func BenchmarkRelist(b *testing.B) {
-	const n = 10000
+	n := 10000
+	if v, err := strconv.Atoi(os.Getenv("RELIST_BENCH_N")); err == nil && v > 0 {
+		n = v
+	}
 	objs := sampleDecoded(b, n)
 	for _, file := range []bool{true, false} {
 		name := "memory"
@@ -52,6 +58,9 @@ func BenchmarkRelist(b *testing.B) {
 			for b.Loop() {
 				b.StopTimer()
 				opts := Options{}
+				if v, err := strconv.ParseInt(os.Getenv("RELIST_BENCH_CACHE"), 10, 64); err == nil {
+					opts.CacheBytes = v
+				}
 				if file {
 					opts.Path = filepath.Join(b.TempDir(), "index.db")
 				}
