@@ -216,6 +216,13 @@ func benchCases() []benchCase {
 		{name: "sample-label-and-keyed-field", sample: true, spec: query.Spec{Labels: mustParse("shard=s7,env!=dev"), Fields: []query.FieldPredicate{
 			{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"True"}},
 		}}},
+		// make bench's live query (freshness): a page of one namespace's prod objects.
+		{name: "sample-live-namespace", sample: true, spec: query.Spec{Namespaces: []string{sample.Namespace(7)},
+			Labels: mustParse("env=prod"), Limit: 50}},
+		// make bench's any-of: two selective label groups.
+		{name: "sample-any-of", sample: true, spec: query.Spec{Limit: 50, AnyOf: []query.Group{
+			{Labels: mustParse("shard=s7,env=prod")}, {Labels: mustParse("shard=s11,tier=frontend")},
+		}}},
 		// make bench's sorted deep page: a third of the objects, by a declared path then name.
 		{name: "sample-sorted-deep-page", sample: true, deep: true, spec: sortedPageSpec},
 		// The same query's pages 1, 10 and 100, as make bench measures them: with keyset

@@ -229,6 +229,11 @@ func TestConjunctionsDriveFromTheMostSelectiveTerm(t *testing.T) {
 			"SEARCH " + k.table + " USING COVERING INDEX " + indexName(k.table, "spec.replicas"),
 			k.table + "_fields EXISTS USING ",
 		}},
+		// A namespace holds 30 objects, env=prod about 1,000: the namespace drives.
+		{"label in a namespace", query.Spec{Namespaces: []string{sample.Namespace(7)}, Labels: mustSelector(t, "env=prod")}, []string{
+			"SEARCH " + k.table + " USING COVERING INDEX " + k.table + "_nsname (ns=?)",
+			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",
+		}},
 		{"label and range", query.Spec{Labels: mustSelector(t, "tier=backend,env=prod"), Fields: []query.FieldPredicate{replicas}}, []string{
 			"SEARCH " + k.table + " USING COVERING INDEX " + indexName(k.table, "spec.replicas"),
 			k.table + "_labels EXISTS USING PRIMARY KEY (key=? AND value=? AND obj=?)",

@@ -469,13 +469,19 @@ const (
 // ...)" term, a quarter of the table for an unselective label. A capped count of each
 // term's index entries (index only, ~0.15 µs per entry) finds the smallest; the others
 // become probes of each candidate row (see sqlBuilder.label, sidePredicate, predicate).
+// The query's namespaces are a term too (the objects they hold, from the (ns, name)
+// index): a selective label within one namespace is then driven from the namespace's
+// objects, not from every object in the cluster carrying the label.
 // The counts run in the search's read transaction. nil: at most one such term.
 func chooseDriver(c *conn, k *kind, q *query.Filter) (*probes, error) {
 	type term struct {
 		label bool
-		i     int
+		i     int // -1 with label false: the namespaces
 	}
 	var terms []term
+	if len(q.Namespaces()) > 0 {
+		terms = append(terms, term{i: -1})
+	}
 	for i, r := range q.LabelRequirements() {
 		switch r.Op {
 		case selection.Equals, selection.DoubleEquals, selection.In, selection.Exists, selection.GreaterThan, selection.LessThan:
@@ -550,17 +556,14 @@ func chooseDriver(c *conn, k *kind, q *query.Filter) (*probes, error) {
 	}
 	pr := &probes{labels: make([]bool, len(q.LabelRequirements())), preds: make([]bool, len(q.Predicates())), driverLabel: -1, driverPred: -1}
 	for j, t := range terms {
-		if j == best {
-			if t.label {
-				pr.driverLabel = t.i
-			} else {
-				pr.driverPred = t.i
-			}
-			continue
-		}
-		if t.label {
+		switch {
+		case j == best && t.label:
+			pr.driverLabel = t.i
+		case j == best:
+			pr.driverPred = t.i // -1: the namespaces
+		case t.label:
 			pr.labels[t.i] = true
-		} else {
+		case t.i >= 0:
 			pr.preds[t.i] = true
 		}
 	}

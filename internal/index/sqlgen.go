@@ -61,12 +61,16 @@ func (sb *sqlBuilder) prepare(c *conn) (*sqlite3.Stmt, error) {
 	return st, nil
 }
 
-// probes says which term drives a query (driverLabel or driverPred, the other is -1), and
-// per label requirement and query.Predicate whether it is checked per candidate (true).
+// probes says which term drives a query (driverLabel or driverPred, the other is -1; or,
+// with both -1, the query's namespaces), and per label requirement and query.Predicate
+// whether it is checked per candidate (true).
 type probes struct {
 	labels, preds           []bool
 	driverLabel, driverPred int
 }
+
+// namespacesDrive reports whether the objects of the query's namespaces are the candidates.
+func (pr *probes) namespacesDrive() bool { return pr.driverLabel < 0 && pr.driverPred < 0 }
 
 // filterPlan is how a query's filter is written: see useTrigrams and chooseDriver. groups
 // holds the plan of each anyOf group, planned on its own.
@@ -470,9 +474,16 @@ func (sb *sqlBuilder) driven(q *query.Filter, probes and) {
 }
 
 // termSet writes a query of the objects (column obj) matching label requirement
-// label or query.Predicate pred (the other is -1), reading its index alone. For a plain
+// label or query.Predicate pred (the other is -1), reading its index alone; with both -1,
+// the objects of the filter's namespaces, from the (ns, name, cluster) index. For a plain
 // declared path the set is a superset (indexRange); the document check stays.
 func (sb *sqlBuilder) termSet(q *query.Filter, label, pred int) {
+	if label < 0 && pred < 0 {
+		sb.w("SELECT id AS obj FROM ", sb.k.table, " WHERE ns IN (")
+		argList(sb, q.Namespaces())
+		sb.w(")")
+		return
+	}
 	if label >= 0 {
 		r := q.LabelRequirements()[label]
 		sb.w("SELECT obj FROM ", sb.k.table, "_labels WHERE key = ")
