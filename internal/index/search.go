@@ -843,6 +843,19 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 // limit > 0, or by scanning index cover when cover is set.
 func runCount(c *conn, k *kind, q *query.Query, keys []sortField, cursor []any, fp filterPlan, cover string, limit int64) (int64, error) {
 	sb := newBuilder(k, fp)
+	if cursor == nil && cover == "" {
+		if set, ok := sb.idSet(q); ok {
+			// Count the ids; the table's rows are never read.
+			sb.w("SELECT count(*) FROM (")
+			set(sb)
+			if limit > 0 {
+				sb.w(" LIMIT ")
+				sb.arg(limit)
+			}
+			sb.w(")")
+			return runInt(c, sb)
+		}
+	}
 	if limit > 0 {
 		sb.w("SELECT count(*) FROM (SELECT 1 FROM ", k.table, " AS o WHERE ")
 	} else {

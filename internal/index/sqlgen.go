@@ -179,6 +179,15 @@ func (sb *sqlBuilder) where(q *query.Query) {
 type anyOf struct{ groups []*query.Filter }
 
 func (a anyOf) render(sb *sqlBuilder) {
+	sb.plus()
+	sb.w("o.id IN (")
+	a.union(sb, "UNION ALL")
+	sb.w(")")
+}
+
+// union writes the ids of the objects that match each group, the groups' queries joined by
+// op (UNION ALL, or UNION for a set without repeats).
+func (a anyOf) union(sb *sqlBuilder, op string) {
 	type flags struct {
 		noIndex, trigram bool
 		probe            *probes
@@ -187,11 +196,9 @@ func (a anyOf) render(sb *sqlBuilder) {
 	defer func(old flags) {
 		sb.noIndex, sb.trigram, sb.probe, sb.selfCol = old.noIndex, old.trigram, old.probe, old.selfCol
 	}(flags{sb.noIndex, sb.trigram, sb.probe, sb.selfCol})
-	sb.plus()
-	sb.w("o.id IN (")
 	for i, g := range a.groups {
 		if i > 0 {
-			sb.w(" UNION ALL ")
+			sb.w(" ", op, " ")
 		}
 		var fp filterPlan
 		if i < len(sb.groups) {
@@ -199,10 +206,31 @@ func (a anyOf) render(sb *sqlBuilder) {
 		}
 		// The group's own conditions choose its indexes, whatever the enclosing query does.
 		sb.noIndex, sb.trigram, sb.probe, sb.selfCol = false, fp.trigram, fp.probe, ""
+		conds := sb.filter(g)
+		if d, ok := onlyDriven(conds); ok {
+			// The driver's index and the probes decide alone: no table row is read.
+			d.set(sb)
+			continue
+		}
 		sb.w("SELECT o.id FROM ", sb.k.table, " AS o WHERE ")
-		sb.filter(g).render(sb)
+		conds.render(sb)
 	}
-	sb.w(")")
+}
+
+// idSet returns, when the query's filter can be answered without reading table rows (a
+// driver and its probes, or anyOf groups alone), a function writing the query of the
+// matching ids, each once.
+func (sb *sqlBuilder) idSet(q *query.Query) (func(sb *sqlBuilder), bool) {
+	conds := sb.filter(&q.Filter)
+	if len(q.AnyOf()) == 0 {
+		d, ok := onlyDriven(conds)
+		return d.distinct, ok
+	}
+	if len(conds) > 0 {
+		return nil, false
+	}
+	a := anyOf{groups: q.AnyOf()}
+	return func(sb *sqlBuilder) { a.union(sb, "UNION") }, true
 }
 
 // filter returns a filter (the query's top level or an anyOf group) as a conjunction.
@@ -325,10 +353,19 @@ func (sb *sqlBuilder) filter(q *query.Filter) and {
 		}
 	}
 	if sb.probe != nil {
-		add(func(sb *sqlBuilder) { sb.driven(q, probes) })
+		conds = append(conds, drivenTerm{q: q, probes: probes})
 		conds = append(conds, docs...)
 	}
 	return conds
+}
+
+// onlyDriven returns the driven term of conds when it is their only condition.
+func onlyDriven(conds and) (drivenTerm, bool) {
+	if len(conds) != 1 {
+		return drivenTerm{}, false
+	}
+	d, ok := conds[0].(drivenTerm)
+	return d, ok
 }
 
 // label writes a label requirement. Equality and its negation are correlated probes of
@@ -457,20 +494,37 @@ func (sb *sqlBuilder) segsCond(doc string, elem bool, segs []query.Segment, inde
 	sb.w(")")
 }
 
-// driven writes the driver's condition: "o.id IN" the driver's objects that pass every
+// drivenTerm is the driver's condition: "o.id IN" the driver's objects that pass every
 // probe. The probes run inside the subquery on the driver's index entries, so a candidate
 // that fails one is never looked up in the table: even a lookup that reads no column
 // copies the row's page, costing about as much as the probes themselves.
-func (sb *sqlBuilder) driven(q *query.Filter, probes and) {
+type drivenTerm struct {
+	q      *query.Filter
+	probes and
+}
+
+func (d drivenTerm) render(sb *sqlBuilder) {
 	sb.plus()
-	sb.w("o.id IN (SELECT d.obj FROM (")
-	sb.termSet(q, sb.probe.driverLabel, sb.probe.driverPred)
-	sb.w(") AS d")
-	if len(probes) > 0 {
-		sb.w(" WHERE ")
-		probes.render(sb)
-	}
+	sb.w("o.id IN (")
+	d.set(sb)
 	sb.w(")")
+}
+
+// set writes the query of the driver's objects that pass every probe (column obj). An
+// object can appear more than once (a list path's items).
+func (d drivenTerm) set(sb *sqlBuilder) { d.write(sb, "SELECT d.obj") }
+
+// distinct is set with each object once.
+func (d drivenTerm) distinct(sb *sqlBuilder) { d.write(sb, "SELECT DISTINCT d.obj") }
+
+func (d drivenTerm) write(sb *sqlBuilder, sel string) {
+	sb.w(sel, " FROM (")
+	sb.termSet(d.q, sb.probe.driverLabel, sb.probe.driverPred)
+	sb.w(") AS d")
+	if len(d.probes) > 0 {
+		sb.w(" WHERE ")
+		d.probes.render(sb)
+	}
 }
 
 // termSet writes a query of the objects (column obj) matching label requirement
