@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -14,6 +15,15 @@ import (
 
 // fuzzStore is shared by fuzz targets: opening a store per input would dominate.
 var fuzzStore *Store
+
+// fuzzObject is the one object in fuzzStore.
+var fuzzObject = obj("n", "a", map[string]any{
+	"metadata": map[string]any{
+		"labels":      map[string]any{"env": "prod", "x.io/y": "v"},
+		"annotations": map[string]any{"x.io/y": "it's"},
+	},
+	"spec": map[string]any{"a": int64(1), "l": []any{map[string]any{"k": "v", "x": []any{"s", int64(2), true, nil}}}},
+})
 
 func getFuzzStore(t testing.TB) *Store {
 	if fuzzStore != nil {
@@ -26,7 +36,7 @@ func getFuzzStore(t testing.TB) *Store {
 	if err := s.Register(widgetGVK, KindConfig{Namespaced: true, Fields: []string{"spec.a", "metadata.annotations['x.io/y']", "spec.l[k=v].x[*]", "spec.l[*].k"}}); err != nil {
 		t.Fatal(err)
 	}
-	if err := upsert(s, obj("n", "a", map[string]any{"spec": map[string]any{"a": int64(1), "l": []any{map[string]any{"k": "v", "x": []any{"s", int64(2), true, nil}}}}})); err != nil {
+	if err := upsert(s, fuzzObject); err != nil {
 		t.Fatal(err)
 	}
 	fuzzStore = s
@@ -46,6 +56,7 @@ type fuzzSpec struct {
 	AnyOf        []fuzzGroup
 	Sort         []query.SortKey
 	Limit        int
+	Facets       []query.FacetSpec
 }
 
 // fuzzGroup is the JSON shape of an anyOf group.
@@ -72,6 +83,17 @@ func FuzzCompile(f *testing.F) {
 		{Owner: &query.OwnerSpec{UID: "'; DROP TABLE kinds; --", Depth: 3}, AnyOf: []fuzzGroup{{Owner: &query.OwnerSpec{Group: "apps.example.com", Kind: "Widget", Name: "a'b", Depth: 2}}, {Names: []string{"x"}}}},
 		{Owner: &query.OwnerSpec{Group: "x", Kind: "NotIndexed", Name: "n", Depth: 5}},
 		{NameContains: "a\"b'c", Fields: []query.FieldPredicate{{Path: "spec.l[k=v].x[*]", Operator: query.OpIn, Values: []string{"true", "s", "2.0"}}}},
+		// Facets: a label (from the label table), declared and undeclared scalar paths (grouped
+		// by SQLite), list paths (evaluated in Go), and path text that looks like SQL or JSON
+		// path syntax.
+		{Facets: []query.FacetSpec{{Path: "metadata.labels['env']"}, {Path: "metadata.labels['x.io/y']", Limit: 1}, {Path: "metadata.labels.missing"}}},
+		{Labels: "env=prod", Facets: []query.FacetSpec{{Path: "spec.a", Limit: 1}, {Path: "metadata.annotations['x.io/y']"}, {Path: "spec.b"}, {Path: "spec.l"}}},
+		{Facets: []query.FacetSpec{{Path: "spec.l[*].k"}, {Path: "spec.l[k=v].x[*]", Limit: 2}, {Path: "spec.l[*]"}}, AnyOf: []fuzzGroup{{Names: []string{"a"}}, {Labels: "env"}}},
+		{Facets: []query.FacetSpec{{Path: "spec.l[k='v\" OR 1=1 --'].x[*]"}, {Path: "spec.l[k='$.a\")]'].k"}, {Path: "metadata['labels']['x.io/y']"}, {Path: "spec['a-b_c.d/e']"}}},
+		{Facets: []query.FacetSpec{{Path: "metadata.labels['$.a\"]'"}}},
+		{Facets: []query.FacetSpec{{Path: "spec.a'); DROP TABLE kinds; --"}}},
+		{Facets: []query.FacetSpec{{Path: "metadata.labels['a'']"}, {Path: "spec.a", Limit: 101}}},
+		{Owner: &query.OwnerSpec{UID: "u", Depth: 2}, Facets: []query.FacetSpec{{Path: "metadata.labels['env']"}, {Path: "spec.a"}, {Path: "spec.l[*].x[*]"}}},
 	}
 	for _, s := range seeds {
 		js, _ := json.Marshal(s)
@@ -93,7 +115,7 @@ func FuzzCompile(f *testing.F) {
 			return
 		}
 		spec := query.Spec{GVK: widgetGVK, Clusters: fs.Clusters, Namespaces: fs.Namespaces, Names: fs.Names, NameContains: fs.NameContains,
-			Fields: fs.Fields, OwnerUID: fs.OwnerUID, Owner: fs.Owner, Sort: fs.Sort, Limit: fs.Limit}
+			Fields: fs.Fields, OwnerUID: fs.OwnerUID, Owner: fs.Owner, Sort: fs.Sort, Limit: fs.Limit, Facets: fs.Facets}
 		if fs.Labels != "" {
 			sel, err := labels.Parse(fs.Labels)
 			if err != nil {
@@ -189,9 +211,42 @@ func FuzzCompile(f *testing.F) {
 				_ = st.Close()
 			}
 		}
-		if _, err := s.Search(context.Background(), q, ""); err != nil && !errors.Is(err, query.ErrInvalidQuery) {
+		page, err := s.Search(context.Background(), q, "")
+		if err != nil && !errors.Is(err, query.ErrInvalidQuery) {
 			t.Fatalf("Search: %v", err)
+		}
+		if err == nil {
+			checkFuzzFacets(t, q, page)
 		}
 		_ = q.Matches(obj("n", "a", map[string]any{"spec": map[string]any{"a": int64(1)}}))
 	})
+}
+
+// checkFuzzFacets compares the facets of page, counted by SQL for labels and scalar paths,
+// with the evaluator of Matches applied to fuzzObject, the one object a page can count.
+func checkFuzzFacets(t *testing.T, q *query.Query, page Page) {
+	t.Helper()
+	if len(page.Facets) != len(q.Facets()) {
+		t.Fatalf("%d facets, want %d", len(page.Facets), len(q.Facets()))
+	}
+	for i, f := range q.Facets() {
+		var texts []string
+		var missing int64
+		if page.Total == 1 {
+			texts = f.Path.FacetValues(fuzzObject.Object, nil)
+			if len(texts) == 0 {
+				missing = 1
+			}
+		}
+		slices.Sort(texts)
+		var values []FacetValue
+		for _, v := range texts[:min(f.Limit, len(texts))] {
+			values = append(values, FacetValue{Value: v, Count: 1})
+		}
+		other := int64(len(texts) - len(values))
+		got := page.Facets[i]
+		if got.Path != f.Text || got.Missing != missing || got.Other != other || !slices.Equal(got.Values, values) {
+			t.Fatalf("facet %s over %d matches: got %+v, want values %v other %d missing %d", f.Text, page.Total, got, values, other, missing)
+		}
+	}
 }
