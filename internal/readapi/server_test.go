@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"testing"
@@ -108,8 +109,8 @@ type server struct {
 }
 
 // startServer serves an index that mirrors three ConfigMaps of testNS (and no Secrets) until the
-// test ends. opts may set ReadTimeout, or CertFile and KeyFile signed by ca (nil: a generated
-// certificate is served).
+// test ends: config-0 and config-1 labelled env=prod, config-2 env=dev. opts may set
+// ReadTimeout, or CertFile and KeyFile signed by ca (nil: a generated certificate is served).
 func startServer(t *testing.T, opts Options, ca []byte) server {
 	t.Helper()
 	store, err := index.Open(index.Options{})
@@ -126,6 +127,7 @@ func startServer(t *testing.T, opts Options, ca []byte) server {
 		u.SetGroupVersionKind(cmGVK)
 		u.SetNamespace(testNS)
 		u.SetName("config-" + strconv.Itoa(i))
+		u.SetLabels(map[string]string{"env": []string{"prod", "prod", "dev"}[i]})
 		u.SetUID(types.UID("uid-" + strconv.Itoa(i)))
 		u.SetResourceVersion(strconv.Itoa(100 + i))
 		u.SetCreationTimestamp(metav1.Now())
@@ -238,11 +240,19 @@ func (s server) get(t *testing.T, user *controlplane.User, path string) ([]byte,
 // search creates a Search in testNS for target as user.
 func (s server) search(t *testing.T, user *controlplane.User, target searchv1alpha1.TargetRef) (*queryv1alpha1.Search, error) {
 	t.Helper()
+	var spec queryv1alpha1.SearchSpec
+	spec.Target = target
+	return s.searchSpec(t, user, spec)
+}
+
+// searchSpec creates a Search in testNS with spec as user.
+func (s server) searchSpec(t *testing.T, user *controlplane.User, spec queryv1alpha1.SearchSpec) (*queryv1alpha1.Search, error) {
+	t.Helper()
 	in := &queryv1alpha1.Search{
 		TypeMeta:   metav1.TypeMeta{APIVersion: queryv1alpha1.GroupVersion.String(), Kind: "Search"},
 		ObjectMeta: metav1.ObjectMeta{Namespace: testNS},
+		Spec:       spec,
 	}
-	in.Spec.Target = target
 	body, err := json.Marshal(in)
 	if err != nil {
 		t.Fatal(err)
@@ -392,6 +402,53 @@ func TestAccessBeforeExistence(t *testing.T) {
 			t.Errorf("discovery of the read API's own group under resources: got %d (%v), want 404", got, err)
 		}
 	})
+}
+
+// TestSearchFacets checks the counts by value of a Search: over every match, not only the page,
+// and over the matches of an anyOf of two groups.
+func TestSearchFacets(t *testing.T) {
+	s := startServer(t, Options{}, nil)
+	reader := testUser["reader"]
+	env := []searchv1alpha1.Facet{{Path: "metadata.labels['env']"}}
+
+	for _, tc := range []struct {
+		name  string
+		anyOf []searchv1alpha1.FilterGroup
+		total int64
+		want  []searchv1alpha1.FacetValueCount
+	}{
+		{
+			name:  "a label over every match",
+			total: 3,
+			want:  []searchv1alpha1.FacetValueCount{{Value: "prod", Count: 2}, {Value: "dev", Count: 1}},
+		},
+		{
+			name: "a label over an anyOf of two groups",
+			anyOf: []searchv1alpha1.FilterGroup{
+				{Names: []string{"config-0"}},
+				{LabelSelector: &metav1.LabelSelector{MatchLabels: map[string]string{"env": "dev"}}},
+			},
+			total: 2,
+			want:  []searchv1alpha1.FacetValueCount{{Value: "dev", Count: 1}, {Value: "prod", Count: 1}},
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var spec queryv1alpha1.SearchSpec
+			spec.Target = searchv1alpha1.TargetRef{APIVersion: "v1", Kind: "ConfigMap"}
+			spec.AnyOf, spec.Facets, spec.Limit = tc.anyOf, env, 1
+			got, err := s.searchSpec(t, reader, spec)
+			if err != nil {
+				t.Fatalf("Search as reader: %v", err)
+			}
+			if got.Status.Total != tc.total || got.Status.Count != 1 {
+				t.Errorf("total %d, count %d; want %d and 1", got.Status.Total, got.Status.Count, tc.total)
+			}
+			want := []searchv1alpha1.FacetResult{{Path: env[0].Path, Values: tc.want}}
+			if !reflect.DeepEqual(got.Status.Facets, want) {
+				t.Errorf("facets %+v, want %+v", got.Status.Facets, want)
+			}
+		})
+	}
 }
 
 // TestReadTimeout checks the answer to a read the index cannot finish within the read timeout:
