@@ -223,6 +223,10 @@ func benchCases() []benchCase {
 		{name: "sample-any-of", sample: true, spec: query.Spec{Limit: 50, AnyOf: []query.Group{
 			{Labels: mustParse("shard=s7,env=prod")}, {Labels: mustParse("shard=s11,tier=frontend")},
 		}}},
+		// make bench's field-unindexed: a prefix of a path that is not declared, 1,490 matches.
+		{name: "sample-unindexed-prefix", sample: true, spec: query.Spec{Fields: []query.FieldPredicate{
+			{Path: "spec.image", Operator: query.OpStartsWith, Values: []string{"registry.example.com/payments/redis:"}},
+		}}},
 		// make bench's sorted deep page: a third of the objects, by a declared path then name.
 		{name: "sample-sorted-deep-page", sample: true, deep: true, spec: sortedPageSpec},
 		// The same query's pages 1, 10 and 100, as make bench measures them: with keyset

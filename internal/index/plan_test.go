@@ -621,3 +621,79 @@ func TestSortedPageCountsSeek(t *testing.T) {
 		}
 	}
 }
+
+// A filter that no index narrows (a path that is not declared) is counted and paged by one
+// scan of the table, or of the namespace's rows, and its answers agree with Matches.
+func TestUnindexedPredicateScansOnce(t *testing.T) {
+	s, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	gvk := sample.TemplateGVK
+	if err := s.Register(gvk, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
+		t.Fatal(err)
+	}
+	g := sample.Generator{Namespaces: 10, Seed: 1}
+	var objs []*unstructured.Unstructured
+	for i := range 2000 {
+		o := g.Template(i)
+		o.SetUID(typesUID(fmt.Sprintf("uid-%d", i)))
+		objs = append(objs, o)
+	}
+	if err := s.Replace(gvk, objs); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(gvk)
+	degraded := query.FieldPredicate{Path: "status.phase", Operator: query.OpEquals, Values: []string{"Degraded"}}
+	for _, tt := range []struct {
+		name string
+		spec query.Spec
+		want string // the plan's only access to the table
+	}{
+		{"every object", query.Spec{Fields: []query.FieldPredicate{degraded}}, "SCAN o"},
+		{"one namespace", query.Spec{Namespaces: []string{sample.Namespace(3)}, Fields: []query.FieldPredicate{degraded}},
+			"SEARCH o USING INDEX " + k.table + "_nsname (ns=?)"},
+		{"sorted", query.Spec{Fields: []query.FieldPredicate{degraded}, Sort: []query.SortKey{{Path: "spec.replicas", Descending: true}}},
+			"SCAN o"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			tt.spec.GVK, tt.spec.Limit = gvk, 20
+			q := mustCompile(t, tt.spec)
+			if !scansEveryRow(k, q) {
+				t.Fatal("scansEveryRow is false")
+			}
+			plan := planOf(t, s, oneScanSQL(k, q, keyFields(q), filterPlan{}))
+			t.Logf("plan:\n%s", plan)
+			var access []string
+			for _, l := range strings.Split(plan, "\n") {
+				if strings.HasPrefix(l, "SCAN o") || strings.HasPrefix(l, "SEARCH o") {
+					access = append(access, l)
+				}
+			}
+			if len(access) != 1 || !strings.HasPrefix(access[0], tt.want) {
+				t.Fatalf("the table is read by %q, want once by %q", access, tt.want)
+			}
+			// The answers are those of Matches, over every page.
+			got, total := searchAll(t, s, q)
+			want := 0
+			for _, o := range objs {
+				if q.Matches(o) {
+					want++
+				}
+			}
+			if total != int64(want) || len(got) != want || want <= 20 {
+				t.Fatalf("total %d, items %d, Matches %d (more than a page wanted)", total, len(got), want)
+			}
+		})
+	}
+	// A declared path or a label has an index: not this plan.
+	for _, spec := range []query.Spec{
+		{GVK: gvk, Fields: []query.FieldPredicate{{Path: "spec.team", Operator: query.OpEquals, Values: []string{"payments"}}}},
+		{GVK: gvk, Labels: mustSelector(t, "env=prod"), Fields: []query.FieldPredicate{degraded}},
+	} {
+		if scansEveryRow(k, mustCompile(t, spec)) {
+			t.Fatalf("scansEveryRow is true for %+v", spec)
+		}
+	}
+}

@@ -181,6 +181,23 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	if err != nil {
 		return Page{}, err
 	}
+	// A filter that no index narrows reads every row to count its matches. With few
+	// matches, the page would read them all again (see walkPlan): searchOneScan counts and
+	// pages in one scan. With many, the page walks the sort order and stops early, which
+	// costs less than sorting every match. The total of the query's last run, when known,
+	// tells the two apart; unknown, one scan is the safer guess.
+	var scanKey string
+	if cursor == nil && scansEveryRow(k, q) {
+		scanKey = matchesKey(k, q, fp)
+		n := k.count.Load()
+		if m, known := k.estimates.get(scanKey, n, n+1); !known || !walkPlan(n, m, q.Limit()) {
+			page, err := s.searchOneScan(c, k, q, keys, fp)
+			if err == nil {
+				k.estimates.put(scanKey, n, page.Total, n+1)
+			}
+			return page, err
+		}
+	}
 	var total int64
 	if q.Unfiltered() {
 		total, err = storedCount(c, k)
@@ -191,6 +208,9 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 	}
 	if err != nil {
 		return Page{}, err
+	}
+	if scanKey != "" {
+		k.estimates.put(scanKey, k.count.Load(), total, k.count.Load()+1)
 	}
 	walk := walkPlan(k.count.Load(), total, q.Limit())
 	ties := sortsTies(k, keys, cursor, walk)
@@ -236,6 +256,87 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
 	}
 	return page, nil
+}
+
+// scansEveryRow reports whether no index can narrow q's filter: it compares only paths
+// that are not declared (read from every object's document), perhaps within namespaces, and
+// asks for no counts by value. Counting the matches then reads every row of the kind (of
+// the namespaces), and so would reading the page after it: searchOneScan does both at once.
+func scansEveryRow(k *kind, q *query.Query) bool {
+	f := &q.Filter
+	if len(f.Predicates()) == 0 || len(q.AnyOf()) > 0 || len(q.Facets()) > 0 || len(f.LabelRequirements()) > 0 ||
+		f.MatchesNoLabels() || len(f.Names()) > 0 || f.NameContains() != "" || f.OwnerUID() != "" ||
+		f.OwnerChain() != nil || f.CreatedAfter() != nil || f.CreatedBefore() != nil {
+		return false
+	}
+	for _, p := range f.Predicates() {
+		if _, declared := k.fields[p.Path.String()]; declared {
+			return false
+		}
+		if _, list := listOf(k, p); list {
+			return false
+		}
+	}
+	return true
+}
+
+// matchesKey names the matches of q's filter in the kind's estimates.
+func matchesKey(k *kind, q *query.Query, fp filterPlan) string {
+	sb := newBuilder(k, fp)
+	sb.w("matches ")
+	sb.where(q)
+	return fmt.Sprintf("%s %q", sb.b.String(), sb.args)
+}
+
+// searchOneScan answers a first page whose filter no index narrows (see scansEveryRow) in one
+// statement: the matches are counted by a window over the same scan that finds them, and
+// sorted for the page, where a count and then a page would read every row twice.
+func (s *Store) searchOneScan(c *conn, k *kind, q *query.Query, keys []sortField, fp filterPlan) (Page, error) {
+	st, err := oneScanSQL(k, q, keys, fp).prepare(c)
+	if err != nil {
+		return Page{}, err
+	}
+	defer st.Reset()
+	var page Page
+	var last []any
+	for st.Step() {
+		page.Total = st.ColumnInt64(5 + len(keys))
+		page.Items = append(page.Items, Ref{
+			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
+			Cluster: st.ColumnText(4),
+		})
+		if len(page.Items) == q.Limit() {
+			last = make([]any, len(keys))
+			for i := range keys {
+				last[i] = columnValue(st, 5+i)
+			}
+		}
+	}
+	if err := st.Err(); err != nil {
+		return Page{}, err
+	}
+	page.Remaining = page.Total - int64(len(page.Items))
+	if page.Remaining > 0 && last != nil {
+		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
+	}
+	return page, nil
+}
+
+// oneScanSQL writes searchOneScan's statement: the first page's columns and sort keys, then
+// the number of matches.
+func oneScanSQL(k *kind, q *query.Query, keys []sortField, fp filterPlan) *sqlBuilder {
+	sb := newBuilder(k, fp)
+	sb.w("SELECT o.ns, o.name, o.uid, o.rv, o.cluster")
+	for _, key := range keys {
+		sb.w(", ")
+		sb.sortExpr(key, false)
+	}
+	sb.w(", count(*) OVER () FROM ", k.table, " AS o WHERE ")
+	sb.where(q)
+	sb.orderBy(keys, false)
+	sb.w(" LIMIT ")
+	sb.arg(int64(q.Limit()))
+	return sb
 }
 
 // readPart appends the rows of one part of the order to page, up to the query's limit, and
