@@ -461,3 +461,18 @@ func TestRelist(t *testing.T) {
 		t.Fatalf("second commit: %v", err)
 	}
 }
+
+// Stored labels that cannot be decoded are an error, not "no labels": the label rows of the
+// object could not be replaced.
+func TestDecodeLabels(t *testing.T) {
+	got, err := decodeLabels([]byte(`{"env":"prod","shard":"s7"}`))
+	if err != nil || len(got) != 2 || got["env"] != "prod" || got["shard"] != "s7" {
+		t.Fatalf("decodeLabels = %v, %v", got, err)
+	}
+	if got, err := decodeLabels(nil); err != nil || got != nil {
+		t.Fatalf("decodeLabels(nil) = %v, %v", got, err)
+	}
+	if _, err := decodeLabels([]byte(`{"env":`)); err == nil || !strings.Contains(err.Error(), "stored labels") {
+		t.Fatalf("decodeLabels of damaged JSON: %v", err)
+	}
+}

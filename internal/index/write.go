@@ -166,16 +166,17 @@ func looksInteger(s string) bool {
 	return s != ""
 }
 
-// decodeLabels decodes the JSON of a stored metadata.labels (nil when absent).
-func decodeLabels(js []byte) map[string]string {
+// decodeLabels decodes the JSON of a stored metadata.labels (nil when absent). An error means
+// the stored row is damaged: its label rows could not be found to be replaced.
+func decodeLabels(js []byte) (map[string]string, error) {
 	if len(js) == 0 {
-		return nil
+		return nil, nil
 	}
 	var l map[string]any
 	if err := json.Unmarshal(js, &l); err != nil {
-		return nil
+		return nil, fmt.Errorf("decoding the stored labels: %w", err)
 	}
-	return labelsOf(map[string]any{"metadata": map[string]any{"labels": l}})
+	return labelsOf(map[string]any{"metadata": map[string]any{"labels": l}}), nil
 }
 
 // writeSQL holds the text of a kind's hot write statements, built once per table rather
@@ -300,8 +301,9 @@ func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) 
 					return 0, err
 				}
 				oldLabels = labelsOf(old.Object)
-			} else {
-				oldLabels = decodeLabels(st.ColumnRawText(3))
+			} else if oldLabels, err = decodeLabels(st.ColumnRawText(3)); err != nil {
+				_ = st.Reset()
+				return 0, err
 			}
 		}
 		_ = st.Reset()
@@ -410,7 +412,10 @@ func (b *batch) deleteID(k *kind, id int64) error {
 			labels = labelsOf(old.Object)
 		} else {
 			old = keyOnly(k.gvk, st.ColumnText(0), st.ColumnText(1))
-			labels = decodeLabels(st.ColumnRawText(2))
+			if labels, err = decodeLabels(st.ColumnRawText(2)); err != nil {
+				_ = st.Reset()
+				return err
+			}
 		}
 	}
 	err = st.Err()
