@@ -69,9 +69,6 @@ type probes struct {
 	driverLabel, driverPred int
 }
 
-// namespacesDrive reports whether the objects of the query's namespaces are the candidates.
-func (pr *probes) namespacesDrive() bool { return pr.driverLabel < 0 && pr.driverPred < 0 }
-
 // filterPlan is how a query's filter is written: see useTrigrams and chooseDriver. groups
 // holds the plan of each anyOf group, planned on its own.
 type filterPlan struct {
