@@ -297,19 +297,12 @@ func (s *Store) searchOneScan(c *conn, k *kind, q *query.Query, keys []sortField
 		return Page{}, err
 	}
 	defer st.Reset()
-	var page Page
+	page := &Page{}
 	var last []any
 	for st.Step() {
 		page.Total = st.ColumnInt64(5 + len(keys))
-		page.Items = append(page.Items, Ref{
-			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
-			Cluster: st.ColumnText(4),
-		})
-		if len(page.Items) == q.Limit() {
-			last = make([]any, len(keys))
-			for i := range keys {
-				last[i] = columnValue(st, 5+i)
-			}
+		if full := appendRow(st, page, keys, q.Limit()); full != nil {
+			last = full
 		}
 	}
 	if err := st.Err(); err != nil {
@@ -319,7 +312,24 @@ func (s *Store) searchOneScan(c *conn, k *kind, q *query.Query, keys []sortField
 	if page.Remaining > 0 && last != nil {
 		page.Continue = token.Encode(s.tokenKey, q.Fingerprint(), last)
 	}
-	return page, nil
+	return *page, nil
+}
+
+// appendRow appends the reference in st's first five columns to page and, when that fills
+// the page's limit, returns the row's sort key values (the columns after them), else nil.
+func appendRow(st *sqlite3.Stmt, page *Page, keys []sortField, limit int) []any {
+	page.Items = append(page.Items, Ref{
+		Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
+		Cluster: st.ColumnText(4),
+	})
+	if len(page.Items) != limit {
+		return nil
+	}
+	last := make([]any, len(keys))
+	for i := range keys {
+		last[i] = columnValue(st, 5+i)
+	}
+	return last
 }
 
 // oneScanSQL writes searchOneScan's statement: the first page's columns and sort keys, then
@@ -367,15 +377,8 @@ func readPart(c *conn, k *kind, q *query.Query, keys []sortField, part orderPart
 			skipped++
 			continue
 		}
-		page.Items = append(page.Items, Ref{
-			Namespace: st.ColumnText(0), Name: st.ColumnText(1), UID: st.ColumnText(2), ResourceVersion: st.ColumnText(3),
-			Cluster: st.ColumnText(4),
-		})
-		if len(page.Items) == q.Limit() {
-			last = make([]any, len(keys))
-			for i := range keys {
-				last[i] = columnValue(st, 5+i)
-			}
+		if full := appendRow(st, page, keys, q.Limit()); full != nil {
+			last = full
 		}
 	}
 	return last, skipped, st.Err()
