@@ -189,25 +189,8 @@ func TestUnselectiveCountsScanANarrowIndex(t *testing.T) {
 }
 
 func TestConjunctionsDriveFromTheMostSelectiveTerm(t *testing.T) {
-	s, err := Open(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
 	gvk := sample.TemplateGVK
-	if err := s.Register(gvk, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
-		t.Fatal(err)
-	}
-	g := sample.Generator{Namespaces: 100, Seed: 1}
-	var objs []*unstructured.Unstructured
-	for i := range 3000 {
-		o := g.Template(i)
-		o.SetUID(typesUID(fmt.Sprintf("uid-%d", i)))
-		objs = append(objs, o)
-	}
-	if err := s.Replace(gvk, objs); err != nil {
-		t.Fatal(err)
-	}
+	s, objs := sampleTemplates(t, 100, 3000)
 	k := s.kind(gvk)
 	ready := query.FieldPredicate{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"False"}}
 	replicas := query.FieldPredicate{Path: "spec.replicas", Operator: query.OpGreaterThanOrEqual, Values: []string{"12"}}
@@ -625,25 +608,8 @@ func TestSortedPageCountsSeek(t *testing.T) {
 // A filter that no index narrows (a path that is not declared) is counted and paged by one
 // scan of the table, or of the namespace's rows, and its answers agree with Matches.
 func TestUnindexedPredicateScansOnce(t *testing.T) {
-	s, err := Open(Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = s.Close() })
 	gvk := sample.TemplateGVK
-	if err := s.Register(gvk, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
-		t.Fatal(err)
-	}
-	g := sample.Generator{Namespaces: 10, Seed: 1}
-	var objs []*unstructured.Unstructured
-	for i := range 2000 {
-		o := g.Template(i)
-		o.SetUID(typesUID(fmt.Sprintf("uid-%d", i)))
-		objs = append(objs, o)
-	}
-	if err := s.Replace(gvk, objs); err != nil {
-		t.Fatal(err)
-	}
+	s, objs := sampleTemplates(t, 10, 2000)
 	k := s.kind(gvk)
 	degraded := query.FieldPredicate{Path: "status.phase", Operator: query.OpEquals, Values: []string{"Degraded"}}
 	for _, tt := range []struct {
@@ -696,4 +662,29 @@ func TestUnindexedPredicateScansOnce(t *testing.T) {
 			t.Fatalf("scansEveryRow is true for %+v", spec)
 		}
 	}
+}
+
+// sampleTemplates returns a store holding n sample Templates spread over namespaces, with
+// make bench's declared fields, and the Templates.
+func sampleTemplates(t *testing.T, namespaces, n int) (*Store, []*unstructured.Unstructured) {
+	t.Helper()
+	s, err := Open(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Close() })
+	if err := s.Register(sample.TemplateGVK, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
+		t.Fatal(err)
+	}
+	g := sample.Generator{Namespaces: namespaces, Seed: 1}
+	var objs []*unstructured.Unstructured
+	for i := range n {
+		o := g.Template(i)
+		o.SetUID(typesUID(fmt.Sprintf("uid-%d", i)))
+		objs = append(objs, o)
+	}
+	if err := s.Replace(sample.TemplateGVK, objs); err != nil {
+		t.Fatal(err)
+	}
+	return s, objs
 }
