@@ -1,0 +1,91 @@
+package index
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strconv"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/kubesift/kubesift/internal/query"
+	"github.com/kubesift/kubesift/internal/sample"
+)
+
+// BenchmarkClusters runs make bench's selective queries over the same sample Templates held
+// by one cluster and spread round robin over three, each cluster written with its own
+// ReplaceIn as its mirror's initial list is. CLUSTER_BENCH_N sets the number of objects
+// (30,000 by default).
+func BenchmarkClusters(b *testing.B) {
+	n := 30000
+	if v := os.Getenv("CLUSTER_BENCH_N"); v != "" {
+		var err error
+		if n, err = strconv.Atoi(v); err != nil || n < 3 {
+			b.Fatalf("CLUSTER_BENCH_N=%q is not an object count of at least 3", v)
+		}
+	}
+	cases := []struct {
+		name string
+		spec query.Spec
+	}{
+		{"label", query.Spec{Labels: mustParse("shard=s7")}},
+		{"label-conjunction", query.Spec{Labels: mustParse("tier=backend,env=prod,shard=s7")}},
+		{"sorted-page-1", sortedPageSpec},
+	}
+	for _, k := range []int{1, 3} {
+		var s *Store
+		for _, c := range cases {
+			c.spec.GVK = sample.TemplateGVK
+			q, err := query.Compile(c.spec)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("n=%d/clusters=%d/%s", n, k, c.name), func(b *testing.B) {
+				if s == nil {
+					s = clusterSampleStore(b, n, k)
+				}
+				var p Page
+				for b.Loop() {
+					if p, err = s.Search(context.Background(), q, ""); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(p.Total), "matches")
+			})
+		}
+		if s != nil {
+			_ = s.Close()
+		}
+	}
+}
+
+// clusterSampleStore returns a store holding n sample Templates, object i in cluster i mod k
+// ("" for cluster 0, member-<c> for the others), one ReplaceIn per cluster.
+func clusterSampleStore(b *testing.B, n, k int) *Store {
+	s, err := Open(Options{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := s.Register(sample.TemplateGVK, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
+		b.Fatal(err)
+	}
+	g := sample.Generator{Namespaces: 100, Seed: 1}
+	lists := make([][]*unstructured.Unstructured, k)
+	for i := range n {
+		o := g.Template(i)
+		o.SetUID(typesUID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)))
+		o.SetResourceVersion(fmt.Sprint(1000 + i))
+		lists[i%k] = append(lists[i%k], o)
+	}
+	for c, list := range lists {
+		name := ""
+		if c > 0 {
+			name = fmt.Sprintf("member-%d", c)
+		}
+		if err := s.ReplaceIn(sample.TemplateGVK, name, list); err != nil {
+			b.Fatal(err)
+		}
+	}
+	return s
+}
