@@ -54,12 +54,14 @@ func measureLiveQueries(ctx context.Context, c *cluster, mgr *manager, o options
 			return nil, BurstResult{}, err
 		}
 		logf("  %s Ready; %d updates, one every %s", plural(live, "live query", "live queries"), o.updates, o.updateInterval)
-		r, err := measureFreshness(ctx, c, t, o, queries)
+		r, err := measureFreshness(ctx, c, mgr, t, o, queries)
 		if err != nil {
 			return nil, BurstResult{}, err
 		}
-		logf("  freshness with %s: median %.0f ms, p99 %.0f ms, max %.0f ms over %d updates (%d status writes)",
-			plural(live, "live query", "live queries"), r.Latency.Median, r.Latency.P99, r.MaxMs, r.Updates, r.StatusWrites)
+		logf("  freshness with %s: median %.0f ms, p99 %.0f ms, max %.0f ms over %d updates (%d status writes); "+
+			"manager CPU %.2fs in %.1fs",
+			plural(live, "live query", "live queries"), r.Latency.Median, r.Latency.P99, r.MaxMs, r.Updates, r.StatusWrites,
+			r.CPUSeconds, r.Seconds)
 		out = append(out, r)
 	}
 
@@ -113,9 +115,15 @@ func waitQueriesReady(ctx context.Context, c *cluster, queries []*searchv1alpha1
 
 // measureFreshness updates objects shown in the queries' pages, round robin over the queries,
 // one every o.updateInterval, and measures how long each takes to show in a query's status.
-func measureFreshness(ctx context.Context, c *cluster, t *tracker, o options, queries []*searchv1alpha1.SearchQuery) (FreshResult, error) {
+func measureFreshness(ctx context.Context, c *cluster, mgr *manager, t *tracker, o options,
+	queries []*searchv1alpha1.SearchQuery) (FreshResult, error) {
 	res := FreshResult{LiveQueries: len(queries), Updates: o.updates}
 	t.reset()
+	before, err := mgr.scrape(ctx)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
 	tick := time.NewTicker(o.updateInterval)
 	defer tick.Stop()
 	for i := range o.updates {
@@ -139,6 +147,12 @@ func measureFreshness(ctx context.Context, c *cluster, t *tracker, o options, qu
 	res.Latency = summarize(lat)
 	res.MaxMs = float64(slicesMax(lat).Microseconds()) / 1000
 	res.StatusWrites = t.writeCount()
+	after, err := mgr.scrape(ctx)
+	if err != nil {
+		return res, err
+	}
+	res.Seconds = time.Since(start).Seconds()
+	res.CPUSeconds = after.get("process_cpu_seconds_total") - before.get("process_cpu_seconds_total")
 	return res, nil
 }
 

@@ -165,6 +165,10 @@ type FreshResult struct {
 	MaxMs       float64 `json:"maxMs"`
 	// StatusWrites is the number of SearchQuery status changes seen during the measurement.
 	StatusWrites int `json:"statusWrites"`
+	// CPUSeconds is the manager's CPU time over the measurement's Seconds, from its first update
+	// until every update showed in a status. Zero in results that predate it.
+	CPUSeconds float64 `json:"managerCpuSeconds,omitempty"`
+	Seconds    float64 `json:"seconds,omitempty"`
 }
 
 // CostResult is what the manager spends.
