@@ -113,6 +113,30 @@ type server struct {
 // ReadTimeout, or CertFile and KeyFile signed by ca (nil: a generated certificate is served).
 func startServer(t *testing.T, opts Options, ca []byte) server {
 	t.Helper()
+	var objs []*unstructured.Unstructured
+	for i := range 3 {
+		objs = append(objs, configMap(i, []string{"prod", "prod", "dev"}[i]))
+	}
+	s, _ := startServerWith(t, opts, ca, objs)
+	return s
+}
+
+// configMap returns ConfigMap config-<i> of testNS labelled env=env.
+func configMap(i int, env string) *unstructured.Unstructured {
+	u := &unstructured.Unstructured{}
+	u.SetGroupVersionKind(cmGVK)
+	u.SetNamespace(testNS)
+	u.SetName("config-" + strconv.Itoa(i))
+	u.SetLabels(map[string]string{"env": env})
+	u.SetUID(types.UID("uid-" + strconv.Itoa(i)))
+	u.SetResourceVersion(strconv.Itoa(100 + i))
+	u.SetCreationTimestamp(metav1.Now())
+	return u
+}
+
+// startServerWith is startServer for an index that mirrors objs, which it returns too.
+func startServerWith(t testing.TB, opts Options, ca []byte, objs []*unstructured.Unstructured) (server, *index.Store) {
+	t.Helper()
 	store, err := index.Open(index.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -120,18 +144,6 @@ func startServer(t *testing.T, opts Options, ca []byte) server {
 	t.Cleanup(func() { _ = store.Close() })
 	if err := store.Register(cmGVK, index.KindConfig{Namespaced: true}); err != nil {
 		t.Fatal(err)
-	}
-	var objs []*unstructured.Unstructured
-	for i := range 3 {
-		u := &unstructured.Unstructured{}
-		u.SetGroupVersionKind(cmGVK)
-		u.SetNamespace(testNS)
-		u.SetName("config-" + strconv.Itoa(i))
-		u.SetLabels(map[string]string{"env": []string{"prod", "prod", "dev"}[i]})
-		u.SetUID(types.UID("uid-" + strconv.Itoa(i)))
-		u.SetResourceVersion(strconv.Itoa(100 + i))
-		u.SetCreationTimestamp(metav1.Now())
-		objs = append(objs, u)
 	}
 	if err := store.Replace(cmGVK, objs); err != nil {
 		t.Fatal(err)
@@ -171,7 +183,7 @@ func startServer(t *testing.T, opts Options, ca []byte) server {
 	for {
 		_, err := s.get(t, testUser["reader"], "/api/v1/namespaces/"+testNS+"/configmaps")
 		if !apierrors.IsForbidden(err) {
-			return s
+			return s, store
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("the read API server does not authenticate its callers: %v", err)
@@ -180,7 +192,7 @@ func startServer(t *testing.T, opts Options, ca []byte) server {
 	}
 }
 
-func freePort(t *testing.T) int {
+func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -193,7 +205,7 @@ func freePort(t *testing.T) int {
 // do sends a request to the server directly as user (nil: the cluster admin), with the user's
 // client certificate, as the aggregator would on the user's behalf. It returns the body, and the
 // Status the server answered with as an error when the request failed.
-func (s server) do(t *testing.T, user *controlplane.User, method, path string, body []byte) ([]byte, error) {
+func (s server) do(t testing.TB, user *controlplane.User, method, path string, body []byte) ([]byte, error) {
 	t.Helper()
 	cfg := cp.RESTConfig()
 	if user != nil {
@@ -232,7 +244,7 @@ func (s server) do(t *testing.T, user *controlplane.User, method, path string, b
 }
 
 // get returns the body of GET path under resourcesPath and the status error, if any.
-func (s server) get(t *testing.T, user *controlplane.User, path string) ([]byte, error) {
+func (s server) get(t testing.TB, user *controlplane.User, path string) ([]byte, error) {
 	t.Helper()
 	return s.do(t, user, http.MethodGet, resourcesPath+path, nil)
 }
