@@ -53,14 +53,14 @@ func measureLiveQueries(ctx context.Context, c *cluster, mgr *manager, o options
 		if err := waitQueriesReady(ctx, c, queries); err != nil {
 			return nil, BurstResult{}, err
 		}
-		logf("  %s Ready; %d updates, one every %s", plural(live, "live query", "live queries"), o.updates, o.updateInterval)
+		logf("  %s Ready; %d updates, one every %s", liveQueries(live), o.updates, o.updateInterval)
 		r, err := measureFreshness(ctx, c, mgr, t, o, queries)
 		if err != nil {
 			return nil, BurstResult{}, err
 		}
 		logf("  freshness with %s: median %.0f ms, p99 %.0f ms, max %.0f ms over %d updates (%d status writes); "+
 			"manager CPU %.2fs in %.1fs",
-			plural(live, "live query", "live queries"), r.Latency.Median, r.Latency.P99, r.MaxMs, r.Updates, r.StatusWrites,
+			liveQueries(live), r.Latency.Median, r.Latency.P99, r.MaxMs, r.Updates, r.StatusWrites,
 			r.CPUSeconds, r.Seconds)
 		out = append(out, r)
 	}

@@ -421,14 +421,14 @@ func runTargetLines(r Run) []string {
 		met := f.Latency.P99 <= 250
 		reason := fmt.Sprintf("%s Here %d updates gave %d status writes.", freshnessMissReason, f.Updates, f.StatusWrites)
 		out = append(out, why(fmt.Sprintf("%s freshness p99 with %s at N = %s: %.0f ms with a %s requery interval (target ≤ 250 ms).",
-			mark(met), plural(f.LiveQueries, "live query", "live queries"), count(r.N), f.Latency.P99, r.RequeryInterval),
+			mark(met), liveQueries(f.LiveQueries), count(r.N), f.Latency.P99, r.RequeryInterval),
 			met, missedBy(f.Latency.P99, 250), reason))
 		if f.Seconds > 0 {
 			share := 100 * f.CPUSeconds / f.Seconds / float64(f.LiveQueries)
 			met := share <= cpuShareTarget
 			out = append(out, why(fmt.Sprintf("%s manager CPU with %s at N = %s: %.2f s in %.1f s, %.1f%% of one core per live query "+
 				"(target ≤ %.0f%%). It also counts the mirror's writes of the %d updates and the status writes, so the "+
-				"re-evaluations alone cost less.", mark(met), plural(f.LiveQueries, "live query", "live queries"), count(r.N),
+				"re-evaluations alone cost less.", mark(met), liveQueries(f.LiveQueries), count(r.N),
 				f.CPUSeconds, f.Seconds, share, cpuShareTarget, f.Updates),
 				met, fmt.Sprintf("Missed by %.2f×.", share/cpuShareTarget), ""))
 		}
@@ -460,7 +460,10 @@ func footprintLines(r Run, mark func(bool) string, why func(line string, met boo
 		where string
 		c     *CostResult
 		s     *SyncResult
-	}{{"in memory (the manager's flag default)", &r.Cost, &r.Sync}, {"in a file (`--index-path`, as config/manager deploys it)", r.FileCost, r.FileSync}} {
+	}{
+		{"in memory (the manager's flag default)", &r.Cost, &r.Sync},
+		{"in a file (`--index-path`, as config/manager deploys it)", r.FileCost, r.FileSync},
+	} {
 		if ix.s != nil && ix.s.ListSeconds > 0 {
 			ratio := ix.s.ResourceIndexSeconds / ix.s.ListSeconds
 			met := ratio <= syncTarget
@@ -646,11 +649,12 @@ func slowerLines(rep Report) []string {
 	return out
 }
 
-func plural(n int, one, many string) string {
+// liveQueries says "1 live query" or "n live queries".
+func liveQueries(n int) string {
 	if n == 1 {
-		return "1 " + one
+		return "1 live query"
 	}
-	return fmt.Sprintf("%d %s", n, many)
+	return fmt.Sprintf("%d live queries", n)
 }
 
 func latency(l Latency) string {
