@@ -78,6 +78,19 @@ func sampleStore(b *testing.B, n int) *benchData {
 	if d := benchCache[-n]; d != nil {
 		return d
 	}
+	s := openSampleStore(b)
+	objs := benchTemplates(n)
+	if err := s.Replace(sample.TemplateGVK, objs); err != nil {
+		b.Fatal(err)
+	}
+	d := &benchData{store: s, objs: objs}
+	benchCache[-n] = d
+	return d
+}
+
+// openSampleStore opens an empty in-memory store with sample Templates registered as make bench
+// declares them.
+func openSampleStore(b *testing.B) *Store {
 	s, err := Open(Options{})
 	if err != nil {
 		b.Fatal(err)
@@ -85,6 +98,12 @@ func sampleStore(b *testing.B, n int) *benchData {
 	if err := s.Register(sample.TemplateGVK, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
 		b.Fatal(err)
 	}
+	return s
+}
+
+// benchTemplates returns the sample Templates 0..n-1 of 100 namespaces, each with a uid and a
+// resourceVersion as the API server would give them.
+func benchTemplates(n int) []*unstructured.Unstructured {
 	g := sample.Generator{Namespaces: 100, Seed: 1}
 	objs := make([]*unstructured.Unstructured, n)
 	for i := range objs {
@@ -92,12 +111,7 @@ func sampleStore(b *testing.B, n int) *benchData {
 		objs[i].SetUID(typesUID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)))
 		objs[i].SetResourceVersion(fmt.Sprint(1000 + i))
 	}
-	if err := s.Replace(sample.TemplateGVK, objs); err != nil {
-		b.Fatal(err)
-	}
-	d := &benchData{store: s, objs: objs}
-	benchCache[-n] = d
-	return d
+	return objs
 }
 
 func dbBytes(b *testing.B, s *Store) int64 {

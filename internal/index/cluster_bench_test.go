@@ -63,19 +63,9 @@ func BenchmarkClusters(b *testing.B) {
 // clusterSampleStore returns a store holding n sample Templates, object i in cluster i mod k
 // ("" for cluster 0, member-<c> for the others), one ReplaceIn per cluster.
 func clusterSampleStore(b *testing.B, n, k int) *Store {
-	s, err := Open(Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := s.Register(sample.TemplateGVK, KindConfig{Namespaced: true, Fields: sampleFields}); err != nil {
-		b.Fatal(err)
-	}
-	g := sample.Generator{Namespaces: 100, Seed: 1}
+	s := openSampleStore(b)
 	lists := make([][]*unstructured.Unstructured, k)
-	for i := range n {
-		o := g.Template(i)
-		o.SetUID(typesUID(fmt.Sprintf("%08x-0000-4000-8000-%012x", i, i)))
-		o.SetResourceVersion(fmt.Sprint(1000 + i))
+	for i, o := range benchTemplates(n) {
 		lists[i%k] = append(lists[i%k], o)
 	}
 	for c, list := range lists {
