@@ -457,19 +457,21 @@ const syncTarget = 0.69
 func footprintLines(r Run, mark func(bool) string, why func(line string, met bool, by, reason string) string) []string {
 	var out []string
 	for _, ix := range []struct {
-		where string
-		c     *CostResult
-		s     *SyncResult
+		where   string
+		c       *CostResult
+		s       *SyncResult
+		other   string
+		otherIx *SyncResult
 	}{
-		{"in memory (the manager's flag default)", &r.Cost, &r.Sync},
-		{"in a file (`--index-path`, as config/manager deploys it)", r.FileCost, r.FileSync},
+		{"in memory (the manager's flag default)", &r.Cost, &r.Sync, "in a file", r.FileSync},
+		{"in a file (`--index-path`, as config/manager deploys it)", r.FileCost, r.FileSync, "in memory", &r.Sync},
 	} {
 		if ix.s != nil && ix.s.ListSeconds > 0 {
 			ratio := ix.s.ResourceIndexSeconds / ix.s.ListSeconds
 			met := ratio <= syncTarget
 			out = append(out, why(fmt.Sprintf("%s initial sync with the index %s at N = %s: %.2f s, %.2f× the paginated LIST's %.2f s "+
 				"(target ≤ %.2f×).", mark(met), ix.where, count(r.N), ix.s.ResourceIndexSeconds, ratio, ix.s.ListSeconds, syncTarget),
-				met, fmt.Sprintf("Missed by %.2f×.", ratio/syncTarget), syncMissReason+otherSync(r, ix.s)))
+				met, fmt.Sprintf("Missed by %.2f×.", ratio/syncTarget), syncMissReason+otherSync(ix.other, ix.otherIx)))
 		}
 		if ix.c == nil || ix.c.PeakRSSBytes == 0 || r.ObjectBytes == 0 {
 			continue
@@ -490,13 +492,10 @@ func footprintLines(r Run, mark func(bool) string, why func(line string, met boo
 	return out
 }
 
-// otherSync names the run's other initial sync, if it measured both indexes: each has its own
-// LIST baseline, measured just before it, and the two LISTs can differ a lot on a busy machine.
-func otherSync(r Run, s *SyncResult) string {
-	other, where := r.FileSync, "in a file"
-	if s != &r.Sync {
-		other, where = &r.Sync, "in memory"
-	}
+// otherSync names the run's other initial sync (where the index was, and its result), if
+// measured: each has its own LIST baseline, measured just before it, and the two LISTs can differ
+// a lot on a busy machine.
+func otherSync(where string, other *SyncResult) string {
 	if other == nil || other.ListSeconds == 0 {
 		return ""
 	}
