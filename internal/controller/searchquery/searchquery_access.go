@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -187,6 +188,9 @@ func (r *reconciler[T]) clusters(
 		}
 		granted[name] = ok
 	}
+	// The cache lists in no particular order: sorted, the clusters (and the message naming
+	// those left out) are the same on every evaluation.
+	slices.Sort(members)
 	if len(requested) == 0 {
 		effective = []string{""}
 		for _, name := range members {
