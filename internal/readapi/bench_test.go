@@ -38,20 +38,21 @@ func BenchmarkList(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	get := func() []byte {
+	// get fails tb, the benchmark running it: FailNow must be called from that benchmark.
+	get := func(tb testing.TB) []byte {
 		req, err := http.NewRequestWithContext(context.Background(), http.MethodGet, s.url+path, nil)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		req.Header.Set("Accept", "application/json")
 		resp, err := hc.Do(req)
 		if err != nil {
-			b.Fatal(err)
+			tb.Fatal(err)
 		}
 		defer func() { _ = resp.Body.Close() }()
 		body, err := io.ReadAll(resp.Body)
 		if err != nil || resp.StatusCode != http.StatusOK {
-			b.Fatalf("%s: %v %s", resp.Status, err, body)
+			tb.Fatalf("%s: %v %s", resp.Status, err, body)
 		}
 		return body
 	}
@@ -72,14 +73,14 @@ func BenchmarkList(b *testing.B) {
 	b.Run("list-from-server", func(b *testing.B) {
 		var n int
 		for b.Loop() {
-			n = len(get())
+			n = len(get(b))
 		}
 		b.ReportMetric(float64(n), "response-bytes")
 	})
 	b.Run("list-from-server-decoded", func(b *testing.B) {
 		for b.Loop() {
 			list := &unstructured.UnstructuredList{}
-			if err := list.UnmarshalJSON(get()); err != nil || len(list.Items) != 50 {
+			if err := list.UnmarshalJSON(get(b)); err != nil || len(list.Items) != 50 {
 				b.Fatalf("%d items, %v", len(list.Items), err)
 			}
 		}
