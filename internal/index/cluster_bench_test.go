@@ -1,6 +1,7 @@
 package index
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"os"
@@ -13,7 +14,7 @@ import (
 	"github.com/kubesift/kubesift/internal/sample"
 )
 
-// BenchmarkClusters runs make bench's selective queries over the same sample Templates held
+// BenchmarkClusters runs make bench's selective queries (a first page and its total) over the same sample Templates held
 // by one cluster and spread round robin over three, each cluster written with its own
 // ReplaceIn as its mirror's initial list is. CLUSTER_BENCH_N sets the number of objects
 // (30,000 by default).
@@ -31,12 +32,21 @@ func BenchmarkClusters(b *testing.B) {
 	}{
 		{"label", query.Spec{Labels: mustParse("shard=s7")}},
 		{"label-conjunction", query.Spec{Labels: mustParse("tier=backend,env=prod,shard=s7")}},
+		{"field-indexed", query.Spec{Fields: []query.FieldPredicate{
+			{Path: "spec.replicas", Operator: query.OpGreaterThanOrEqual, Values: []string{"12"}},
+			{Path: "status.conditions[type=Ready].status", Operator: query.OpEquals, Values: []string{"False"}},
+		}}},
+		{"field-unindexed", query.Spec{Fields: []query.FieldPredicate{
+			{Path: "spec.image", Operator: query.OpStartsWith, Values: []string{"registry.example.com/payments/redis:"}},
+		}}},
+		{"name-substring", query.Spec{NameContains: "ledger-12"}},
 		{"sorted-page-1", sortedPageSpec},
 	}
 	for _, k := range []int{1, 3} {
 		var s *Store
 		for _, c := range cases {
 			c.spec.GVK = sample.TemplateGVK
+			c.spec.Limit = cmp.Or(c.spec.Limit, 50)
 			q, err := query.Compile(c.spec)
 			if err != nil {
 				b.Fatal(err)
