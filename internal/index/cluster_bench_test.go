@@ -14,10 +14,10 @@ import (
 	"github.com/kubesift/kubesift/internal/sample"
 )
 
-// BenchmarkClusters runs make bench's selective queries (a first page and its total) over the same sample Templates held
-// by one cluster and spread round robin over three, each cluster written with its own
-// ReplaceIn as its mirror's initial list is. CLUSTER_BENCH_N sets the number of objects
-// (30,000 by default).
+// BenchmarkClusters runs make bench's selective queries (a first page and its total) over
+// the same sample Templates held by one cluster and spread round robin over three, each
+// cluster written with its own ReplaceIn as its mirror's initial list is. CLUSTER_BENCH_N
+// sets the number of objects (30,000 by default).
 func BenchmarkClusters(b *testing.B) {
 	n := 30000
 	if v := os.Getenv("CLUSTER_BENCH_N"); v != "" {
