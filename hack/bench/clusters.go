@@ -90,16 +90,17 @@ func templateCluster(u *unstructured.Unstructured, k int) (int, error) {
 	return clusterOf(i, k), nil
 }
 
-// measureClusterQueries loads objs, the LIST that the single-cluster index was loaded from, into
-// one in-process index, each object written for its cluster, and measures each of qs over every
-// cluster (no cluster restriction). Each answer must be the single-cluster index's in single,
-// which holds the results of qs in order: the objects are the same, namespace and name identify
-// each of them, and the tiebreaker after a sort's keys is the uid, which the LIST gave both.
-func measureClusterQueries(ctx context.Context, o options, objs []unstructured.Unstructured, qs []benchQuery,
-	single []QueryResult) (*ClustersResult, error) {
+// measureClusterQueries loads objs, the LIST that single (the single-cluster index) was loaded
+// from, into one in-process index, each object written for its cluster, and measures each of qs
+// over every cluster (no cluster restriction), in turn with the same query over single (see
+// measurePair). Each answer must be single's in results, which holds the results of qs in
+// order: the objects are the same, namespace and name identify each of them, and the tiebreaker
+// after a sort's keys is the uid, which the LIST gave both.
+func measureClusterQueries(ctx context.Context, o options, single *index.Store, objs []unstructured.Unstructured,
+	qs []benchQuery, results []QueryResult) (*ClustersResult, error) {
 	k := o.clusters
-	logf("[N=%d] Query latency over %d clusters: the same objects in one in-process index, each written for its cluster",
-		len(objs), k)
+	logf("[N=%d] Query latency over %d clusters: the same objects in one in-process index, each written for its cluster,"+
+		" measured in turn with the single-cluster index", len(objs), k)
 	store, objects, err := loadClusterIndex(ctx, objs, k)
 	if err != nil {
 		return nil, err
@@ -109,7 +110,7 @@ func measureClusterQueries(ctx context.Context, o options, objs []unstructured.U
 	res := &ClustersResult{Clusters: k, Objects: objects}
 	against := fmt.Sprintf("the index of %d clusters", k)
 	for i, q := range qs {
-		one := single[i]
+		one := results[i]
 		if one.Name != q.name {
 			return nil, fmt.Errorf("query %s has the single-cluster results of %s", q.name, one.Name)
 		}
@@ -124,16 +125,25 @@ func measureClusterQueries(ctx context.Context, o options, objs []unstructured.U
 		if page != one.Page {
 			return nil, &disagreement{q.name, against, fmt.Sprintf("its last page is %d, kubesift has page %d", page, one.Page)}
 		}
-		lat, got, err := measure(ctx, o.queryBudget, 1000, searchAnswer(store, compiled, token))
+		singleToken, _, err := walkTo(ctx, single, compiled, one.Page)
 		if err != nil {
-			return nil, fmt.Errorf("query %s over %d clusters: %w", q.name, k, err)
+			return nil, fmt.Errorf("query %s over one cluster: walking to page %d: %w", q.name, one.Page, err)
 		}
-		if err := compareAnswers(q.name, against, one.want, got); err != nil {
+		oneLat, lat, got, err := measurePair(ctx, o.queryBudget, 1000,
+			searchAnswer(single, compiled, singleToken), searchAnswer(store, compiled, token))
+		if err != nil {
+			return nil, fmt.Errorf("query %s over one and %d clusters: %w", q.name, k, err)
+		}
+		if err := compareAnswers(q.name, "the single-cluster index", one.want, got[0]); err != nil {
 			return nil, err
 		}
-		res.Queries = append(res.Queries, ClusterQueryResult{Name: q.name, Total: got.total, Page: page, Kubesift: lat})
-		logf("  %-17s total %6d  one cluster %9.3f ms  %d clusters %9.3f ms (%.2fx)  [medians]",
-			q.name, got.total, one.Kubesift.Median, k, lat.Median, lat.Median/one.Kubesift.Median)
+		if err := compareAnswers(q.name, against, one.want, got[1]); err != nil {
+			return nil, err
+		}
+		res.Queries = append(res.Queries, ClusterQueryResult{Name: q.name, Total: got[1].total, Page: page, Kubesift: lat,
+			OneCluster: &oneLat})
+		logf("  %-17s total %6d  one cluster %9.3f ms  %d clusters %9.3f ms (%.2fx)  [medians, in turn]",
+			q.name, got[1].total, oneLat.Median, k, lat.Median, lat.Median/oneLat.Median)
 	}
 	return res, nil
 }

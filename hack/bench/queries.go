@@ -355,7 +355,7 @@ func measureQueries(ctx context.Context, c *cluster, o options, n int) ([]QueryR
 		return out, nil, objBytes, nil
 	}
 	// The same LIST, so that every answer must be the single-cluster index's.
-	spread, err := measureClusterQueries(ctx, o, all.Items, benchQueries(tree), out)
+	spread, err := measureClusterQueries(ctx, o, store, all.Items, benchQueries(tree), out)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -485,6 +485,37 @@ func measure(ctx context.Context, budget time.Duration, maxSamples int, f func(c
 		samples = append(samples, d)
 	}
 	return summarize(samples), first, nil
+}
+
+// measurePair measures a and b as measure does, call by call in turn (a, b, a, b, ...), so that
+// both see the same machine: a comparison of two measurements taken minutes apart also
+// measures whatever changed on the machine in between. Each must answer the same every time.
+func measurePair(ctx context.Context, budget time.Duration, maxSamples int, a, b func(context.Context) (answer, error)) (
+	la, lb Latency, first [2]answer, err error) {
+	runtime.GC()
+	fs := [2]func(context.Context) (answer, error){a, b}
+	for i, f := range fs {
+		if first[i], err = f(ctx); err != nil {
+			return la, lb, first, err
+		}
+	}
+	var samples [2][]time.Duration
+	start := time.Now()
+	for len(samples[1]) < maxSamples && (len(samples[1]) < 5 || time.Since(start) < budget) {
+		for i, f := range fs {
+			t := time.Now()
+			got, err := f(ctx)
+			d := time.Since(t)
+			if err != nil {
+				return la, lb, first, err
+			}
+			if err := compareAnswers("", "a repetition", first[i], got); err != nil {
+				return la, lb, first, fmt.Errorf("the answer changed between two calls: %w", err)
+			}
+			samples[i] = append(samples[i], d)
+		}
+	}
+	return summarize(samples[0]), summarize(samples[1]), first, nil
 }
 
 // loadIndex fills an in-memory index with objs, registered as the benchmark's ResourceIndex

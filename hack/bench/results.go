@@ -138,6 +138,22 @@ type ClusterQueryResult struct {
 	Page  int    `json:"page"`
 	// Kubesift is the in-process latency, measured as Run.Queries' Kubesift.
 	Kubesift Latency `json:"kubesift"`
+	// OneCluster is the same query over the single-cluster index, measured in turn with
+	// Kubesift, call by call. Runs before it was measured compare with Run.Queries instead.
+	OneCluster *Latency `json:"oneCluster,omitempty"`
+}
+
+// one returns the single-cluster latency that cq compares with: the one measured in turn with
+// it, else the query's in r.Queries; ok is false when there is neither.
+func (cq ClusterQueryResult) one(r Run) (Latency, bool) {
+	if cq.OneCluster != nil {
+		return *cq.OneCluster, true
+	}
+	i := slices.IndexFunc(r.Queries, func(q QueryResult) bool { return q.Name == cq.Name })
+	if i < 0 {
+		return Latency{}, false
+	}
+	return r.Queries[i].Kubesift, true
 }
 
 // ClusterSyncResult is the initial sync of one ResourceIndex over a hub and its members.

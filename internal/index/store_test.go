@@ -1,8 +1,10 @@
 package index
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -460,6 +462,82 @@ func TestRelist(t *testing.T) {
 	if err := s.CommitRelist(widgetGVK, "", nil); !errors.Is(err, errNoRelist) {
 		t.Fatalf("second commit: %v", err)
 	}
+}
+
+// TestRelistMergesNames checks that a relist of many objects, written page by page as a
+// mirror's initial list is, leaves the name search index in one segment, and that a small one
+// leaves it to automatic merging.
+func TestRelistMergesNames(t *testing.T) {
+	for _, tc := range []struct {
+		objects int
+		merged  bool
+	}{{3 * 500, false}, {analyzeRows + 500, true}} {
+		s := newStore(t)
+		if err := s.BeginRelist(widgetGVK, ""); err != nil {
+			t.Fatal(err)
+		}
+		var page []*unstructured.Unstructured
+		for i := range tc.objects {
+			page = append(page, obj("n", fmt.Sprintf("app-%d", i), nil))
+			if len(page) == 500 {
+				if err := s.ApplyRelist(widgetGVK, "", page, nil); err != nil {
+					t.Fatal(err)
+				}
+				page = nil
+			}
+		}
+		if err := s.CommitRelist(widgetGVK, "", nil); err != nil {
+			t.Fatal(err)
+		}
+		segments := nameSegments(t, s)
+		if merged := segments == 1; merged != tc.merged {
+			t.Errorf("%d objects: the name index has %d segments, want merged=%v", tc.objects, segments, tc.merged)
+		}
+		// app-12, app-120..app-129, app-1200..app-1299
+		_, total := searchAll(t, s, mustCompile(t, query.Spec{GVK: widgetGVK, NameContains: "app-12", Limit: 500}))
+		if total != 111 {
+			t.Errorf("%d objects: %d names contain app-12, want 111", tc.objects, total)
+		}
+	}
+}
+
+// nameSegments returns the number of segments of the widget kind's name search index, read
+// from the index's structure record (FTS5's %_data row 10: a 4-byte cookie, the 4-byte
+// marker of the structure's second version, then the number of levels and of segments as
+// varints).
+func nameSegments(t *testing.T, s *Store) int {
+	t.Helper()
+	c, err := s.acquire(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.release(c)
+	k := s.kind(widgetGVK)
+	st, _, err := c.db.Prepare(`SELECT block FROM ` + k.table + `_names_data WHERE id = 10`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = st.Close() }()
+	if !st.Step() {
+		t.Fatalf("no structure record: %v", st.Err())
+	}
+	b := st.ColumnBlob(0, nil)
+	if len(b) < 10 || !bytes.Equal(b[4:8], []byte{0xff, 0x00, 0x00, 0x01}) {
+		t.Fatalf("unexpected structure record % x", b)
+	}
+	b = b[8:]
+	var vals [2]int
+	for i := range vals {
+		for len(b) > 0 {
+			vals[i] = vals[i]<<7 | int(b[0]&0x7f)
+			more := b[0]&0x80 != 0
+			b = b[1:]
+			if !more {
+				break
+			}
+		}
+	}
+	return vals[1]
 }
 
 // Stored labels that cannot be decoded are an error, not "no labels": the label rows of the
