@@ -299,24 +299,45 @@ const selectiveMissReason = "The API server answers a label selector from its wa
 	"query's most selective label from SQLite's label index and probes each for the other labels, once for the page " +
 	"and once for the exact total."
 
+// scanMissReason explains a selective query on a path that is not declared missing 100×.
+const scanMissReason = "The API server cannot filter on the path, so its LIST returns every object and the client " +
+	"filters; kubesift reads every object's JSON in SQLite (the path is not among the ResourceIndex's fields), and at " +
+	"this N that scan costs more than a hundredth of the LIST. Declaring the path in `spec.fields` turns the scan " +
+	"into an index lookup."
+
 // selectiveMissReasons replace selectiveMissReason for the queries it does not describe.
 var selectiveMissReasons = map[string]string{
+	"field-unindexed":        scanMissReason,
+	"field-unindexed-equals": scanMissReason,
+	"value-from": "The API server cannot compare two fields, so its LIST returns every object and the client " +
+		"compares; no index relates two fields of one object, so kubesift reads both values from the JSON of every " +
+		"object that matches the label selector, and at this N that costs more than a hundredth of the LIST.",
 	"any-of": "The API server answers the groups' common label selector (`shard in (s7,s11)`) from its watch " +
 		"cache, in memory; kubesift answers each group from its most selective label, probing the group's other " +
 		"label per candidate, and reads the union's rows to sort the page, then counts the union's distinct ids " +
 		"for the exact total.",
 }
 
-// readAPIMissReason explains what the read API adds to the in-process figure.
-const readAPIMissReason = "The read API's answer also crosses the aggregation layer (the API server authenticates, " +
-	"authorizes and proxies the request over a second TLS connection to the manager), reads the page's full " +
-	"documents from the index and encodes them, and the client decodes them; one such round trip costs more than " +
-	"the in-process search."
+// readAPIMissReason explains what the read API adds to the in-process figure. The parts are
+// BenchmarkList's (internal/readapi), measured on the machine of the 2026-12-03 runs.
+const readAPIMissReason = "The read API's answer also crosses the API server's aggregation layer and carries the " +
+	"page's full objects, which the manager reads and encodes and the client decodes. `BenchmarkList` " +
+	"(internal/readapi) splits a page of 50 objects of about 2 KB: the read API server adds about 2.5 ms to the " +
+	"search, the aggregation layer's hop about 4 ms and the client's decoding about 3.5 ms, about 10 ms in all, " +
+	"so a query whose LIST takes less than a second cannot reach 100× through the read API. Where the figure " +
+	"below adds more than that, the rest is not explained yet."
 
-// deepPageMissReason explains why the sorted deep page misses its bound.
-const deepPageMissReason = "Pages 1, 10 and 100 stay within 2× of each other (keyset pages, see the next line): each page's " +
-	"time is mostly the exact total over every match, counted from the label index and the sort key's index, not " +
-	"the page's position."
+// deepPageMissReason explains why the sorted deep page misses its bound. The figures are
+// docs/design/index.md's, measured in process at 100,000 objects.
+const deepPageMissReason = "Every page of this query pays for three things, measured in process at N = 100,000 " +
+	"(docs/design/index.md, \"Sorted pages\"): the exact total counts the ~33,000 env=prod entries of the label " +
+	"index (about 6 ms); the `spec.replicas` index that the page walks does not hold the second sort key " +
+	"(`metadata.name`), so SQLite reads and sorts by name all rows of each `spec.replicas` value it reaches (~8,300 " +
+	"per value, about 12 ms); and it checks env=prod against a list of the 33,000 label entries that it builds for " +
+	"every query (about 20 ms). A page after the first also counts the matches before its cursor, which grows with " +
+	"its depth. An index on (`spec.replicas` descending, `metadata.name`) with a per-row label check read the first " +
+	"page in 0.94 ms instead of 31 ms; it is not built, since every declared field would need one per pair of sort " +
+	"directions, and each slows every write."
 
 // freshnessMissReason explains a missed freshness p99.
 const freshnessMissReason = "One query is re-evaluated at most once per `--requery-interval` or ten times its last " +
@@ -414,8 +435,8 @@ func runTargetLines(r Run) []string {
 	if line, met, ok := pageSeriesLine(r); ok {
 		out = append(out, why(mark(met)+" "+line, met, "", pageSeriesMissReason))
 	}
-	if line, met, ok := clusterQueriesLine(r); ok {
-		out = append(out, mark(met)+" "+line)
+	if line, met, worst, ok := clusterQueriesLine(r); ok {
+		out = append(out, why(mark(met)+" "+line, met, "", clusterMissReasons[worst]))
 	}
 	for _, f := range r.Freshness {
 		met := f.Latency.P99 <= 250
@@ -574,11 +595,19 @@ func renderClusters(b *strings.Builder, rep Report) {
 	p("")
 }
 
+// clusterMissReasons explain, per query, why it can be slower over several clusters than over one.
+var clusterMissReasons = map[string]string{
+	"name-substring": "The trigram index finds the names; its lookups read more of the index when the rows they " +
+		"find are spread over the clusters' row ranges than when they lie next to each other, as the sample's " +
+		"names do in one cluster (docs/multicluster.md). Runs before 2026-12-03 also compared with a single-cluster " +
+		"figure measured minutes earlier, and kept one trigram segment per cluster.",
+}
+
 // clusterQueriesLine compares the queries over several clusters with the same queries over one
 // (target: within 1.5×); ok is false when the run did not measure them.
-func clusterQueriesLine(r Run) (line string, met, ok bool) {
+func clusterQueriesLine(r Run) (line string, met bool, worstQuery string, ok bool) {
 	if r.Clusters == nil {
-		return "", false, false
+		return "", false, "", false
 	}
 	worst, name := 0.0, ""
 	for _, cq := range r.Clusters.Queries {
@@ -591,10 +620,10 @@ func clusterQueriesLine(r Run) (line string, met, ok bool) {
 		}
 	}
 	if name == "" {
-		return "", false, false
+		return "", false, "", false
 	}
 	return fmt.Sprintf("queries over %d clusters at N = %s: the slowest against one cluster is `%s`, %.2f× (medians; "+
-		"target ≤ 1.5× at N = 100,000).", r.Clusters.Clusters, count(r.N), name, worst), worst <= 1.5, true
+		"target ≤ 1.5× at N = 100,000).", r.Clusters.Clusters, count(r.N), name, worst), worst <= 1.5, name, true
 }
 
 // hasReadAPI reports whether the run measured queries through the read API.
