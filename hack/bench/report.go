@@ -77,9 +77,11 @@ func renderMarkdown(rep Report) string {
 	p("")
 	for _, r := range rep.Runs {
 		if slices.Max(append([]float64{0}, r.LoadAverages...)) > float64(r.Host.Machine.CPUs) {
-			p("The machine was shared with other work during the run at N = %s (load above its %d CPUs):", count(r.N), r.Host.Machine.CPUs)
-			p("every side ran slower than on an idle machine, so absolute figures are pessimistic. The methods")
-			p("of one scenario were measured one after another within a minute or so, so their ratios suffer less.")
+			p("The load average exceeded the machine's %d CPUs during the run at N = %s. The control plane, the",
+				r.Host.Machine.CPUs, count(r.N))
+			p("manager and the benchmark itself share those CPUs, so the load counts them; it cannot tell them from")
+			p("other work on the machine. The methods of one scenario were measured one after another within a")
+			p("minute or so, so their ratios suffer less than their absolute figures from any other work.")
 			p("")
 		}
 	}
