@@ -673,9 +673,11 @@ func (s *Store) CommitRelist(gvk schema.GroupVersionKind, cluster string, obs Ob
 		if err != nil {
 			return err
 		}
-		if b.relisted[k], err = s.rowCount(t); err != nil {
+		listed, err := s.w.queryInt64(`SELECT count(*) FROM ` + t)
+		if err != nil {
 			return err
 		}
+		b.relisted[k] = int(listed)
 		for _, id := range stale {
 			if err := b.deleteID(k, id); err != nil {
 				return err
@@ -700,19 +702,6 @@ func (s *Store) clusterIDs(k *kind, cluster, and string) ([]int64, error) {
 		ids = append(ids, st.ColumnInt64(0))
 	}
 	return ids, st.Err()
-}
-
-// rowCount returns the number of rows of the writer's table t.
-func (s *Store) rowCount(t string) (int, error) {
-	st, err := s.w.prepare(`SELECT count(*) FROM ` + t)
-	if err != nil {
-		return 0, err
-	}
-	defer st.Reset()
-	if !st.Step() {
-		return 0, st.Err()
-	}
-	return st.ColumnInt(0), nil
 }
 
 // relisting fails unless a relist of k in cluster is in progress.
