@@ -602,7 +602,9 @@ var clusterMissReasons = map[string]string{
 	"name-substring": "The trigram index finds the names; its lookups read more of the index when the rows they " +
 		"find are spread over the clusters' row ranges than when they lie next to each other, as the sample's " +
 		"names do in one cluster (docs/multicluster.md). Runs before 2026-12-03 also compared with a single-cluster " +
-		"figure measured minutes earlier, and kept one trigram segment per cluster.",
+		"figure measured minutes earlier, and kept one trigram segment per cluster. Runs before 2026-12-06 matched " +
+		"every trigram of the substring, whose cost depends most on that order; later runs match one rare trigram " +
+		"first (docs/design/index.md).",
 }
 
 // clusterQueriesLine compares the queries over several clusters with the same queries over one

@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/kubesift/kubesift/internal/query"
 )
@@ -295,23 +297,45 @@ func (s *Store) ensureNames(k *kind) error {
 	return s.w.db.Exec(`INSERT INTO ` + k.table + `_names (rowid, lname) SELECT id, lname FROM ` + k.table)
 }
 
-// trigramQuery returns an FTS5 query matching the rows whose name holds every trigram of
-// the lower-cased substring s, or false when s is shorter than three characters (the
-// trigram index cannot answer it).
-func trigramQuery(s string) (string, bool) {
+// trigramPlan says how the trigram index answers a filter's nameContains (see useTrigrams).
+type trigramPlan uint8
+
+const (
+	// noTrigrams scans the narrow lname index instead.
+	noTrigrams trigramPlan = iota
+	// everyTrigram matches the rows holding every trigram of the substring.
+	everyTrigram
+	// leadTrigram matches the rows holding one trigram of it, chosen by leadTrigramOf.
+	leadTrigram
+)
+
+// trigramsOf returns the distinct trigrams of the lower-cased substring s in order, none when
+// s is shorter than three characters (the trigram index cannot answer it).
+func trigramsOf(s string) []string {
 	r := []rune(s)
-	if len(r) < 3 {
+	var out []string
+	for i := 0; i+3 <= len(r); i++ {
+		if t := string(r[i : i+3]); !slices.Contains(out, t) {
+			out = append(out, t)
+		}
+	}
+	return out
+}
+
+// trigramMatch returns the FTS5 query that plan makes of the substring s, or false when
+// plan uses no trigrams or s has none. Either query returns a superset of the rows whose
+// name holds s; lname confirms.
+func trigramMatch(s string, plan trigramPlan) (string, bool) {
+	ts := trigramsOf(s)
+	if len(ts) == 0 || plan == noTrigrams {
 		return "", false
 	}
-	seen := map[string]bool{}
+	if plan == leadTrigram {
+		ts = []string{leadTrigramOf(ts)}
+	}
 	var b strings.Builder
-	for i := 0; i+3 <= len(r); i++ {
-		t := string(r[i : i+3])
-		if seen[t] {
-			continue
-		}
-		seen[t] = true
-		if b.Len() > 0 {
+	for i, t := range ts {
+		if i > 0 {
 			b.WriteString(" AND ")
 		}
 		b.WriteByte('"')
@@ -319,4 +343,28 @@ func trigramQuery(s string) (string, bool) {
 		b.WriteByte('"')
 	}
 	return b.String(), true
+}
+
+// leadTrigramOf guesses the rarest of ts. In the names of Kubernetes objects letters mostly
+// spell words that many objects share (an app, a team), while digits and separators spell
+// ordinals, hashes and versions: the trigram with the most digits, then the most other
+// characters that are not letters, and the last among equals (names end in what tells them
+// apart). useTrigrams checks the guess with a bounded count.
+func leadTrigramOf(ts []string) string {
+	best, bestScore := "", -1
+	for _, t := range ts {
+		score := 0
+		for _, r := range t {
+			switch {
+			case unicode.IsDigit(r):
+				score += 2
+			case !unicode.IsLetter(r):
+				score++
+			}
+		}
+		if score >= bestScore {
+			best, bestScore = t, score
+		}
+	}
+	return best
 }

@@ -175,7 +175,10 @@ func FuzzCompile(f *testing.F) {
 			if deep {
 				cur = cursors[i/4]
 			}
-			fp := filterPlan{trigram: true, chains: plan.chains}
+			fp := filterPlan{trigram: everyTrigram, chains: plan.chains}
+			if walk {
+				fp.trigram = leadTrigram
+			}
 			if i%4 >= 2 {
 				fp = plan
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -31,7 +32,7 @@ func explainPlan(t testing.TB, s *Store, q *query.Query, walk, choose bool) stri
 		t.Fatal(err)
 	}
 	defer s.release(c)
-	fp := filterPlan{trigram: true}
+	fp := filterPlan{trigram: everyTrigram}
 	if choose {
 		if fp, err = planFilters(c, k, q); err != nil {
 			t.Fatal(err)
@@ -144,7 +145,7 @@ func TestUnselectiveCountsScanANarrowIndex(t *testing.T) {
 	} {
 		tt.spec.GVK = widgetGVK
 		q := mustCompile(t, tt.spec)
-		if got := coveringIndex(k, q, keyFields(q), nil, false); got != tt.index {
+		if got := coveringIndex(k, q, keyFields(q), nil, noTrigrams); got != tt.index {
 			t.Fatalf("%+v: covering index %q, want %q", tt.spec, got, tt.index)
 		}
 		if tt.index == "" {
@@ -313,7 +314,7 @@ func TestCountAfterACursorOnADeclaredPathReadsNoRows(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		cover := coveringIndex(k, q, keys, cursor, false)
+		cover := coveringIndex(k, q, keys, cursor, noTrigrams)
 		if cover != k.fields["spec.replicas"] {
 			t.Fatalf("desc=%v: covering index %q, want the spec.replicas index", desc, cover)
 		}
@@ -584,7 +585,7 @@ func TestSortedPageCountsSeek(t *testing.T) {
 			}
 			if cursor[0] != nil {
 				for _, cmp := range []string{" < ", " > ", " = ", ""} {
-					plan := planOf(t, s, firstKeySQL(k, q, filterPlan{trigram: true}, keys[0], cmp, cursor[0], 1000))
+					plan := planOf(t, s, firstKeySQL(k, q, filterPlan{trigram: everyTrigram}, keys[0], cmp, cursor[0], 1000))
 					if !strings.Contains(plan, "COVERING INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
 						t.Fatalf("desc=%v page %d %q: the count reads the table:\n%s", desc, page, cmp, plan)
 					}
@@ -595,7 +596,7 @@ func TestSortedPageCountsSeek(t *testing.T) {
 					if own && (part == missingRows) != (cursor[0] == nil) {
 						continue
 					}
-					plan := planOf(t, s, atOrBeforeSQL(k, q, keys, cursor, filterPlan{trigram: true}, part, own, 1000))
+					plan := planOf(t, s, atOrBeforeSQL(k, q, keys, cursor, filterPlan{trigram: everyTrigram}, part, own, 1000))
 					if !strings.Contains(plan, "INDEX "+ix+" (<expr>") || strings.Contains(plan, "SCAN o") {
 						t.Fatalf("desc=%v page %d part %v own=%v: the count before the cursor does not seek:\n%s", desc, page, part, own, plan)
 					}
@@ -687,4 +688,82 @@ func sampleTemplates(t *testing.T, namespaces, n int) (*Store, []*unstructured.U
 		t.Fatal(err)
 	}
 	return s, objs
+}
+
+// TestNameSearchPlans checks how useTrigrams answers nameContains, and that every plan finds
+// exactly the names holding the substring over every page: the lead trigram's candidates
+// include names without the substring, which lname must reject.
+func TestNameSearchPlans(t *testing.T) {
+	s := newStore(t)
+	var objs []*unstructured.Unstructured
+	var names []string
+	for i := range 3000 {
+		for _, app := range []string{"ledger", "payments"} {
+			name := fmt.Sprintf("%s-%d", app, i)
+			names = append(names, name)
+			objs = append(objs, obj(fmt.Sprintf("ns-%d", i%7), name, nil))
+		}
+	}
+	if err := s.ReplaceIn(widgetGVK, "", objs); err != nil {
+		t.Fatal(err)
+	}
+	k := s.kind(widgetGVK)
+	// 6,000 objects: a plan uses the trigram index below 200 candidates.
+	tests := []struct {
+		substring string
+		plan      trigramPlan
+	}{
+		// "120" is in 26 names (ledger-1120 and payments-120 among them); 11 hold dger-120.
+		{"dger-120", leadTrigram},
+		// "-12" is in 222 names, every trigram of ledger-12 in 111.
+		{"ledger-12", everyTrigram},
+		{"ledger", noTrigrams},
+		{"12", noTrigrams},
+	}
+	for _, tt := range tests {
+		q := mustCompile(t, query.Spec{GVK: widgetGVK, NameContains: tt.substring, Limit: 4})
+		c, err := s.acquire(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		plan, err := useTrigrams(c, k, &q.Filter)
+		s.release(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if plan != tt.plan {
+			t.Errorf("%q: plan %d, want %d", tt.substring, plan, tt.plan)
+		}
+		var want []string
+		for _, n := range names {
+			if strings.Contains(n, tt.substring) {
+				want = append(want, n)
+			}
+		}
+		refs, total := searchAll(t, s, q)
+		var got []string
+		for _, r := range refs {
+			got = append(got, r.Name)
+		}
+		slices.Sort(got)
+		slices.Sort(want)
+		if total != int64(len(want)) || !slices.Equal(got, want) {
+			t.Errorf("%q: total %d and names %v, want %d: %v", tt.substring, total, got, len(want), want)
+		}
+	}
+}
+
+func TestLeadTrigram(t *testing.T) {
+	for s, want := range map[string]string{
+		"ledger-12":    "-12",
+		"dger-120":     "120",
+		"frontend":     "end",
+		"web-7f9c4d":   "9c4",
+		"api.v1.pods":  "1.p",
+		"ünïcode-wéb1": "éb1",
+	} {
+		if got := leadTrigramOf(trigramsOf(s)); got != want {
+			t.Errorf("leadTrigramOf(%q) = %q, want %q", s, got, want)
+		}
+	}
 }

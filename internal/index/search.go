@@ -198,6 +198,9 @@ func (s *Store) search(c *conn, k *kind, q *query.Query, keys []sortField, curso
 			return page, err
 		}
 	}
+	if cursor == nil && fewNameMatches(q, fp) {
+		return s.searchOneScan(c, k, q, keys, fp)
+	}
 	var total int64
 	if q.Unfiltered() {
 		total, err = storedCount(c, k)
@@ -280,6 +283,14 @@ func scansEveryRow(k *kind, q *query.Query) bool {
 	return true
 }
 
+// fewNameMatches reports whether a first page of q is best answered in one statement
+// because the trigram index bounds its matches (see useTrigrams): counting them and then
+// reading the page would find and confirm the same few candidates twice. Facets and owner
+// chains need the total first; an anyOf group may match outside the trigram's rows.
+func fewNameMatches(q *query.Query, fp filterPlan) bool {
+	return fp.trigram != noTrigrams && len(q.AnyOf()) == 0 && len(q.Facets()) == 0 && q.OwnerChain() == nil
+}
+
 // matchesKey names the matches of q's filter in the kind's estimates.
 func matchesKey(k *kind, q *query.Query, fp filterPlan) string {
 	sb := newBuilder(k, fp)
@@ -288,9 +299,10 @@ func matchesKey(k *kind, q *query.Query, fp filterPlan) string {
 	return fmt.Sprintf("%s %q", sb.b.String(), sb.args)
 }
 
-// searchOneScan answers a first page whose filter no index narrows (see scansEveryRow) in one
-// statement: the matches are counted by a window over the same scan that finds them, and
-// sorted for the page, where a count and then a page would read every row twice.
+// searchOneScan answers a first page in one statement, when its filter no index narrows
+// (see scansEveryRow) or when the matches are few (see fewNameMatches): the matches are
+// counted by a window over the same scan that finds them, and sorted for the page, where a
+// count and then a page would read every row twice.
 func (s *Store) searchOneScan(c *conn, k *kind, q *query.Query, keys []sortField, fp filterPlan) (Page, error) {
 	st, err := oneScanSQL(k, q, keys, fp).prepare(c)
 	if err != nil {
@@ -536,26 +548,48 @@ func planFilters(c *conn, k *kind, q *query.Query) (filterPlan, error) {
 
 // useTrigrams decides how nameContains is answered. The trigram index finds few matches
 // fast, but every candidate costs a read of its table row (~2 KB, rarely cached): for a
-// substring in many names, scanning the narrow lname index is cheaper. A bounded probe
-// of the trigram index tells the two apart.
-func useTrigrams(c *conn, k *kind, q *query.Filter) (bool, error) {
-	match, ok := trigramQuery(q.NameContains())
-	if !ok {
-		return false, nil
-	}
+// substring in many names, scanning the narrow lname index is cheaper. A bounded count of
+// the candidates tells the two apart.
+//
+// One trigram is tried first, the one leadTrigramOf guesses to be the rarest: FTS5 answers
+// an AND of trigrams by stepping through the rows of each, and a word that many names share
+// ("ledger" in ledger-12) has thousands. That walk slows down where the rows holding the
+// rare trigram are not adjacent, as when several clusters' objects interleave (a 7-trigram
+// AND took 0.6 ms over one cluster's 100,000 Templates and 1.9 ms over the same objects in
+// three clusters; one trigram took 0.1 ms in both). When the guess has too many rows, every
+// trigram is matched.
+func useTrigrams(c *conn, k *kind, q *query.Filter) (trigramPlan, error) {
 	limit := max(trigramProbeMin, k.count.Load()/trigramProbeFraction)
+	for _, plan := range []trigramPlan{leadTrigram, everyTrigram} {
+		match, ok := trigramMatch(q.NameContains(), plan)
+		if !ok {
+			return noTrigrams, nil
+		}
+		n, err := trigramCandidates(c, k, match, limit)
+		if err != nil || n < limit {
+			return plan, err
+		}
+		if len(trigramsOf(q.NameContains())) == 1 {
+			break // the same query again
+		}
+	}
+	return noTrigrams, nil
+}
+
+// trigramCandidates counts the rows of k's trigram index that match, up to limit.
+func trigramCandidates(c *conn, k *kind, match string, limit int64) (int64, error) {
 	st, err := c.prepare(`SELECT count(*) FROM (SELECT 1 FROM ` + k.table + `_names WHERE ` + k.table + `_names MATCH ? LIMIT ?)`)
 	if err != nil {
-		return false, err
+		return 0, err
 	}
 	defer st.Reset()
 	if err := bind(st, []any{match, limit}); err != nil {
-		return false, err
+		return 0, err
 	}
 	if !st.Step() {
-		return false, st.Err()
+		return 0, st.Err()
 	}
-	return st.ColumnInt64(0) < limit, nil
+	return st.ColumnInt64(0), nil
 }
 
 // Above n/trigramProbeFraction candidates (at least trigramProbeMin) reading rows costs
@@ -881,7 +915,7 @@ const (
 
 // coveringIndex names the narrowest index holding every column the filter and the cursor
 // condition read, or "" when some condition reads the document or no index has them all.
-func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trigram bool) string {
+func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trigram trigramPlan) string {
 	need := map[string]bool{}
 	if len(q.Namespaces()) > 0 {
 		need["ns"] = true
@@ -889,7 +923,7 @@ func coveringIndex(k *kind, q *query.Query, keys []sortField, cursor []any, trig
 	if len(q.Names()) > 0 {
 		need["name"] = true
 	}
-	if q.NameContains() != "" && trigram {
+	if q.NameContains() != "" && trigram != noTrigrams {
 		need["lname"] = true
 	}
 	if q.CreatedAfter() != nil || q.CreatedBefore() != nil {

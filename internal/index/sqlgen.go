@@ -21,8 +21,8 @@ type sqlBuilder struct {
 	// noIndex prefixes filter expressions with unary "+" so SQLite does not use them to
 	// drive the query (the sort index drives instead).
 	noIndex bool
-	// trigram answers nameContains from the trigram index; see useTrigrams.
-	trigram bool
+	// trigram says how the trigram index answers nameContains; see useTrigrams.
+	trigram trigramPlan
 	// probe is the driver chosen by chooseDriver; nil leaves the choice to SQLite.
 	probe *probes
 	// groups are the plans of the query's anyOf groups, in order.
@@ -72,7 +72,7 @@ type probes struct {
 // filterPlan is how a query's filter is written: see useTrigrams and chooseDriver. groups
 // holds the plan of each anyOf group, planned on its own.
 type filterPlan struct {
-	trigram bool
+	trigram trigramPlan
 	probe   *probes
 	groups  []filterPlan
 	// chains holds the resolved owner chains of every filter of the query (top level and
@@ -186,9 +186,10 @@ func (a anyOf) render(sb *sqlBuilder) {
 // op (UNION ALL, or UNION for a set without repeats).
 func (a anyOf) union(sb *sqlBuilder, op string) {
 	type flags struct {
-		noIndex, trigram bool
-		probe            *probes
-		selfCol          string
+		noIndex bool
+		trigram trigramPlan
+		probe   *probes
+		selfCol string
 	}
 	defer func(old flags) {
 		sb.noIndex, sb.trigram, sb.probe, sb.selfCol = old.noIndex, old.trigram, old.probe, old.selfCol
@@ -257,9 +258,9 @@ func (sb *sqlBuilder) filter(q *query.Filter) and {
 		})
 	}
 	if nc := q.NameContains(); nc != "" {
-		if match, ok := trigramQuery(nc); ok && sb.trigram {
-			// The trigram index finds the rows holding every trigram; lname confirms the
-			// substring.
+		if match, ok := trigramMatch(nc, sb.trigram); ok {
+			// The trigram index finds the rows holding the plan's trigrams; lname confirms
+			// the substring.
 			add(func(sb *sqlBuilder) {
 				sb.plus()
 				sb.w("o.id IN (SELECT rowid FROM ", t, "_names WHERE ", t, "_names MATCH ")
@@ -269,8 +270,8 @@ func (sb *sqlBuilder) filter(q *query.Filter) and {
 				sb.w(") > 0")
 			})
 		} else {
-			// Shorter than a trigram: scanning the narrow lname index is much cheaper
-			// than scanning table rows.
+			// Shorter than a trigram, or held by too many names (see useTrigrams):
+			// scanning the narrow lname index is much cheaper than reading table rows.
 			add(func(sb *sqlBuilder) {
 				sb.plus()
 				sb.w("o.id IN (SELECT id FROM ", t, " INDEXED BY ", t, "_lname WHERE instr(lname, ")
