@@ -45,6 +45,16 @@ func fileWith(t *testing.T, path string, n int) (*Store, int64) {
 	return s, sync
 }
 
+// reopen closes s and opens the file index at path again, as a restarted manager does.
+func reopen(t *testing.T, s *Store, path string) *Store {
+	t.Helper()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = fileWith(t, path, 0)
+	return s
+}
+
 func count(t *testing.T, s *Store) int64 {
 	t.Helper()
 	n, err := s.Count(widgetGVK)
@@ -62,13 +72,10 @@ func TestFileIndexDurability(t *testing.T) {
 		if sync != 0 {
 			t.Fatalf("synchronous = %d, want 0 (OFF)", sync)
 		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
 		if b, err := os.ReadFile(path + bootFileSuffix); err != nil || strings.TrimSpace(string(b)) != "boot-a" {
 			t.Fatalf("boot file %q, %v; want boot-a", b, err)
 		}
-		s, _ = fileWith(t, path, 0)
+		s = reopen(t, s, path)
 		if n := count(t, s); n != 3 {
 			t.Fatalf("%d objects after reopening in the same boot, want 3", n)
 		}
@@ -82,11 +89,8 @@ func TestFileIndexDurability(t *testing.T) {
 		withBoot(t, "boot-a")
 		path := filepath.Join(t.TempDir(), "index.db")
 		s, _ := fileWith(t, path, 3)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
 		withBoot(t, "boot-b")
-		s, _ = fileWith(t, path, 0)
+		s = reopen(t, s, path)
 		if n := count(t, s); n != 0 {
 			t.Fatalf("%d objects in a file of an earlier boot, want it discarded", n)
 		}
@@ -102,13 +106,10 @@ func TestFileIndexDurability(t *testing.T) {
 		withBoot(t, "boot-a")
 		path := filepath.Join(t.TempDir(), "index.db")
 		s, _ := fileWith(t, path, 2)
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
 		if err := os.Remove(path + bootFileSuffix); err != nil {
 			t.Fatal(err)
 		}
-		s, _ = fileWith(t, path, 0)
+		s = reopen(t, s, path)
 		if n := count(t, s); n != 0 {
 			t.Fatalf("%d objects in a file with no boot recorded, want it discarded", n)
 		}
@@ -121,13 +122,10 @@ func TestFileIndexDurability(t *testing.T) {
 		if sync != 1 {
 			t.Fatalf("synchronous = %d, want 1 (NORMAL)", sync)
 		}
-		if err := s.Close(); err != nil {
-			t.Fatal(err)
-		}
 		if _, err := os.Stat(path + bootFileSuffix); !os.IsNotExist(err) {
 			t.Fatalf("boot file written without a boot ID: %v", err)
 		}
-		s, _ = fileWith(t, path, 0)
+		s = reopen(t, s, path)
 		if n := count(t, s); n != 2 {
 			t.Fatalf("%d objects after reopening, want 2", n)
 		}
