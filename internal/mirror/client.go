@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -16,7 +17,6 @@ import (
 	"k8s.io/client-go/rest"
 	toolscache "k8s.io/client-go/tools/cache"
 	"k8s.io/klog/v2"
-	"sigs.k8s.io/json"
 )
 
 // NewRESTClient returns the client that NewListerWatcher needs: a REST client of the dynamic
@@ -72,40 +72,88 @@ func init() {
 }
 
 // eventDecoder decodes a JSON watch stream into events of unstructured objects, reading
-// each event once. client-go's watch decoder reads each one five times or more: to frame it,
-// to find its kind, to decode the event with the object left raw, to validate the raw object
-// and to decode it. A streamed list is all watch events, so this is most of the cost of
-// listing a kind.
+// each event once to find its end and once to decode it (jsonread.go). client-go's watch
+// decoder reads each one five times or more: to frame it, to find its kind, to decode the
+// event with the object left raw, to validate the raw object and to decode it. A streamed
+// list is all watch events, so this is most of the cost of listing a kind.
 type eventDecoder struct {
 	body io.ReadCloser
-	dec  json.Decoder
+	in   *jsonStream
 }
 
 func newEventDecoder(body io.ReadCloser) *eventDecoder {
-	return &eventDecoder{body: body, dec: json.NewDecoderCaseSensitivePreserveInts(body)}
-}
-
-// wireEvent is a watch event as the API server writes it (metav1.WatchEvent).
-type wireEvent struct {
-	Type   watch.EventType `json:"type"`
-	Object map[string]any  `json:"object"`
+	return &eventDecoder{body: body, in: newJSONStream(body)}
 }
 
 // Decode returns the next event; io.EOF at the end of the stream.
 func (d *eventDecoder) Decode() (watch.EventType, runtime.Object, error) {
-	var ev wireEvent
-	if err := d.dec.Decode(&ev); err != nil {
+	raw, err := d.in.next()
+	if err != nil {
 		return "", nil, err
 	}
-	switch ev.Type {
+	typ, obj, err := decodeEvent(raw, d.in.keys)
+	if err != nil {
+		return "", nil, err
+	}
+	switch typ {
 	case watch.Added, watch.Modified, watch.Deleted, watch.Bookmark, watch.Error:
 	default:
-		return "", nil, fmt.Errorf("got invalid watch event type: %v", ev.Type)
+		return "", nil, fmt.Errorf("got invalid watch event type: %v", typ)
 	}
-	if ev.Object == nil {
-		return "", nil, fmt.Errorf("a %s watch event without an object", ev.Type)
+	if obj == nil {
+		return "", nil, fmt.Errorf("a %s watch event without an object", typ)
 	}
-	return ev.Type, &unstructured.Unstructured{Object: ev.Object}, nil
+	return typ, &unstructured.Unstructured{Object: obj}, nil
+}
+
+// decodeEvent decodes a watch event as the API server writes it (metav1.WatchEvent): its
+// type and its object; other keys are checked and dropped.
+func decodeEvent(raw []byte, keys map[string]string) (watch.EventType, map[string]any, error) {
+	p := jsonParser{b: raw, src: string(raw), keys: keys}
+	p.skipSpace()
+	if p.i >= len(p.b) || p.b[p.i] != '{' {
+		return "", nil, p.syntaxError("a watch event must be a JSON object")
+	}
+	var typ watch.EventType
+	var obj map[string]any
+	err := p.members(func(key string) error {
+		v, err := p.value()
+		if err != nil {
+			return err
+		}
+		switch key {
+		case "type":
+			switch t := v.(type) {
+			case string:
+				typ = watch.EventType(t)
+			case nil:
+			default:
+				return fmt.Errorf("a watch event's type is a %T, want a string", v)
+			}
+		case "object":
+			switch o := v.(type) {
+			case map[string]any:
+				if obj == nil {
+					obj = o
+				} else {
+					maps.Copy(obj, o) // as encoding/json fills a map it already has
+				}
+			case nil:
+				obj = nil
+			default:
+				return fmt.Errorf("a watch event's object is a %T, want an object", v)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return "", nil, err
+	}
+	p.skipSpace()
+	if p.i != len(p.b) {
+		return "", nil, p.syntaxError("after a watch event")
+	}
+	return typ, obj, nil
 }
 
 // Close closes the stream.

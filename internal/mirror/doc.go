@@ -21,9 +21,11 @@
 // bounded queue are decoded at a time.
 //
 // A streamed list is all watch events, so their decoding is most of the cost of listing:
-// NewListerWatcher decodes each event in one pass into an unstructured object, where
-// client-go's watch decoder reads every event five times or more (framing, kind, the event,
-// validating and decoding the object). Lists still go through the dynamic client.
+// NewListerWatcher frames each event with a light scan and decodes it in one pass into an
+// unstructured object (jsonread.go), where client-go's watch decoder reads every event five
+// times or more (framing, kind, the event, validating and decoding the object). The decoder
+// gives the API machinery's results, which a fuzz test checks, in about 0.55x its time
+// (BenchmarkEventDecoder). Lists still go through the dynamic client.
 //
 // The alternative, the manager's cache with a custom informer (cache.Options.NewInformer),
 // keeps the informer's indexer, which is the decoded copy this package exists to avoid; a
