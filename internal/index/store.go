@@ -96,6 +96,12 @@ type Store struct {
 	cacheKiB int64 // page cache per connection
 	relaxed  bool  // a file written with synchronous=OFF; see durability.go
 	log      logr.Logger
+
+	// open is an unobserved relist whose transaction stays open for its next pages, and
+	// openErr the error of committing one that was not its own step's (write.go). Both are
+	// guarded by writeMu.
+	open    *openRelist
+	openErr map[string]error
 }
 
 // conn is a connection with a prepared statement cache.
@@ -314,6 +320,11 @@ func (s *Store) Close() error {
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	var errs []error
+	if s.open != nil {
+		// An unfinished relist: the next start relists anyway.
+		_ = s.w.db.Exec(`ROLLBACK`)
+		s.open = nil
+	}
 	for range int(s.nReaders.Load()) {
 		c := <-s.readers
 		errs = append(errs, c.close())
@@ -688,6 +699,7 @@ var errClosed = errors.New("index store is closed")
 
 // inTx runs fn in an immediate transaction on the writer. Callers hold writeMu.
 func (s *Store) inTx(fn func() error) (err error) {
+	s.commitOpen()
 	if err := s.w.db.Exec(`BEGIN IMMEDIATE`); err != nil {
 		return err
 	}

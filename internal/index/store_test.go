@@ -435,8 +435,9 @@ func TestRelist(t *testing.T) {
 	if err := s.BeginRelist(widgetGVK, ""); err != nil {
 		t.Fatal(err)
 	}
+	// Observed pages commit one by one.
 	for _, page := range [][]*unstructured.Unstructured{{obj("n", "a", nil)}, {obj("n", "b", nil), obj("n", "c", nil)}} {
-		if err := s.ApplyRelist(widgetGVK, "", page, nil); err != nil {
+		if err := s.ApplyRelist(widgetGVK, "", page, &recorder{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -464,6 +465,104 @@ func TestRelist(t *testing.T) {
 	}
 }
 
+// TestRelistGroupsPages checks that the pages of an unobserved relist share transactions of
+// up to relistGroupRows objects: readers see none of an open group, a commit or any other
+// write ends the group, and a failed page rolls back its whole group and fails the relist's
+// later steps until it begins again.
+func TestRelistGroupsPages(t *testing.T) {
+	s := newStore(t)
+	if err := s.Register(secretGVK, KindConfig{Namespaced: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := upsert(s, obj("n", "gone", nil)); err != nil {
+		t.Fatal(err)
+	}
+	q := mustCompile(t, query.Spec{GVK: widgetGVK})
+	listed := func() string {
+		t.Helper()
+		refs, _ := searchAll(t, s, q)
+		return strings.Join(names(refs), ",")
+	}
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{obj("n", "a", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(); got != "gone" {
+		t.Fatalf("with a group open: %s, want only the committed gone", got)
+	}
+	// Another kind's write commits the group first.
+	g := obj("n", "g", nil)
+	g.SetGroupVersionKind(secretGVK)
+	if err := upsert(s, g); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(); got != "a,gone" {
+		t.Fatalf("after another write: %s", got)
+	}
+	// A full group commits by itself.
+	var page []*unstructured.Unstructured
+	for i := range relistGroupRows {
+		page = append(page, obj("n", fmt.Sprintf("b-%05d", i), nil))
+	}
+	if err := s.ApplyRelist(widgetGVK, "", page, nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(widgetGVK); n != relistGroupRows+2 {
+		t.Fatalf("after a full group: count %d, want %d", n, relistGroupRows+2)
+	}
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{obj("n", "c", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitRelist(widgetGVK, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(widgetGVK); n != relistGroupRows+2 {
+		t.Fatalf("after the commit: count %d, want %d (a, b-*, c)", n, relistGroupRows+2)
+	}
+	if got := listed(); !strings.HasPrefix(got, "a,b-00000,") || !strings.HasSuffix(got, ",c") || strings.Contains(got, "gone") {
+		t.Fatalf("after the commit: %.40s...", got)
+	}
+
+	// A failed page rolls back its group; the relist fails until it begins again.
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{obj("n", "d", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{obj("n", "", nil)}, nil); err == nil {
+		t.Fatal("a page with a nameless object: no error")
+	}
+	if n, _ := s.Count(widgetGVK); n != relistGroupRows+2 {
+		t.Fatalf("after a failed page: count %d, want %d", n, relistGroupRows+2)
+	}
+	// Committing now would delete every object the rolled-back pages listed.
+	if err := s.CommitRelist(widgetGVK, "", nil); err == nil {
+		t.Fatal("a commit after a failed page: no error")
+	}
+	if n, _ := s.Count(widgetGVK); n != relistGroupRows+2 {
+		t.Fatalf("after a refused commit: count %d, want %d", n, relistGroupRows+2)
+	}
+	if got := listed(); strings.Contains(got, ",d,") {
+		t.Fatalf("the rolled-back d is stored: %.40s...", got)
+	}
+	// Begun again, the relist goes through.
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{obj("n", "d", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitRelist(widgetGVK, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if got := listed(); got != "d" {
+		t.Fatalf("after a new relist: %s, want d", got)
+	}
+}
+
 // TestRelistMergesNames checks that a relist of many objects, written page by page as a
 // mirror's initial list is, leaves the name search index in one segment, and that a small one
 // leaves it to automatic merging.
@@ -476,11 +575,13 @@ func TestRelistMergesNames(t *testing.T) {
 		if err := s.BeginRelist(widgetGVK, ""); err != nil {
 			t.Fatal(err)
 		}
+		// Observed, as a relist after the first sync is, so that each page is a transaction
+		// and a segment.
 		var page []*unstructured.Unstructured
 		for i := range tc.objects {
 			page = append(page, obj("n", fmt.Sprintf("app-%d", i), nil))
 			if len(page) == 500 {
-				if err := s.ApplyRelist(widgetGVK, "", page, nil); err != nil {
+				if err := s.ApplyRelist(widgetGVK, "", page, &recorder{}); err != nil {
 					t.Fatal(err)
 				}
 				page = nil
