@@ -60,6 +60,27 @@ const goMemoryShare = 0.9
 // every object, then spends a quarter of its CPU time in the collector. Go's default stays.
 const inMemoryGCPercent = 25
 
+// The default page cache budgets of --index-cache-bytes. An initial sync into a file changes
+// pages all over a large kind's indexes; at 100,000 objects a 48 MiB budget (16 MiB for the
+// writer) made it 1.19x faster than 16 MiB, with 0.83x the CPU (docs/design/index.md). In
+// memory the cache only copies pages the database holds, so it stays small.
+const (
+	memoryCacheBytes = 16 << 20
+	fileCacheBytes   = 48 << 20
+)
+
+// indexCacheBytes returns the page cache budget: the flag's, or the default for where the index lives.
+func indexCacheBytes(flagBytes int64, file bool) int64 {
+	switch {
+	case flagBytes > 0:
+		return flagBytes
+	case file:
+		return fileCacheBytes
+	default:
+		return memoryCacheBytes
+	}
+}
+
 // setGCPercent sets the garbage collector's target for an index in memory, unless GOGC is set.
 func setGCPercent(inMemory bool) {
 	if _, ok := os.LookupEnv("GOGC"); !ok && inMemory {
@@ -131,9 +152,10 @@ func main() {
 	flag.StringVar(&tokenKeyFile, "continue-token-key-file", "",
 		"File whose contents sign continue tokens. Empty uses a built-in key, so tokens stay valid across restarts "+
 			"and replicas; they are bound to their query either way. See docs/operations.md.")
-	flag.Int64Var(&cacheBytes, "index-cache-bytes", 16<<20,
-		"Bytes of SQLite page cache for the index, shared by all its connections. In memory, the cache is a second "+
-			"copy of pages the database already holds, so a small cache costs little; a file index reads through it.")
+	flag.Int64Var(&cacheBytes, "index-cache-bytes", 0,
+		"Bytes of SQLite page cache for the index, shared by all its connections. 0 means 16 MiB in memory, where "+
+			"the cache is a second copy of pages the database already holds, and 48 MiB with --index-path, where "+
+			"the writer changes pages all over the indexes during an initial sync.")
 	flag.StringVar(&readAPI.BindAddress, "read-api-bind-address", "0",
 		"The address the read API (query.kubesift.io, served to the API server's aggregator) binds to, for example :8444; 0 disables it.")
 	flag.StringVar(&readAPI.CertDir, "read-api-cert-dir", "",
@@ -187,10 +209,11 @@ func main() {
 			os.Exit(1)
 		}
 	}
-	if cacheBytes <= 0 {
-		setupLog.Error(nil, "The index cache must be positive", "index-cache-bytes", cacheBytes)
+	if cacheBytes < 0 {
+		setupLog.Error(nil, "The index cache must not be negative", "index-cache-bytes", cacheBytes)
 		os.Exit(1)
 	}
+	cacheBytes = indexCacheBytes(cacheBytes, indexPath != "")
 	setGCPercent(indexPath == "")
 	goLimit, err := setMemoryLimit(cacheBytes)
 	if err != nil {

@@ -55,3 +55,16 @@ func unsetenv(t *testing.T, key string) {
 		t.Fatal(err)
 	}
 }
+// TestIndexCacheBytes checks the page cache defaults: a set flag wins; otherwise a file index
+// gets the larger budget its initial sync needs.
+func TestIndexCacheBytes(t *testing.T) {
+	for _, tc := range []struct {
+		flag int64
+		file bool
+		want int64
+	}{{0, false, 16 << 20}, {0, true, 48 << 20}, {8 << 20, true, 8 << 20}, {100 << 20, false, 100 << 20}} {
+		if got := indexCacheBytes(tc.flag, tc.file); got != tc.want {
+			t.Errorf("indexCacheBytes(%d, file=%v) = %d, want %d", tc.flag, tc.file, got, tc.want)
+		}
+	}
+}
