@@ -13,7 +13,9 @@
 // the reference the differential tests hold it to. Store.Apply and Store.Replace write
 // batches on one writer connection; readers never block it. A relist is written page by page
 // (BeginRelist, ApplyRelist) and committed in one transaction (CommitRelist) that deletes the
-// rows no page contained, so the list never has to be in memory at once; an Observer passed
+// rows no page contained, so the list never has to be in memory at once (pages that no
+// Observer watches, as in a kind's first sync, share transactions of up to 5,000 objects, which
+// a commit of the index's pages then writes once instead of page by page); an Observer passed
 // to a write learns each change inside its transaction, with the stored version it replaced
 // read back from the database, so callers need no copy of the objects of their own.
 //

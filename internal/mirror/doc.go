@@ -8,7 +8,8 @@
 // afterwards.
 //
 // A list is written to the index as it arrives, as a relist: index.BeginRelist, one
-// index.ApplyRelist per page of 500 objects, and index.CommitRelist in the reflector's
+// index.ApplyRelist per page of 500 objects (the index lets pages of a first sync share a
+// transaction), and index.CommitRelist in the reflector's
 // Replace, which deletes in one transaction the objects that no page contained. The
 // reflector first asks for a streamed list (WatchList: a watch with sendInitialEvents, served
 // from the API server's watch cache in one response, without a request per page). The watch
