@@ -55,6 +55,7 @@ func unsetenv(t *testing.T, key string) {
 		t.Fatal(err)
 	}
 }
+
 // TestIndexCacheBytes checks the page cache defaults: a set flag wins; otherwise a file index
 // gets the larger budget its initial sync needs.
 func TestIndexCacheBytes(t *testing.T) {
