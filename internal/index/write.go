@@ -673,17 +673,23 @@ func (s *Store) ApplyRelist(gvk schema.GroupVersionKind, cluster string, objs []
 	if err := sameKind("relist", gvk, objs); err != nil {
 		return err
 	}
-	k := s.kind(gvk)
-	if k == nil {
-		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
-	}
 	if obs != nil {
-		return s.write(obs, func(b *batch) error { return s.relistPage(b, k, cluster, objs) })
+		return s.write(obs, func(b *batch) error {
+			k := s.kind(gvk)
+			if k == nil {
+				return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
+			}
+			return s.relistPage(b, k, cluster, objs)
+		})
 	}
 	s.writeMu.Lock()
 	defer s.writeMu.Unlock()
 	if s.closed.Load() {
 		return errClosed
+	}
+	k := s.kind(gvk)
+	if k == nil {
+		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
 	if err := s.openErr[relistName(k, cluster)]; err != nil {
 		return err
