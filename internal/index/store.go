@@ -102,6 +102,9 @@ type Store struct {
 	// guarded by writeMu.
 	open    *openRelist
 	openErr map[string]error
+	// emptyRelists holds the relists in progress (by relistName) that began on a kind with no
+	// rows, whose pages insert without a lookup first; guarded by writeMu.
+	emptyRelists map[string]bool
 }
 
 // conn is a connection with a prepared statement cache.

@@ -655,3 +655,61 @@ func TestDecodeLabels(t *testing.T) {
 		t.Fatalf("decodeLabels of damaged JSON: %v", err)
 	}
 }
+
+// TestRelistIntoEmptyKind checks the relist of a kind that held no rows when it began, whose
+// pages insert without looking each object up: an object listed twice is stored once, as its
+// last version, with that version's labels; and the next relist, of a kind with rows, deletes
+// what it does not list.
+func TestRelistIntoEmptyKind(t *testing.T) {
+	s := newStore(t)
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
+		t.Fatal(err)
+	}
+	if !s.emptyRelists[relistName(s.kind(widgetGVK), "")] {
+		t.Fatal("a relist into an empty kind does not insert first")
+	}
+	first := obj("n", "a", nil)
+	first.SetLabels(map[string]string{"tier": "web"})
+	first.SetResourceVersion("1")
+	again := obj("n", "a", nil)
+	again.SetLabels(map[string]string{"tier": "db"})
+	again.SetResourceVersion("2")
+	for _, page := range [][]*unstructured.Unstructured{{first, obj("n", "b", nil)}, {again}} {
+		if err := s.ApplyRelist(widgetGVK, "", page, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.CommitRelist(widgetGVK, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := s.Count(widgetGVK); n != 2 {
+		t.Fatalf("count %d, want 2", n)
+	}
+	for sel, want := range map[string]string{"tier=db": "a", "tier=web": ""} {
+		refs, _ := searchAll(t, s, mustCompile(t, query.Spec{GVK: widgetGVK, Labels: mustSelector(t, sel)}))
+		if got := strings.Join(names(refs), ","); got != want {
+			t.Errorf("%s: %q, want %q", sel, got, want)
+		}
+	}
+	refs, _ := searchAll(t, s, mustCompile(t, query.Spec{GVK: widgetGVK, NameContains: "a"}))
+	if len(refs) != 1 || refs[0].ResourceVersion != "2" {
+		t.Fatalf("stored %+v, want a at resourceVersion 2", refs)
+	}
+
+	if err := s.BeginRelist(widgetGVK, ""); err != nil {
+		t.Fatal(err)
+	}
+	if s.emptyRelists[relistName(s.kind(widgetGVK), "")] {
+		t.Fatal("a relist into a kind with rows inserts first")
+	}
+	if err := s.ApplyRelist(widgetGVK, "", []*unstructured.Unstructured{obj("n", "b", nil)}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.CommitRelist(widgetGVK, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	refs, _ = searchAll(t, s, mustCompile(t, query.Spec{GVK: widgetGVK}))
+	if got := strings.Join(names(refs), ","); got != "b" {
+		t.Fatalf("after the second relist: %s, want b", got)
+	}
+}

@@ -3,11 +3,13 @@ package index
 import (
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 	"sync"
 
+	"github.com/ncruces/go-sqlite3"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	utiljson "k8s.io/apimachinery/pkg/util/json"
@@ -220,6 +222,9 @@ type batch struct {
 	relisted map[*kind]int
 	wants    map[*kind]bool // obs.WantsOld, asked once per kind and transaction
 	buf      []byte         // JSON encoding buffer, reused for every object
+	// insertFirst tries each upsert as an insert: set while a relist page is written into a
+	// kind that held no rows when the relist began.
+	insertFirst bool
 }
 
 func (s *Store) newBatch(obs Observer) *batch {
@@ -277,88 +282,93 @@ func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) 
 	b.buf = r.json
 	w := b.s.w
 	q := writeSQLFor(k.table)
-	wantOld := b.wantsOld(k)
-	sel := q.selectByName
-	if wantOld {
-		sel = q.selectOldByName
-	}
-	st, err := w.prepare(sel)
-	if err != nil {
-		return 0, err
-	}
-	if err := bind(st, []any{r.ns, r.name, r.cluster}); err != nil {
-		return 0, err
-	}
 	var id int64
 	var oldLabels map[string]string
 	var old *unstructured.Unstructured
-	exists := st.Step()
-	if exists {
-		id = st.ColumnInt64(0)
-		sameUID := st.ColumnText(2) == r.uid
-		sameRV := r.rv != "" && st.ColumnText(1) == r.rv && sameUID
-		if !sameRV {
-			if wantOld {
-				old, err = decodeDocument(st.ColumnRawText(3))
-				if err != nil {
-					_ = st.Reset()
-					return 0, err
-				}
-				oldLabels = labelsOf(old.Object)
-			} else if oldLabels, err = decodeLabels(st.ColumnRawText(3)); err != nil {
-				_ = st.Reset()
-				return 0, err
-			}
+	inserted := false
+	if b.insertFirst {
+		// A relist into a kind that held no rows when it began: the object is new, unless the
+		// relist listed its namespace and name twice. Insert without looking it up first.
+		var stored bool
+		if id, stored, err = b.insertNew(k, q, r); err != nil {
+			return 0, err
 		}
-		_ = st.Reset()
-		if sameRV {
-			// A resync of an unchanged object: nothing to write.
-			return id, nil
+		inserted = !stored
+	}
+	if !inserted {
+		wantOld := b.wantsOld(k)
+		sel := q.selectByName
+		if wantOld {
+			sel = q.selectOldByName
 		}
-		if sameUID {
-			// Same incarnation: name, uid and creation time are unchanged, so their
-			// indexes need no update.
-			err = w.exec(q.updateDoc, r.rv, rawText(r.json), id)
-		} else {
-			err = w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
-				r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id)
-		}
+		st, err := w.prepare(sel)
 		if err != nil {
 			return 0, err
 		}
-		// Only labels that changed are rewritten; most updates change none.
-		for key, val := range oldLabels {
-			if nv, ok := r.labels[key]; ok && nv == val {
-				continue
+		if err := bind(st, []any{r.ns, r.name, r.cluster}); err != nil {
+			return 0, err
+		}
+		exists := st.Step()
+		if exists {
+			id = st.ColumnInt64(0)
+			sameUID := st.ColumnText(2) == r.uid
+			sameRV := r.rv != "" && st.ColumnText(1) == r.rv && sameUID
+			if !sameRV {
+				if wantOld {
+					old, err = decodeDocument(st.ColumnRawText(3))
+					if err != nil {
+						_ = st.Reset()
+						return 0, err
+					}
+					oldLabels = labelsOf(old.Object)
+				} else if oldLabels, err = decodeLabels(st.ColumnRawText(3)); err != nil {
+					_ = st.Reset()
+					return 0, err
+				}
 			}
-			if err := w.exec(q.deleteLabel, key, val, id); err != nil {
+			_ = st.Reset()
+			if sameRV {
+				// A resync of an unchanged object: nothing to write.
+				return id, nil
+			}
+			if sameUID {
+				// Same incarnation: name, uid and creation time are unchanged, so their
+				// indexes need no update.
+				err = w.exec(q.updateDoc, r.rv, rawText(r.json), id)
+			} else {
+				err = w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
+					r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id)
+			}
+			if err != nil {
+				return 0, err
+			}
+			// Only labels that changed are rewritten; most updates change none.
+			for key, val := range oldLabels {
+				if nv, ok := r.labels[key]; ok && nv == val {
+					continue
+				}
+				if err := w.exec(q.deleteLabel, key, val, id); err != nil {
+					return 0, err
+				}
+			}
+			if err := w.exec(q.deleteOwners, id); err != nil {
+				return 0, err
+			}
+			if len(k.lists) > 0 {
+				if err := w.exec(`DELETE FROM `+k.table+`_fields WHERE obj = ?`, id); err != nil {
+					return 0, err
+				}
+			}
+			b.changed[k] += 0
+		} else {
+			if err := st.Err(); err != nil {
+				return 0, err
+			}
+			_ = st.Reset()
+			if id, _, err = b.insertNew(k, q, r); err != nil {
 				return 0, err
 			}
 		}
-		if err := w.exec(q.deleteOwners, id); err != nil {
-			return 0, err
-		}
-		if len(k.lists) > 0 {
-			if err := w.exec(`DELETE FROM `+k.table+`_fields WHERE obj = ?`, id); err != nil {
-				return 0, err
-			}
-		}
-		b.changed[k] += 0
-	} else {
-		if err := st.Err(); err != nil {
-			return 0, err
-		}
-		_ = st.Reset()
-		lname := strings.ToLower(r.name)
-		if err := w.exec(q.insertRow,
-			r.ns, r.name, r.uid, r.rv, r.created, lname, rawText(r.json), r.cluster); err != nil {
-			return 0, err
-		}
-		id = w.db.LastInsertRowID()
-		if err := w.exec(q.insertName, id, lname); err != nil {
-			return 0, err
-		}
-		b.changed[k]++
 	}
 	b.rows[k]++
 	for key, val := range r.labels {
@@ -385,6 +395,27 @@ func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) 
 	}
 	b.observe(Written{GVK: k.gvk, Old: old, New: obj, Cluster: cluster})
 	return id, nil
+}
+
+// insertNew inserts the row of a new object and its name, and returns the row id. If an object
+// of the same namespace, name and cluster is stored already, it inserts nothing, leaves the
+// transaction as it was and reports stored.
+func (b *batch) insertNew(k *kind, q *writeSQL, r row) (id int64, stored bool, err error) {
+	w := b.s.w
+	lname := strings.ToLower(r.name)
+	if err := w.exec(q.insertRow,
+		r.ns, r.name, r.uid, r.rv, r.created, lname, rawText(r.json), r.cluster); err != nil {
+		if errors.Is(err, sqlite3.CONSTRAINT_UNIQUE) {
+			return 0, true, nil
+		}
+		return 0, false, err
+	}
+	id = w.db.LastInsertRowID()
+	if err := w.exec(q.insertName, id, lname); err != nil {
+		return 0, false, err
+	}
+	b.changed[k]++
+	return id, false, nil
 }
 
 // deleteID removes the stored object id of kind k.
@@ -639,12 +670,25 @@ func (s *Store) BeginRelist(gvk schema.GroupVersionKind, cluster string) error {
 		return fmt.Errorf("%w: %s", ErrKindNotRegistered, gvk)
 	}
 	return s.write(nil, func(b *batch) error {
-		delete(s.openErr, relistName(k, cluster))
+		name := relistName(k, cluster)
+		delete(s.openErr, name)
 		t := relistTable(k, cluster)
 		if err := s.w.db.Exec(`CREATE TABLE IF NOT EXISTS ` + t + ` (id INTEGER PRIMARY KEY)`); err != nil {
 			return err
 		}
-		return s.w.db.Exec(`DELETE FROM ` + t)
+		if err := s.w.db.Exec(`DELETE FROM ` + t); err != nil {
+			return err
+		}
+		// A kind's first sync into a new index: its pages need not look each object up.
+		empty, err := s.w.queryInt64(`SELECT NOT EXISTS (SELECT 1 FROM ` + k.table + `)`)
+		if err != nil {
+			return err
+		}
+		if s.emptyRelists == nil {
+			s.emptyRelists = map[string]bool{}
+		}
+		s.emptyRelists[name] = empty == 1
+		return nil
 	})
 }
 
@@ -723,6 +767,8 @@ func (s *Store) relistPage(b *batch, k *kind, cluster string, objs []*unstructur
 		return err
 	}
 	seen := `INSERT OR IGNORE INTO ` + relistTable(k, cluster) + ` (id) VALUES (?)`
+	b.insertFirst = s.emptyRelists[relistName(k, cluster)]
+	defer func() { b.insertFirst = false }()
 	for _, o := range objs {
 		id, err := b.upsert(k, cluster, o)
 		if err != nil {
@@ -791,6 +837,7 @@ func (s *Store) CommitRelist(gvk schema.GroupVersionKind, cluster string, obs Ob
 				return err
 			}
 		}
+		delete(s.emptyRelists, relistName(k, cluster))
 		return s.w.db.Exec(`DROP TABLE ` + t)
 	})
 }
