@@ -25,6 +25,7 @@ import (
 	"github.com/kubesift/kubesift/internal/controller"
 	"github.com/kubesift/kubesift/internal/controller/catalog"
 	"github.com/kubesift/kubesift/internal/index"
+	"github.com/kubesift/kubesift/internal/mirror"
 	"github.com/kubesift/kubesift/internal/readapi"
 )
 
@@ -81,11 +82,17 @@ func indexCacheBytes(flagBytes int64, file bool) int64 {
 	}
 }
 
-// setGCPercent sets the garbage collector's target for an index in memory, unless GOGC is set.
+// setGCPercent sets the garbage collector's targets for where the index lives, unless GOGC is
+// set: lower for an index in memory, higher while relists are written into a file.
 func setGCPercent(inMemory bool) {
-	if _, ok := os.LookupEnv("GOGC"); !ok && inMemory {
-		debug.SetGCPercent(inMemoryGCPercent)
+	if _, ok := os.LookupEnv("GOGC"); ok {
+		return
 	}
+	if inMemory {
+		debug.SetGCPercent(inMemoryGCPercent)
+		return
+	}
+	mirror.SetRelistGCPercent(mirror.FileRelistGCPercent)
 }
 
 // setMemoryLimit sets the Go memory limit from the container's, unless GOMEMLIMIT is set. It

@@ -85,6 +85,10 @@ type SyncResult struct {
 	ListPageSize         int       `json:"listPageSize"`
 	// CPUSeconds is the manager's CPU time from the ResourceIndex's creation until Ready.
 	CPUSeconds float64 `json:"cpuSeconds"`
+	// ListAPIServerCPUSeconds is kube-apiserver's CPU time during a LIST (the median of the
+	// samples), and SyncAPIServerCPUSeconds during the sync; 0 where not measured.
+	ListAPIServerCPUSeconds float64 `json:"listAPIServerCPUSeconds,omitempty"`
+	SyncAPIServerCPUSeconds float64 `json:"syncAPIServerCPUSeconds,omitempty"`
 }
 
 // Latency summarises timing samples, in milliseconds.

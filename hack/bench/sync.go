@@ -27,7 +27,9 @@ const listPageSize = 500
 func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResult, CostResult, error) {
 	res := SyncResult{ListPageSize: listPageSize}
 	var cost CostResult
+	var listAPI []float64
 	for range 3 {
+		a0 := apiServerCPU(c)
 		start := time.Now()
 		got, err := paginatedList(ctx, c)
 		if err != nil {
@@ -37,11 +39,15 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 			return res, cost, fmt.Errorf("the paginated LIST returned %d objects, want %d", got, n)
 		}
 		res.ListSamples = append(res.ListSamples, time.Since(start).Seconds())
+		listAPI = append(listAPI, apiServerCPU(c)-a0)
 	}
 	s := slices.Clone(res.ListSamples)
 	slices.Sort(s)
 	res.ListSeconds = s[len(s)/2]
-	logf("  paginated LIST of %d objects (pages of %d): %.2fs median of %d", n, listPageSize, res.ListSeconds, len(s))
+	slices.Sort(listAPI)
+	res.ListAPIServerCPUSeconds = listAPI[len(listAPI)/2]
+	logf("  paginated LIST of %d objects (pages of %d): %.2fs median of %d (%v); kube-apiserver CPU %.2fs",
+		n, listPageSize, res.ListSeconds, len(s), res.ListSamples, res.ListAPIServerCPUSeconds)
 
 	// Let the manager settle after its start before taking its idle footprint.
 	time.Sleep(3 * time.Second)
@@ -59,6 +65,7 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 	defer w.Stop()
 	ri := benchResourceIndex(nil)
 	peak := samplePeak(ctx, mgr)
+	a0 := apiServerCPU(c)
 	start := time.Now()
 	if err := c.kube.Create(ctx, ri); err != nil {
 		peak.stop()
@@ -66,6 +73,7 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 	}
 	err = waitReady(ctx, w, resourceIndexName, 10*time.Minute)
 	res.ResourceIndexSeconds = time.Since(start).Seconds()
+	res.SyncAPIServerCPUSeconds = apiServerCPU(c) - a0
 	cost.PeakRSSBytes, cost.PeakHeapBytes = peak.stop()
 	if err != nil {
 		return res, cost, fmt.Errorf("waiting for the ResourceIndex to be Ready: %w", err)
@@ -75,8 +83,8 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 		return res, cost, err
 	}
 	res.CPUSeconds = synced.get("process_cpu_seconds_total") - idle.get("process_cpu_seconds_total")
-	logf("  ResourceIndex Ready after %.2fs (%.2fx the LIST), manager CPU %.2fs", res.ResourceIndexSeconds,
-		res.ResourceIndexSeconds/res.ListSeconds, res.CPUSeconds)
+	logf("  ResourceIndex Ready after %.2fs (%.2fx the LIST), manager CPU %.2fs, kube-apiserver CPU %.2fs", res.ResourceIndexSeconds,
+		res.ResourceIndexSeconds/res.ListSeconds, res.CPUSeconds, res.SyncAPIServerCPUSeconds)
 
 	// The object gauge is refreshed every few seconds; wait for it, then let the sync's garbage
 	// be collected before reading the footprint.
@@ -109,6 +117,16 @@ func measureSync(ctx context.Context, c *cluster, mgr *manager, n int) (SyncResu
 		bytesIEC(cost.RSSBytes), bytesIEC(cost.IdleRSSBytes), cost.RSSPerObject(n),
 		bytesIEC(cost.HeapBytes), bytesIEC(cost.IdleHeapBytes), cost.HeapPerObject(n))
 	return res, cost, nil
+}
+
+// apiServerCPU returns kube-apiserver's CPU time in seconds, or 0 where it cannot be read (the
+// difference of two readings is then 0: not measured).
+func apiServerCPU(c *cluster) float64 {
+	d, err := c.cp.APIServerCPU()
+	if err != nil {
+		return 0
+	}
+	return d.Seconds()
 }
 
 // peakSampler records the manager's highest RSS and Go heap while it runs.

@@ -470,6 +470,18 @@ func (cp *ControlPlane) Kubeconfig() string { return cp.kubeconfig }
 // RESTConfig returns a new copy of the admin client configuration.
 func (cp *ControlPlane) RESTConfig() *rest.Config { return rest.CopyConfig(cp.restConfig) }
 
+// APIServerCPU returns the CPU time that the running kube-apiserver has used since it started
+// (Linux only). Benchmarks read it around a measurement: with every core busy, the API
+// server's share of the machine decides how fast a client can list or sync.
+func (cp *ControlPlane) APIServerCPU() (time.Duration, error) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	if cp.apiServer == nil || !cp.apiServer.running() {
+		return 0, errors.New("kube-apiserver is not running")
+	}
+	return processCPU(cp.apiServer.cmd.Process.Pid)
+}
+
 // RestartAPIServer stops the apiserver and starts it again on the same port, with the same etcd
 // and certificates, and waits until it is ready. Clients see the connection drop and their
 // watches end, as in an apiserver upgrade or crash. kube-controller-manager keeps running and

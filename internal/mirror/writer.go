@@ -77,6 +77,9 @@ type Writer struct {
 	// applyMu is held while the index is written for a mirror, so that stopping a mirror (which
 	// drops its rows) never interleaves with a batch that would write them back.
 	applyMu sync.Mutex
+
+	// gc raises the garbage collector's target while relists are written.
+	gc relistGC
 }
 
 // NewWriter returns a writer to idx that publishes to cat and calls refresh with the name of
@@ -127,6 +130,7 @@ func (w *Writer) do(ctx context.Context, o op) error {
 // Start runs the writer until ctx ends.
 func (w *Writer) Start(ctx context.Context) error {
 	w.log = ctrl.LoggerFrom(ctx).WithName("mirror")
+	defer w.gc.endAll()
 	defer func() {
 		w.mu.Lock()
 		if !w.closed {
@@ -317,6 +321,9 @@ func (w *Writer) relistStep(m *Mirror, o op, res *result) error {
 	}
 	start := time.Now()
 	var err error
+	if o.kind != opCommit {
+		w.gc.step(m)
+	}
 	switch o.kind {
 	case opBegin:
 		err = w.idx.BeginRelist(m.gvk, m.cluster)
@@ -333,6 +340,10 @@ func (w *Writer) relistStep(m *Mirror, o op, res *result) error {
 	}
 	if o.kind != opBegin {
 		applyDuration.Observe(time.Since(start).Seconds())
+	}
+	if o.kind == opCommit || err != nil {
+		// A failed relist begins again after a backoff, with a step that raises the target.
+		w.gc.end(m)
 	}
 	if err != nil {
 		w.log.Error(err, "Unable to write a relist to the index, retrying with backoff", "kind", m.label)
