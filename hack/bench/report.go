@@ -500,7 +500,8 @@ func footprintLines(r Run, mark func(bool) string, why func(line string, met boo
 			ratio := ix.s.ResourceIndexSeconds / ix.s.ListSeconds
 			met := ratio <= syncTarget
 			out = append(out, why(fmt.Sprintf("%s initial sync with the index %s at N = %s: %.2f s, %.2f× the paginated LIST's %.2f s "+
-				"(target ≤ %.2f×).", mark(met), ix.where, count(r.N), ix.s.ResourceIndexSeconds, ratio, ix.s.ListSeconds, syncTarget),
+				"(target ≤ %.2f×).%s", mark(met), ix.where, count(r.N), ix.s.ResourceIndexSeconds, ratio, ix.s.ListSeconds, syncTarget,
+				apiServerLoad(ix.s)),
 				met, fmt.Sprintf("Missed by %.2f×.", ratio/syncTarget), syncMissReason+otherSync(ix.other, ix.otherIx)))
 		}
 		if ix.c == nil || ix.c.PeakRSSBytes == 0 || r.ObjectBytes == 0 {
@@ -520,6 +521,16 @@ func footprintLines(r Run, mark func(bool) string, why func(line string, met boo
 			peak <= 3, fmt.Sprintf("Missed by %.2f×.", peak/3), idle))
 	}
 	return out
+}
+
+// apiServerLoad says how much CPU kube-apiserver used during the sync and during its LIST, if
+// measured.
+func apiServerLoad(s *SyncResult) string {
+	if s.ListAPIServerCPUSeconds <= 0 || s.SyncAPIServerCPUSeconds <= 0 {
+		return ""
+	}
+	return fmt.Sprintf(" kube-apiserver used %.2f s of CPU during the sync and %.2f s during the LIST.",
+		s.SyncAPIServerCPUSeconds, s.ListAPIServerCPUSeconds)
 }
 
 // otherSync names the run's other initial sync (where the index was, and its result), if
