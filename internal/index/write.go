@@ -296,78 +296,13 @@ func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) 
 		inserted = !stored
 	}
 	if !inserted {
-		wantOld := b.wantsOld(k)
-		sel := q.selectByName
-		if wantOld {
-			sel = q.selectOldByName
-		}
-		st, err := w.prepare(sel)
-		if err != nil {
+		var unchanged bool
+		if id, oldLabels, old, unchanged, err = b.writeByName(k, q, r); err != nil {
 			return 0, err
 		}
-		if err := bind(st, []any{r.ns, r.name, r.cluster}); err != nil {
-			return 0, err
-		}
-		exists := st.Step()
-		if exists {
-			id = st.ColumnInt64(0)
-			sameUID := st.ColumnText(2) == r.uid
-			sameRV := r.rv != "" && st.ColumnText(1) == r.rv && sameUID
-			if !sameRV {
-				if wantOld {
-					old, err = decodeDocument(st.ColumnRawText(3))
-					if err != nil {
-						_ = st.Reset()
-						return 0, err
-					}
-					oldLabels = labelsOf(old.Object)
-				} else if oldLabels, err = decodeLabels(st.ColumnRawText(3)); err != nil {
-					_ = st.Reset()
-					return 0, err
-				}
-			}
-			_ = st.Reset()
-			if sameRV {
-				// A resync of an unchanged object: nothing to write.
-				return id, nil
-			}
-			if sameUID {
-				// Same incarnation: name, uid and creation time are unchanged, so their
-				// indexes need no update.
-				err = w.exec(q.updateDoc, r.rv, rawText(r.json), id)
-			} else {
-				err = w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
-					r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id)
-			}
-			if err != nil {
-				return 0, err
-			}
-			// Only labels that changed are rewritten; most updates change none.
-			for key, val := range oldLabels {
-				if nv, ok := r.labels[key]; ok && nv == val {
-					continue
-				}
-				if err := w.exec(q.deleteLabel, key, val, id); err != nil {
-					return 0, err
-				}
-			}
-			if err := w.exec(q.deleteOwners, id); err != nil {
-				return 0, err
-			}
-			if len(k.lists) > 0 {
-				if err := w.exec(`DELETE FROM `+k.table+`_fields WHERE obj = ?`, id); err != nil {
-					return 0, err
-				}
-			}
-			b.changed[k] += 0
-		} else {
-			if err := st.Err(); err != nil {
-				return 0, err
-			}
-			_ = st.Reset()
-			if id, _, err = b.insertNew(k, q, r); err != nil {
-				return 0, err
-			}
+		if unchanged {
+			// A resync of an unchanged object: nothing to write.
+			return id, nil
 		}
 	}
 	b.rows[k]++
@@ -395,6 +330,86 @@ func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) 
 	}
 	b.observe(Written{GVK: k.gvk, Old: old, New: obj, Cluster: cluster})
 	return id, nil
+}
+
+// writeByName looks obj's row up by namespace, name and cluster and updates it, or inserts it
+// when there is none. It returns the row id and the stored version's labels (and the whole
+// version when the observer wants it), or unchanged for a resync of the stored version.
+func (b *batch) writeByName(k *kind, q *writeSQL, r row) (id int64, oldLabels map[string]string, old *unstructured.Unstructured, unchanged bool, err error) {
+	w := b.s.w
+	wantOld := b.wantsOld(k)
+	sel := q.selectByName
+	if wantOld {
+		sel = q.selectOldByName
+	}
+	st, err := w.prepare(sel)
+	if err != nil {
+		return 0, nil, nil, false, err
+	}
+	if err := bind(st, []any{r.ns, r.name, r.cluster}); err != nil {
+		return 0, nil, nil, false, err
+	}
+	exists := st.Step()
+	if exists {
+		id = st.ColumnInt64(0)
+		sameUID := st.ColumnText(2) == r.uid
+		sameRV := r.rv != "" && st.ColumnText(1) == r.rv && sameUID
+		if !sameRV {
+			if wantOld {
+				old, err = decodeDocument(st.ColumnRawText(3))
+				if err != nil {
+					_ = st.Reset()
+					return 0, nil, nil, false, err
+				}
+				oldLabels = labelsOf(old.Object)
+			} else if oldLabels, err = decodeLabels(st.ColumnRawText(3)); err != nil {
+				_ = st.Reset()
+				return 0, nil, nil, false, err
+			}
+		}
+		_ = st.Reset()
+		if sameRV {
+			return id, nil, nil, true, nil
+		}
+		if sameUID {
+			// Same incarnation: name, uid and creation time are unchanged, so their
+			// indexes need no update.
+			err = w.exec(q.updateDoc, r.rv, rawText(r.json), id)
+		} else {
+			err = w.exec(`UPDATE `+k.table+` SET uid = ?, rv = ?, created = ?, lname = ?, obj = jsonb(?) WHERE id = ?`,
+				r.uid, r.rv, r.created, strings.ToLower(r.name), rawText(r.json), id)
+		}
+		if err != nil {
+			return 0, nil, nil, false, err
+		}
+		// Only labels that changed are rewritten; most updates change none.
+		for key, val := range oldLabels {
+			if nv, ok := r.labels[key]; ok && nv == val {
+				continue
+			}
+			if err := w.exec(q.deleteLabel, key, val, id); err != nil {
+				return 0, nil, nil, false, err
+			}
+		}
+		if err := w.exec(q.deleteOwners, id); err != nil {
+			return 0, nil, nil, false, err
+		}
+		if len(k.lists) > 0 {
+			if err := w.exec(`DELETE FROM `+k.table+`_fields WHERE obj = ?`, id); err != nil {
+				return 0, nil, nil, false, err
+			}
+		}
+		b.changed[k] += 0
+	} else {
+		if err := st.Err(); err != nil {
+			return 0, nil, nil, false, err
+		}
+		_ = st.Reset()
+		if id, _, err = b.insertNew(k, q, r); err != nil {
+			return 0, nil, nil, false, err
+		}
+	}
+	return id, oldLabels, old, false, nil
 }
 
 // insertNew inserts the row of a new object and its name, and returns the row id. If an object
