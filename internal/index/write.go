@@ -335,7 +335,9 @@ func (b *batch) upsert(k *kind, cluster string, obj *unstructured.Unstructured) 
 // writeByName looks obj's row up by namespace, name and cluster and updates it, or inserts it
 // when there is none. It returns the row id and the stored version's labels (and the whole
 // version when the observer wants it), or unchanged for a resync of the stored version.
-func (b *batch) writeByName(k *kind, q *writeSQL, r row) (id int64, oldLabels map[string]string, old *unstructured.Unstructured, unchanged bool, err error) {
+func (b *batch) writeByName(k *kind, q *writeSQL, r row) (
+	id int64, oldLabels map[string]string, old *unstructured.Unstructured, unchanged bool, err error,
+) {
 	w := b.s.w
 	wantOld := b.wantsOld(k)
 	sel := q.selectByName
